@@ -1,0 +1,1 @@
+"""Compression after distillation: structured pruning, quantization, low rank."""

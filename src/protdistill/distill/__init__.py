@@ -1,0 +1,1 @@
+"""Distillation core: pure losses, weighted objectives, feature hooks, training loop."""

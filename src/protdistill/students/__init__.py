@@ -1,0 +1,1 @@
+"""Small student models; each returns a typed output dataclass."""

@@ -1,0 +1,1 @@
+"""StructDiff: conditional peptide generation by diffusion in ESM-2 embedding space."""

@@ -1,0 +1,1 @@
+"""Protein-protein interaction distillation."""

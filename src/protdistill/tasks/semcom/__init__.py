@@ -1,0 +1,1 @@
+"""DeepSC-style semantic communication with distilled receivers."""
