@@ -1,0 +1,115 @@
+"""FASTA reading with validation: errors name the file, the record (and line) and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from protdistill.alphabet import AMBIGUOUS, AMINO_ACIDS
+from protdistill.errors import InputError
+
+_ALLOWED = set(AMINO_ACIDS)
+_TO_X = set(AMBIGUOUS)
+
+
+def clean_sequence(
+    seq: str,
+    *,
+    path: str | Path | None = None,
+    record: str | None = None,
+    max_length: int | None = None,
+) -> str:
+    """Upper-case ``seq``, map U/O/B/Z/J/X to X, drop a trailing stop ``*``; reject the rest."""
+    seq = "".join(seq.split()).upper().rstrip("*")
+    if not seq:
+        raise InputError(
+            "empty sequence", path=path, record=record, fix="remove the record or add its residues"
+        )
+    bad = sorted({c for c in seq if c not in _ALLOWED and c not in _TO_X})
+    if bad:
+        pos = next(i for i, c in enumerate(seq) if c in bad) + 1
+        raise InputError(
+            f"unknown residue letter(s) {''.join(bad)!r} (first at position {pos})",
+            path=path,
+            record=record,
+            fix="use the 20 standard amino acids (U, O, B, Z, J and X are read as X)",
+        )
+    if max_length is not None and len(seq) > max_length:
+        raise InputError(
+            f"sequence of {len(seq)} residues exceeds the limit of {max_length}",
+            path=path,
+            record=record,
+            fix="raise the length limit in the config or remove the record",
+        )
+    return "".join("X" if c in _TO_X else c for c in seq)
+
+
+def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, str]:
+    """Read ``{id: sequence}`` from a FASTA file, validating every record.
+
+    The id is the first word of the header. A duplicated id is accepted only when the sequence is
+    identical. Raises :class:`InputError` naming the file, the record and its header line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("FASTA file not found", path=path, fix="check the --fasta path")
+    records: dict[str, str] = {}
+    header_line: dict[str, int] = {}
+    name: str | None = None
+    chunks: list[str] = []
+    start = 0
+
+    def flush() -> None:
+        if name is None:
+            return
+        where = f"{name} (line {start})"
+        seq = clean_sequence("".join(chunks), path=path, record=where, max_length=max_length)
+        if name in records and records[name] != seq:
+            raise InputError(
+                f"id appears twice with different sequences (first at line {header_line[name]})",
+                path=path,
+                record=where,
+                fix="give each distinct sequence its own id",
+            )
+        records.setdefault(name, seq)
+        header_line.setdefault(name, start)
+
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            line = raw.strip()
+            if not line or line.startswith(";"):
+                continue
+            if line.startswith(">"):
+                flush()
+                words = line[1:].split()
+                if not words:
+                    raise InputError(
+                        "header without an id",
+                        path=path,
+                        record=f"line {lineno}",
+                        fix="write '>ID description' on header lines",
+                    )
+                name, chunks, start = words[0], [], lineno
+            elif name is None:
+                raise InputError(
+                    "sequence data before the first '>' header",
+                    path=path,
+                    record=f"line {lineno}",
+                    fix="the file must be FASTA: '>ID' lines followed by residues",
+                )
+            else:
+                chunks.append(line)
+    flush()
+    if not records:
+        raise InputError("no FASTA records found", path=path, fix="check that this is a FASTA file")
+    return records
+
+
+def write_fasta(path: str | Path, records: dict[str, str], width: int = 60) -> Path:
+    """Write ``{id: sequence}`` as FASTA, atomically."""
+    from protdistill.io.atomic import write_text
+
+    lines = []
+    for name, seq in records.items():
+        lines.append(f">{name}")
+        lines.extend(seq[i : i + width] for i in range(0, len(seq), width))
+    return write_text(path, "\n".join(lines) + "\n")

@@ -1,0 +1,156 @@
+"""Protein-pair tables (TSV/CSV): with or without header, labels 1/0, 1.0/0.0, true/false."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from protdistill.errors import InputError
+
+_TRUE = {"1", "1.0", "true", "yes", "positive"}
+_FALSE = {"0", "0.0", "false", "no", "negative"}
+SelfPairPolicy = Literal["keep", "drop", "error"]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One protein pair; ``label`` is 1.0 / 0.0, or None when unlabelled."""
+
+    a: str
+    b: str
+    label: float | None = None
+
+
+@dataclass
+class PairReport:
+    """What validation changed: counts of dropped duplicates and self-pairs."""
+
+    n_read: int = 0
+    duplicates_dropped: int = 0
+    self_pairs: int = 0
+    self_pairs_dropped: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _parse_label(text: str, *, path: Path, record: str) -> float:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return 1.0
+    if value in _FALSE:
+        return 0.0
+    raise InputError(
+        f"label {text!r} is not 1/0, 1.0/0.0 or true/false",
+        path=path,
+        record=record,
+        fix="write labels as 1 (interacting) or 0 (not interacting)",
+    )
+
+
+def _split(line: str) -> list[str]:
+    return [f for f in re.split(r"[\t,]" if ("\t" in line or "," in line) else r"\s+", line) if f]
+
+
+def read_pairs(
+    path: str | Path,
+    *,
+    proteins: Mapping[str, str] | None = None,
+    require_labels: bool = True,
+    self_pairs: SelfPairPolicy = "keep",
+) -> tuple[list[Pair], PairReport]:
+    """Read pairs from a tab/comma/space separated file; a header line is detected and skipped.
+
+    Validates: column count, labels, ids missing from ``proteins``, self-pairs (per ``self_pairs``:
+    homodimers are real biology, so they are kept by default and counted), and pairs listed twice
+    (identical label: the duplicate is dropped; conflicting labels: error). A pair and its swap are
+    the same pair.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("pairs file not found", path=path, fix="check the --pairs path")
+    report = PairReport()
+    seen: dict[frozenset[str] | tuple[str, str], tuple[float | None, int]] = {}
+    pairs: list[Pair] = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            fields = _split(line)
+            record = f"line {lineno}"
+            if lineno == 1 and _looks_like_header(fields):
+                continue
+            if len(fields) < 2 or len(fields) > 3:
+                raise InputError(
+                    f"expected 2 or 3 columns (protein_a protein_b [label]), found {len(fields)}",
+                    path=path,
+                    record=record,
+                    fix="use tab-separated columns: idA, idB and optionally a 1/0 label",
+                )
+            a, b = fields[0], fields[1]
+            label = _parse_label(fields[2], path=path, record=record) if len(fields) == 3 else None
+            if label is None and require_labels:
+                raise InputError(
+                    "missing label",
+                    path=path,
+                    record=record,
+                    fix="add a third column with 1/0 labels",
+                )
+            report.n_read += 1
+            if proteins is not None:
+                for pid in (a, b):
+                    if pid not in proteins:
+                        raise InputError(
+                            f"protein {pid!r} is not in the FASTA file",
+                            path=path,
+                            record=record,
+                            fix="add its sequence to the FASTA or remove the pair",
+                        )
+            if a == b:
+                report.self_pairs += 1
+                if self_pairs == "error":
+                    raise InputError(
+                        f"self-pair {a}-{a}",
+                        path=path,
+                        record=record,
+                        fix="remove it or set self_pairs: keep",
+                    )
+                if self_pairs == "drop":
+                    report.self_pairs_dropped += 1
+                    continue
+            key = frozenset((a, b))
+            if key in seen:
+                prev_label, prev_line = seen[key]
+                if prev_label != label:
+                    raise InputError(
+                        f"pair {a}-{b} has label {label} here but {prev_label} at line {prev_line}",
+                        path=path,
+                        record=record,
+                        fix="keep one label per pair",
+                    )
+                report.duplicates_dropped += 1
+                continue
+            seen[key] = (label, lineno)
+            pairs.append(Pair(a, b, label))
+    if not pairs:
+        raise InputError(
+            "no pairs found", path=path, fix="the file must list idA idB [label] per line"
+        )
+    return pairs, report
+
+
+def _looks_like_header(fields: list[str]) -> bool:
+    if len(fields) == 3:
+        label = fields[2].strip().lower()
+        return label not in _TRUE and label not in _FALSE
+    return {f.lower() for f in fields} & {"protein_a", "protein_b", "ida", "idb", "a", "b"} != set()
+
+
+def write_pairs(path: str | Path, rows: list[tuple], header: tuple[str, ...]) -> Path:
+    """Write rows as a TSV with ``header``, atomically."""
+    from protdistill.io.atomic import write_text
+
+    lines = ["\t".join(header)] + ["\t".join(str(v) for v in row) for row in rows]
+    return write_text(path, "\n".join(lines) + "\n")
