@@ -1,0 +1,39 @@
+"""Typed outputs of the pair students."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class PairOutput:
+    """Output of a pair classifier.
+
+    logits: (B, 2) class logits (index 1 = interacting).
+    features: (B, F) the symmetric pair representation fed to the classifier.
+    interaction_map: (B, La, Lb) residue-pair logits, or None for models without a map.
+    mask_a, mask_b: (B, La), (B, Lb) True on real residues of the map's rows / columns.
+    """
+
+    logits: torch.Tensor
+    features: torch.Tensor
+    interaction_map: torch.Tensor | None = None
+    mask_a: torch.Tensor | None = None
+    mask_b: torch.Tensor | None = None
+
+    @property
+    def probability(self) -> torch.Tensor:
+        """(B,) probability of interaction."""
+        return self.logits.softmax(-1)[:, 1]
+
+
+def symmetric_combine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``[a + b, |a - b|, a * b]``: (B, D) x 2 -> (B, 3D), invariant to swapping a and b."""
+    return torch.cat([a + b, (a - b).abs(), a * b], dim=-1)
+
+
+def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Max over positions of (B, D, L) features where ``mask`` (B, L) is True -> (B, D)."""
+    return x.masked_fill(~mask[:, None, :], torch.finfo(x.dtype).min).amax(-1)
