@@ -1,0 +1,61 @@
+"""The PPI run configuration: one object, saved with the run and inside every checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from protdistill.config import Config
+
+
+class PpiConfig(Config):
+    """Every `protdistill ppi` option; defaults < YAML (`--config`) < command-line options."""
+
+    # data
+    pairs: str | None = None
+    fasta: str | None = None
+    max_pairs: int | None = Field(None, ge=2, description="seeded, label-stratified subsample")
+    self_pairs: Literal["keep", "drop", "error"] = "keep"
+    split: Literal["protein", "random"] = "protein"
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    folds: int = Field(1, ge=1, description="k-fold cross-validation when > 1")
+    seed: int = 0
+    max_residues: int = Field(1000, ge=8, description="student input crop (first N residues)")
+    # teacher
+    teacher: str = "facebook/esm2_t6_8M_UR50D"
+    cache: str | None = Field(
+        None, description="teacher cache dir (default RUN_DIR/../teacher_cache)"
+    )
+    teacher_layer: int = -1
+    long_policy: Literal["window", "crop", "error"] = "window"
+    tokens_per_batch: int = 8192
+    head_hidden: int = 256
+    head_epochs: int = 200
+    head_crossfit: int = Field(5, ge=0, description="out-of-fold teacher logits on train pairs")
+    map_residues: int = Field(128, ge=4, description="residues per protein in the teacher map")
+    map_bins: int = Field(32, ge=2, description="stored map resolution (bins per protein)")
+    # student + objective
+    student: Literal["resnet1d", "interaction"] = "resnet1d"
+    student_config: dict[str, Any] = {}
+    alpha: float = Field(0.5, ge=0, le=1, description="weight of T^2 KL; 1 - alpha on CE")
+    temperature: float = Field(4.0, gt=0)
+    map_weight: float = Field(1.0, ge=0, description="lambda of the masked map loss")
+    mask_rate: float = Field(0.05, ge=0, lt=1, description="random residue masking (train only)")
+    swap_rate: float = Field(0.5, ge=0, le=1, description="random A/B order swap (train only)")
+    # training
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.05
+    grad_clip: float | None = 1.0
+    accumulate: int = 1
+    patience: int | None = None
+    ema_decay: float | None = None
+    progress: bool = True
+
+    @property
+    def uses_map(self) -> bool:
+        return self.student == "interaction" and self.map_weight > 0

@@ -1,0 +1,58 @@
+"""Teacher interaction maps at a bounded resolution, and the matching binning of student maps.
+
+The teacher map of a pair is the inter-protein block of ESM-2's contact map on A + linker + B,
+restricted to the first ``map_residues`` residues of each protein and average-pooled into at most
+``map_bins`` x ``map_bins`` bins (float16: at most 2 * bins^2 bytes, 2,048 bytes at 32 bins).
+The student map is pooled with the same bin matrices, so both maps cover the same residues.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def bin_matrix(lengths: list[int], padded: int, map_residues: int, bins: int) -> torch.Tensor:
+    """(B, bins, padded) averaging matrices: row k averages the residues of bin k.
+
+    A protein of length L covers residues ``[0, min(L, map_residues))`` split into
+    ``min(covered, bins)`` equal bins; unused rows (short proteins) are all zero.
+    """
+    out = torch.zeros(len(lengths), bins, padded)
+    for b, length in enumerate(lengths):
+        covered = min(length, map_residues)
+        n_bins = min(covered, bins)
+        idx = torch.arange(covered)
+        bin_of = idx * n_bins // covered
+        out[b, bin_of, idx] = 1.0
+        out[b] /= out[b].sum(1, keepdim=True).clamp(min=1)
+    return out
+
+
+def pool_map(residue_map: torch.Tensor, map_residues: int, bins: int) -> torch.Tensor:
+    """(La, Lb) residue map -> (na, nb) binned map, na = min(La, map_residues, bins)."""
+    la, lb = residue_map.shape
+    pa = bin_matrix([la], la, map_residues, bins)[0]
+    pb = bin_matrix([lb], lb, map_residues, bins)[0]
+    na, nb = min(la, map_residues, bins), min(lb, map_residues, bins)
+    return (pa @ residue_map.float() @ pb.T)[:na, :nb]
+
+
+def bin_student_map(
+    probs: torch.Tensor, bins_a: torch.Tensor, bins_b: torch.Tensor
+) -> torch.Tensor:
+    """(B, La, Lb) probabilities -> (B, bins, bins) binned with (B, bins, La), (B, bins, Lb)."""
+    return bins_a @ probs @ bins_b.transpose(1, 2)
+
+
+def pad_maps(
+    maps: list[torch.Tensor], bins: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stack (na, nb) maps into (B, bins, bins) with row / column masks (B, bins)."""
+    out = torch.zeros(len(maps), bins, bins)
+    mask_a = torch.zeros(len(maps), bins, dtype=torch.bool)
+    mask_b = torch.zeros(len(maps), bins, dtype=torch.bool)
+    for i, m in enumerate(maps):
+        na, nb = m.shape
+        out[i, :na, :nb] = m.float()
+        mask_a[i, :na], mask_b[i, :nb] = True, True
+    return out, mask_a, mask_b

@@ -1,0 +1,56 @@
+"""The PPI training step: alpha * T^2 * KL(teacher || student) + (1 - alpha) * CE + lambda * map."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from protdistill.distill.losses import map_kd, response_kd
+from protdistill.distill.trainer import DistillModule, TrainConfig
+from protdistill.tasks.ppi.maps import bin_student_map
+
+
+class PpiModule(DistillModule):
+    """Trains a pair student on labels, cached teacher logits and (optionally) teacher maps.
+
+    alpha = 0 is the label-only baseline; the teacher is never run here (its outputs are cached).
+    """
+
+    def __init__(
+        self,
+        student: nn.Module,
+        cfg: TrainConfig,
+        *,
+        alpha: float,
+        temperature: float,
+        map_weight: float = 0.0,
+    ) -> None:
+        super().__init__(student, cfg)
+        self.alpha, self.temperature, self.map_weight = alpha, temperature, map_weight
+
+    def step(self, batch: dict, stage: str) -> dict[str, torch.Tensor]:
+        out = self.student(batch["tokens_a"], batch["mask_a"], batch["tokens_b"], batch["mask_b"])
+        labels = batch["label"]
+        ce = nn.functional.cross_entropy(out.logits, labels)
+        terms = {"ce": ce, "acc": (out.logits.argmax(-1) == labels).float().mean()}
+        if self.alpha > 0 and "teacher_logits" in batch:
+            terms["response"] = response_kd(
+                out.logits,
+                batch["teacher_logits"],
+                labels,
+                alpha=self.alpha,
+                temperature=self.temperature,
+            )
+        else:
+            terms["response"] = ce
+        loss = terms["response"]
+        if self.map_weight > 0 and out.interaction_map is not None and "teacher_map" in batch:
+            binned = bin_student_map(
+                torch.sigmoid(out.interaction_map), batch["bins_a"], batch["bins_b"]
+            )
+            terms["map"] = map_kd(
+                binned, batch["teacher_map"], batch["map_mask_a"], batch["map_mask_b"], mode="mse"
+            )
+            loss = loss + self.map_weight * terms["map"]
+        terms["loss"] = loss
+        return terms
