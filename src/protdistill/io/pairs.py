@@ -80,7 +80,7 @@ def read_pairs(
                 continue
             fields = _split(line)
             record = f"line {lineno}"
-            if lineno == 1 and _looks_like_header(fields):
+            if lineno == 1 and _looks_like_header(fields, proteins):
                 continue
             if len(fields) < 2 or len(fields) > 3:
                 raise InputError(
@@ -141,11 +141,17 @@ def read_pairs(
     return pairs, report
 
 
-def _looks_like_header(fields: list[str]) -> bool:
+def _looks_like_header(fields: list[str], proteins: Mapping[str, str] | None) -> bool:
+    """A first line is a header when it names no known protein and has no valid label."""
+    if proteins is not None and fields[0] in proteins:
+        return False
     if len(fields) == 3:
         label = fields[2].strip().lower()
         return label not in _TRUE and label not in _FALSE
-    return {f.lower() for f in fields} & {"protein_a", "protein_b", "ida", "idb", "a", "b"} != set()
+    return bool({f.lower() for f in fields} & _HEADER_WORDS)
+
+
+_HEADER_WORDS = {"protein_a", "protein_b", "ida", "idb", "id_a", "id_b", "protein1", "protein2"}
 
 
 def write_pairs(path: str | Path, rows: list[tuple], header: tuple[str, ...]) -> Path:

@@ -22,7 +22,7 @@ class ResNet1DConfig(Config):
 
 
 class ResidualBlock1D(nn.Module):
-    """Conv-BN-ReLU-Conv-BN plus a (projected) skip, then ReLU; the caller re-zeroes padding."""
+    """Conv-BN-ReLU-Conv-BN plus a (projected) skip, then ReLU; padding is kept at zero."""
 
     def __init__(self, c_in: int, c_out: int, kernel_size: int) -> None:
         super().__init__()
@@ -34,9 +34,11 @@ class ResidualBlock1D(nn.Module):
         self.skip = nn.Identity() if c_in == c_out else nn.Conv1d(c_in, c_out, 1, bias=False)
         self.act = nn.ReLU()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.act(self.bn1(self.conv1(x)))
-        return self.act(self.bn2(self.conv2(h)) + self.skip(x))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, L) with (B, L) mask -> (B, C_out, L), zero on padding."""
+        x = x * mask[:, None, :]
+        h = self.act(self.bn1(self.conv1(x))) * mask[:, None, :]
+        return self.act(self.bn2(self.conv2(h)) + self.skip(x)) * mask[:, None, :]
 
 
 class ResNet1DEncoder(nn.Module):
@@ -63,9 +65,9 @@ class ResNet1DEncoder(nn.Module):
         x = self.embed(tokens).transpose(1, 2)  # (B, E, L)
         m = mask
         for i, block in enumerate(self.blocks):
-            x = block(x * m[:, None, :])
+            x = block(x, m)
             if i < len(self.blocks) - 1:
-                x = self.pool(x.masked_fill(~m[:, None, :], 0.0))
+                x = self.pool(x)
                 m = self.pool(m[:, None, :].float())[:, 0] > 0
         return x, m
 
