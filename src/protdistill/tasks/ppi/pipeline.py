@@ -156,10 +156,8 @@ def embed_proteins(
         _settings_dir(cache_root(cfg, run_dir), "embed", settings), teacher.identity, settings
     )
     keyed = {sequence_key(s): s for s in sequences.values()}
-    layers = [cfg.teacher_layer]
-
     def compute(seqs: list[str]) -> list[torch.Tensor]:
-        return [e.pooled for e in teacher.embed(seqs, layers=layers)]
+        return [e.pooled for e in teacher.embed(seqs, layers=cfg.teacher_layer)]
 
     log(f"teacher embeddings: {len(keyed)} proteins, cache {cache.root}")
     _fill_cache(cache, keyed, compute, "pooled", 64, "embedding proteins", cfg.progress)
@@ -191,7 +189,7 @@ def teacher_maps(
     keyed = {sequence_key(a, b): (a, b) for a, b in ordered}
 
     def compute(items: list[tuple[str, str]]) -> list[torch.Tensor]:
-        return [pool_map(teacher.pair_map(a, b), crop, cfg.map_bins).half() for a, b in items]
+        return [pool_map(m.map, crop, cfg.map_bins).half() for m in teacher.pair_maps(items)]
 
     log(f"teacher interaction maps: {len(keyed)} pairs, {cfg.map_bins}x{cfg.map_bins} bins")
     _fill_cache(cache, keyed, compute, "map", 32, "teacher pair maps", cfg.progress)
