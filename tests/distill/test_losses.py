@@ -481,3 +481,21 @@ def test_map_kd_gradient_flows_to_student_only_on_valid_cells() -> None:
     assert torch.isfinite(s.grad).all()
     assert (s.grad[0, :2, :2] != 0).all() and (s.grad[0, 2, :] == 0).all()
     assert math.isfinite(L.map_kd(s, t, ma, ma, "kl").item())
+
+
+def test_log_based_map_and_attention_losses_stay_finite_in_half_precision() -> None:
+    s, t = _attn(2, 3, 5, 42), _attn(2, 3, 5, 43)
+    s[0, :, 0, 0], t[1, :, 1, 2] = 0.0, 0.0  # zero probabilities must not give nan
+    mask = torch.tensor([[True, True, True, False, False], [True] * 5])
+    for value in (
+        L.attention_kd(s.half(), t.half(), mask, "kl"),
+        L.map_kd(s[:, 0].half(), t[:, 0].half(), mask, mask, "kl"),
+        L.map_kd(s[:, 0].half(), torch.ones(2, 5, 5).half(), mask, mask, "bce"),
+    ):
+        assert torch.isfinite(value)
+    torch.testing.assert_close(
+        L.attention_kd(s.half(), t.half(), mask, "kl"),
+        L.attention_kd(s, t, mask, "kl"),
+        atol=2e-3,
+        rtol=2e-2,
+    )

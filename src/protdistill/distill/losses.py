@@ -369,7 +369,8 @@ def attention_kd(
     cells = mask[:, None, :, None] & mask[:, None, None, :]  # (B, 1, L, L)
     s = torch.where(cells, student_attn, 0.0)
     t = torch.where(cells, teacher_attn, 0.0)
-    if mode == "kl":  # each head's row becomes a distribution over the valid keys
+    if mode == "kl":  # each head's row becomes a distribution over the valid keys (in float32)
+        s, t = s.float(), t.float()
         s = s.clamp_min(0.0) / s.clamp_min(0.0).sum(-1, keepdim=True).clamp_min(_EPS)
         t = t.clamp_min(0.0) / t.clamp_min(0.0).sum(-1, keepdim=True).clamp_min(_EPS)
     if heads == "mean":
@@ -454,12 +455,12 @@ def map_kd(
     teacher = torch.where(valid, teacher, 0.0)
     if mode == "mse":
         return _masked_mean((torch.where(valid, student_map, 0.0) - teacher).pow(2), valid)
-    t = teacher.clamp(0.0, 1.0)
+    t = teacher.float().clamp(0.0, 1.0)  # logs in float32, also under half precision
     if from_logits:
-        x = torch.where(valid, student_map, 0.0)
+        x = torch.where(valid, student_map, 0.0).float()
         log_s, log_1s = F.logsigmoid(x), F.logsigmoid(-x)
     else:
-        s = torch.where(valid, student_map, 0.5).clamp(_EPS, 1.0 - 1e-7)
+        s = torch.where(valid, student_map, 0.5).float().clamp(_EPS, 1.0 - 1e-7)
         log_s, log_1s = s.log(), (1.0 - s).log()
     per_cell = -(t * log_s + (1.0 - t) * log_1s)
     if mode == "kl":
