@@ -1,0 +1,151 @@
+"""Model files without pickle: safetensors weights + JSON metadata, and safe ``torch.load``.
+
+* :func:`save_model` / :func:`load_model_state` — the format for finished models
+  (``student.safetensors``): a flat ``state_dict`` plus a JSON ``meta`` dict stored in the
+  safetensors header (key ``protdistill_meta``). Nothing is ever unpickled.
+* :func:`load_torch` — the only way the project reads ``.ckpt``/``.pt`` files:
+  ``torch.load(weights_only=True)``; every failure becomes a :class:`CheckpointError`.
+* :func:`student_state_from_checkpoint` — the student weights of a Lightning checkpoint
+  written by :func:`protdistill.distill.trainer.fit` (EMA weights when EMA was on).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path, PurePath
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from protdistill.errors import CheckpointError
+from protdistill.io.atomic import save_tensors
+
+META_KEY = "protdistill_meta"
+_RESAVE = "re-create it (re-run the command that wrote it, or resume from an earlier checkpoint)"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _unshared(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Detached CPU tensors; tensors sharing storage (tied weights) are cloned apart."""
+    seen: set[tuple[int, int]] = set()
+    out = {}
+    for name, tensor in state.items():
+        t = tensor.detach().cpu()
+        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        out[name] = t.clone() if key in seen and t.numel() else t
+        seen.add(key)
+    return out
+
+
+def save_model(path: str | Path, model: nn.Module | Mapping[str, Tensor], meta: dict) -> Path:
+    """Write ``model``'s ``state_dict`` (or a state dict) as safetensors with ``meta`` as JSON.
+
+    The write is atomic. ``meta`` must be JSON data (``Path`` and ``Enum`` values are converted);
+    anything else is a :class:`CheckpointError`.
+    """
+    path = Path(path)
+    state = model.state_dict() if isinstance(model, nn.Module) else dict(model)
+    bad = [k for k, v in state.items() if not isinstance(v, Tensor)]
+    if bad:
+        raise CheckpointError(
+            f"state entry {bad[0]!r} is not a tensor",
+            path=path,
+            fix="pass an nn.Module or a flat {name: tensor} dict",
+        )
+    try:
+        text = json.dumps(meta, default=_json_default, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"meta is not JSON-serialisable ({exc})",
+            path=path,
+            fix="pass plain data, e.g. cfg.model_dump(mode='json')",
+        ) from exc
+    return save_tensors(path, _unshared(state), metadata={META_KEY: text, "format": "pt"})
+
+
+def load_model_state(path: str | Path) -> tuple[dict[str, Tensor], dict]:
+    """Read a file written by :func:`save_model`: ``(state_dict, meta)`` (tensors on CPU)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            "model file not found", path=path, fix="pass a .safetensors file written by protdistill"
+        )
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            header = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iter
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"not a readable safetensors file ({exc})".replace("\n", " "), path=path, fix=_RESAVE
+        ) from exc
+    try:
+        meta = json.loads(header.get(META_KEY, "{}"))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(
+            f"corrupt metadata ({exc.msg})", path=path, record=META_KEY, fix=_RESAVE
+        ) from exc
+    return state, meta
+
+
+def load_torch(path: str | Path, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``; a missing/corrupt/unsafe file → CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            "checkpoint not found",
+            path=path,
+            fix="check the path (training writes <out_dir>/checkpoints/{best,last}.ckpt)",
+        )
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Weights only" in str(exc):
+            raise CheckpointError(
+                "checkpoint holds arbitrary Python objects; refusing to unpickle them "
+                "(weights_only=True)",
+                path=path,
+                fix="load it in the code that wrote it and re-save tensors and plain data only",
+            ) from exc
+        raise CheckpointError(f"corrupt checkpoint ({exc})", path=path, fix=_RESAVE) from exc
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"corrupt or truncated checkpoint ({reason})", path=path, fix=_RESAVE
+        ) from exc
+
+
+def student_state_from_checkpoint(
+    path: str | Path, prefix: str = "student."
+) -> tuple[dict[str, Tensor], dict]:
+    """``(student state_dict, hyper_parameters)`` from a checkpoint written by ``fit``.
+
+    The ``prefix`` (the ``DistillModule`` attribute name) is stripped. With EMA on, these are the
+    EMA weights (the raw ones are under ``raw_student_state`` in the checkpoint).
+    """
+    ckpt = load_torch(path)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise CheckpointError("no 'state_dict' in checkpoint", path=path, fix=_RESAVE)
+    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    if not state:
+        raise CheckpointError(
+            f"no weights under {prefix!r} in the checkpoint",
+            path=path,
+            fix="pass a checkpoint written by protdistill's fit() or the right prefix",
+        )
+    return state, dict(ckpt.get("hyper_parameters") or {})
