@@ -499,3 +499,18 @@ def test_log_based_map_and_attention_losses_stay_finite_in_half_precision() -> N
         atol=2e-3,
         rtol=2e-2,
     )
+
+
+def test_map_kd_skips_student_cells_without_valid_teacher_support() -> None:
+    s = _prob_map(1, 4, 4, seed=44).requires_grad_()
+    t = _prob_map(1, 8, 8, seed=45)
+    t_rows = torch.tensor([[True, True] + [False] * 6])  # the teacher covers student row 0 only
+    t_cols = torch.ones(1, 8, dtype=torch.bool)
+    loss = L.map_kd(s, t, teacher_mask_a=t_rows, teacher_mask_b=t_cols)
+    loss.backward()
+    assert (s.grad[0, 0] != 0).all() and (s.grad[0, 2:] == 0).all()
+    moved = s.detach().clone()
+    moved[0, 2:] = 7.0
+    torch.testing.assert_close(
+        L.map_kd(moved, t, teacher_mask_a=t_rows, teacher_mask_b=t_cols), loss
+    )
