@@ -161,6 +161,36 @@ def test_early_stopping_stops_when_monitor_stalls(tmp_path):
     assert [r["epoch"] for r in result.history] == [0, 1, 2]
 
 
+@pytest.mark.parametrize("extra", [{}, {"epochs": 10, "monitor": "val_const", "patience": 1}])
+def test_rerunning_a_finished_run_changes_nothing(tmp_path, extra):
+    cfg = config(ema_decay=0.5, **extra)
+    first = make(cfg)
+    done = fit(first, *loaders(), cfg, tmp_path)
+    again = make(cfg, init_seed=5)
+    result = fit(again, *loaders(), cfg, tmp_path)
+    assert result.resumed_from is not None and result.history == done.history
+    for name, value in student_params(first).items():
+        assert torch.equal(student_params(again)[name], value)
+
+
+def test_configs_are_stored_as_plain_data_and_objects_refused(tmp_path):
+    class Saves(KD):
+        def __init__(self, student, cfg, teacher=None):
+            super().__init__(student, cfg, teacher=teacher)
+            self.save_hyperparameters()  # would pickle the student into every checkpoint
+
+    cfg = config(epochs=1)
+    module = make(cfg)
+    module.add_config("data", {"fasta": tmp_path / "x.fasta", "k": (1, 2)})
+    result = fit(module, *loaders(), cfg, tmp_path / "ok")
+    assert load_torch(result.last_path)["hyper_parameters"]["data"] == {
+        "fasta": str(tmp_path / "x.fasta"),
+        "k": [1, 2],
+    }
+    with pytest.raises(ConfigError, match="add_config"):
+        fit(make(cfg, module_cls=Saves), *loaders(), cfg, tmp_path / "bad")
+
+
 def test_missing_monitor_is_config_error(tmp_path):
     cfg = config(epochs=1, monitor="val_nope")
     with pytest.raises(ConfigError, match="val_nope"):

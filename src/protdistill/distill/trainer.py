@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
 import math
 import random
@@ -59,7 +60,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from protdistill.config import Config
-from protdistill.distill.checkpoint import load_torch
+from protdistill.distill.checkpoint import _json_default, load_torch
 from protdistill.errors import ConfigError, ModelError
 from protdistill.io.atomic import torch_save, write_json, write_text
 
@@ -122,6 +123,18 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
     return factor
 
 
+def _plain(data: dict[str, Any], what: str) -> dict[str, Any]:
+    """``data`` as pure JSON types (so checkpoints load with ``weights_only=True``)."""
+    try:
+        return json.loads(json.dumps(data, default=_json_default))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{what} is not plain JSON data ({exc})",
+            fix="store configs with DistillModule.add_config(name, cfg), "
+            "not save_hyperparameters() over modules/objects",
+        ) from exc
+
+
 def _batch_size(batch: Any) -> int | None:
     """Leading dimension of the first tensor found in ``batch`` (dicts/lists/tuples)."""
     if isinstance(batch, Tensor):
@@ -165,6 +178,7 @@ class DistillModule(L.LightningModule):
     def add_config(self, name: str, cfg: Config | Mapping[str, Any]) -> None:
         """Store a config's JSON dump as ``hparams[name]`` (checkpoints, train_config.json)."""
         data = cfg.model_dump(mode="json") if isinstance(cfg, Config) else dict(cfg)
+        data = _plain(data, f"config {name!r}")
         self.hparams[name] = data
         self._hparams_initial[name] = data
 
@@ -269,7 +283,11 @@ class DistillModule(L.LightningModule):
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Leave the (frozen, external) teacher weights out of checkpoints."""
+        """Leave the (frozen, external) teacher weights out; keep hyper-parameters plain data."""
+        if "hyper_parameters" in checkpoint:
+            checkpoint["hyper_parameters"] = _plain(
+                dict(checkpoint["hyper_parameters"]), "hyper_parameters"
+            )
         if isinstance(self.teacher, nn.Module):
             state = checkpoint["state_dict"]
             checkpoint["state_dict"] = {k: v for k, v in state.items() if not k.startswith(TEACHER)}
@@ -595,7 +613,7 @@ def fit(
     ckpt_dir = out_dir / "checkpoints"
     module.cfg = cfg
     module.add_config("train", cfg)
-    write_json(out_dir / "train_config.json", dict(module.hparams))
+    write_json(out_dir / "train_config.json", _plain(dict(module.hparams), "hyper_parameters"))
     last = ckpt_dir / "last.ckpt"
     resume_from = last if resume and last.exists() else None
     if ckpt_dir.is_dir():
@@ -619,6 +637,9 @@ def fit(
                 record=f"monitor={_monitor(cfg, val_loader is not None)!r}",
                 fix="set monitor to a logged metric: '{train|val}_<name returned by step>'",
             ) from exc
+    for callback in trainer.callbacks:
+        if isinstance(callback, StudentEMA):  # also when a finished run was re-run (no epochs)
+            callback.on_train_end(trainer, module)
     return _result(trainer, last, resume_from)
 
 
