@@ -18,10 +18,10 @@ class InteractionConfig(Config):
 
     kind: str = "interaction"
     embed_dim: int = 32
-    channels: int = 96
-    layers: int = 4
+    channels: int = 64
+    layers: int = 3
     kernel_size: int = 5
-    map_dim: int = 64
+    map_dim: int = 32
     top_k: int = 16
     dropout: float = 0.1
     hidden: int = 128

@@ -22,13 +22,14 @@ class PpiConfig(Config):
     val_fraction: float = Field(0.1, gt=0, lt=1)
     folds: int = Field(1, ge=1, description="k-fold cross-validation when > 1")
     seed: int = 0
-    max_residues: int = Field(1000, ge=8, description="student input crop (first N residues)")
+    max_residues: int = Field(512, ge=8, description="student input crop (first N residues)")
     # teacher
     teacher: str = "facebook/esm2_t6_8M_UR50D"
     cache: str | None = Field(
         None, description="teacher cache dir (default RUN_DIR/../teacher_cache)"
     )
     teacher_layer: int = -1
+    teacher_max_residues: int = Field(1022, ge=8, description="longer proteins: long_policy")
     long_policy: Literal["window", "crop", "error"] = "window"
     tokens_per_batch: int = 8192
     head_hidden: int = 256
@@ -45,7 +46,7 @@ class PpiConfig(Config):
     mask_rate: float = Field(0.05, ge=0, lt=1, description="random residue masking (train only)")
     swap_rate: float = Field(0.5, ge=0, le=1, description="random A/B order swap (train only)")
     # training
-    epochs: int = Field(10, ge=1)
+    epochs: int = Field(6, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = 0.01

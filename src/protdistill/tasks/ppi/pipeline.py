@@ -151,11 +151,16 @@ def embed_proteins(
     from protdistill.teachers.cache import TeacherCache, sequence_key
 
     teacher = teacher or load_teacher(cfg)
-    settings = {"layer": cfg.teacher_layer, "long_policy": cfg.long_policy}
+    settings = {
+        "layer": cfg.teacher_layer,
+        "long_policy": cfg.long_policy,
+        "max_residues": cfg.teacher_max_residues,
+    }
     cache = TeacherCache(
         _settings_dir(cache_root(cfg, run_dir), "embed", settings), teacher.identity, settings
     )
     keyed = {sequence_key(s): s for s in sequences.values()}
+
     def compute(seqs: list[str]) -> list[torch.Tensor]:
         return [e.pooled for e in teacher.embed(seqs, layers=cfg.teacher_layer)]
 
