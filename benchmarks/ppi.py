@@ -1,0 +1,201 @@
+"""PPI benchmark: teacher vs label-only vs KD students on one split, plus CPU throughput.
+
+    python benchmarks/ppi.py --dataset guo_yeast --teacher ../shared/models/esm2_t6_8M_standin
+
+Writes benchmarks/results/ppi_<dataset>_<split>.json. Every figure comes from this run: the
+variants share the teacher cache, the split (same seed) and the training budget. Throughput is
+pairs/s from raw sequences (the teacher includes embedding both proteins), measured one after the
+other in fresh subprocesses so that peak memory (max RSS) belongs to one model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+VARIANTS = {
+    "student_label_only": {"student": "resnet1d", "alpha": 0.0},
+    "student_logit_kd": {"student": "resnet1d", "alpha": 0.5},
+    "interaction_logit_map_kd": {"student": "interaction", "alpha": 0.5, "map_weight": 1.0},
+}
+
+
+def _inputs(dataset: str, part: str) -> tuple[Path, Path]:
+    folder = SHARED / "data" / "ppi" / dataset
+    pairs = folder / (f"{part}.tsv" if (folder / f"{part}.tsv").exists() else "pairs.tsv")
+    return pairs, folder / "sequences.fasta"
+
+
+def run_variants(args: argparse.Namespace) -> dict:
+    from protdistill.config import resolve
+    from protdistill.tasks.ppi.config import PpiConfig
+    from protdistill.tasks.ppi.pipeline import run
+
+    pairs, fasta = _inputs(args.dataset, "train")
+    results = {}
+    for name in args.variants:
+        out = ROOT / "runs" / "bench" / f"{args.dataset}_{args.split}" / name
+        cfg = resolve(
+            PpiConfig,
+            pairs=str(pairs),
+            fasta=str(fasta),
+            teacher=args.teacher,
+            split=args.split,
+            epochs=args.epochs,
+            max_pairs=args.max_pairs,
+            folds=args.folds,
+            cache=str(ROOT / "runs" / "teacher_cache"),
+            progress=False,
+            **VARIANTS[name],
+        )
+        start = time.perf_counter()
+        metrics = run(cfg, out, log=lambda m, tag=name: print(f"[{tag}] {m}", flush=True))
+        results[name] = {
+            "metrics": metrics,
+            "wall_s": round(time.perf_counter() - start, 1),
+            "run_dir": str(out.relative_to(ROOT)),
+        }
+    return results
+
+
+def throughput_one(kind: str, run_dir: Path, teacher: str, n_pairs: int) -> dict:
+    """Pairs/s of one model on the first ``n_pairs`` test pairs, from raw sequences."""
+    import torch
+
+    from protdistill.distill.checkpoint import load_model_state
+    from protdistill.students import count_parameters
+    from protdistill.tasks.ppi.data import load_split
+    from protdistill.tasks.ppi.pipeline import load_student, predict_pairs
+    from protdistill.tasks.ppi.teacher_head import TeacherHead, head_logits
+    from protdistill.teachers.esm import EsmTeacher
+
+    torch.set_num_threads(2)
+    split = load_split(run_dir / "split.json")
+    pairs = (split["test"] + split["val"])[:n_pairs]
+    seqs = _sequences(run_dir)
+    start = time.perf_counter()
+    if kind == "teacher":
+        model = EsmTeacher(teacher)
+        state, meta = load_model_state(run_dir / "teacher" / "head.safetensors")
+        head = TeacherHead(int(meta["dim"]), int(meta["hidden"]))
+        head.load_state_dict(state)
+        start = time.perf_counter()
+        ids = sorted({p for pair in pairs for p in (pair.a, pair.b)})
+        emb = {i: e.pooled for i, e in zip(ids, model.embed([seqs[i] for i in ids]), strict=True)}
+        head_logits(head, emb, pairs)
+        params = count_parameters(model.model) + count_parameters(head)
+    else:
+        model, meta = load_student(run_dir / "student.safetensors")
+        start = time.perf_counter()
+        predict_pairs(model, pairs, seqs, max_residues=int(meta["ppi"]["max_residues"]))
+        params = count_parameters(model)
+    seconds = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "pairs": len(pairs),
+        "seconds": round(seconds, 3),
+        "pairs_per_s": round(len(pairs) / seconds, 2),
+        "peak_rss_mb": round(rss_mb, 1),
+        "parameters": params,
+    }
+
+
+def _sequences(run_dir: Path) -> dict[str, str]:
+    import yaml
+
+    from protdistill.io.fasta import read_fasta
+
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    return read_fasta(cfg["fasta"])
+
+
+def throughput(args: argparse.Namespace, run_dir: Path) -> dict:
+    out = {}
+    for kind in ("teacher", "student"):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--throughput-one",
+                kind,
+                "--run-dir",
+                str(run_dir),
+                "--teacher",
+                args.teacher,
+                "--n-pairs",
+                str(args.n_pairs),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["speedup_student_vs_teacher"] = round(
+        out["student"]["pairs_per_s"] / out["teacher"]["pairs_per_s"], 1
+    )
+    out["size_ratio_teacher_vs_student"] = round(
+        out["teacher"]["parameters"] / out["student"]["parameters"], 1
+    )
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="guo_yeast")
+    p.add_argument("--teacher", default=str(SHARED / "models" / "esm2_t6_8M_standin"))
+    p.add_argument("--split", default="protein", choices=["protein", "random"])
+    p.add_argument("--folds", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--max-pairs", type=int, default=None)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--n-pairs", type=int, default=200)
+    p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--throughput-one", choices=["teacher", "student"])
+    p.add_argument("--run-dir", type=Path)
+    args = p.parse_args()
+    if args.throughput_one:
+        print(
+            json.dumps(
+                throughput_one(args.throughput_one, args.run_dir, args.teacher, args.n_pairs)
+            )
+        )
+        return
+    if not SHARED.exists():
+        sys.exit(f"skipped: {SHARED} (data and the stand-in teacher) is absent")
+    report = {
+        "command": " ".join(sys.argv),
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores",
+        "teacher": f"{args.teacher} (stand-in ESM-2 8M)",
+        "dataset": args.dataset,
+        "split": args.split,
+        "epochs": args.epochs,
+        "max_pairs": args.max_pairs,
+        "variants": run_variants(args),
+    }
+    if not args.skip_throughput and args.folds == 1:
+        run_dir = (
+            ROOT / report["variants"]["student_logit_kd"]["run_dir"]
+            if "student_logit_kd" in report["variants"]
+            else None
+        )
+        if run_dir is not None:
+            report["throughput"] = throughput(args, run_dir)
+    from protdistill.io.atomic import write_json
+
+    out = ROOT / "benchmarks" / "results" / f"ppi_{args.dataset}_{args.split}_f{args.folds}.json"
+    write_json(out, report)
+    print(json.dumps(report, indent=1)[:4000])
+
+
+if __name__ == "__main__":
+    main()
