@@ -31,7 +31,9 @@ the in-memory student holds the EMA weights.
 Resume: ``fit(..., resume=True)`` continues from ``checkpoints/last.ckpt``. Besides weights,
 optimizer, scheduler, loop counters, early-stopping and best-checkpoint state, the checkpoint
 stores the global RNG states (torch, numpy, python) and the train loader's generators, so a
-shuffling ``DataLoader`` draws the same order as an uninterrupted run.
+shuffling ``DataLoader`` draws the same order as an uninterrupted run. Resume points are epoch
+ends: a run killed mid-epoch redoes that epoch. Teacher weights are not in checkpoints (they can
+be GBs), so pass the same teacher when resuming. Under DDP only rank 0's RNG state is stored.
 """
 
 from __future__ import annotations
