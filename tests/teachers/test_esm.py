@@ -106,8 +106,9 @@ def test_results_independent_of_batch_composition(model, tokenizer, budget) -> N
         torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
 
 
-def test_batches_respect_token_budget(model, tokenizer) -> None:
-    teacher = make(model, tokenizer, tokens_per_batch=40)
+@pytest.mark.parametrize("sort", [True, False])
+def test_batches_respect_token_budget(model, tokenizer, sort) -> None:
+    teacher = make(model, tokenizer, tokens_per_batch=40, sort_by_length=sort)
     pieces, _ = teacher._pieces(SEQS * 3, None)
     seen = []
     for batch in teacher._batches(pieces):
@@ -115,6 +116,9 @@ def test_batches_respect_token_budget(model, tokenizer) -> None:
         assert len(batch) == 1 or len(batch) * width <= 40
         seen += batch
     assert sorted(seen) == list(range(len(pieces)))
+    assert (seen == list(range(len(pieces)))) is not sort
+    out = teacher.embed(SEQS)
+    assert [e.per_residue.shape[0] for e in out] == [len(s) for s in SEQS]
 
 
 def test_layers_selection(model, tokenizer) -> None:

@@ -240,7 +240,8 @@ class EsmTeacher:
 
     ``model`` is the frozen ``EsmModel`` backbone; ``lm_head`` the masked-LM head or ``None``.
     ``identity`` is ``<name>-w<weights sha256[:16]>-c<config sha256[:12]>``: caches made with
-    another teacher are detected by it.
+    another teacher are detected by it. ``sort_by_length=False`` batches in input order (only
+    useful to measure what sorting saves).
     """
 
     def __init__(
@@ -252,22 +253,16 @@ class EsmTeacher:
         window_overlap: int = 256,
         tokens_per_batch: int = 8192,
         device: str | torch.device = "cpu",
+        sort_by_length: bool = True,
     ) -> None:
         name = str(name_or_path)
         model, tokenizer = _load(name)
         digest = _weights_digest(name) or sha256_state_dict(model)
         label = Path(name.rstrip("/")).name or name
-        self._setup(
-            model,
-            tokenizer,
-            label,
-            digest,
-            max_residues,
-            long_policy,
-            window_overlap,
-            tokens_per_batch,
-            device,
-        )
+        self._setup(model, tokenizer, label, digest)
+        self._configure(max_residues, long_policy, window_overlap, tokens_per_batch, sort_by_length)
+        self.device = torch.device(device)
+        self._frozen.to(self.device)
 
     @classmethod
     def from_model(
@@ -281,34 +276,36 @@ class EsmTeacher:
         window_overlap: int = 256,
         tokens_per_batch: int = 8192,
         device: str | torch.device = "cpu",
+        sort_by_length: bool = True,
     ) -> EsmTeacher:
         """Wrap an in-memory ``EsmModel``/``EsmForMaskedLM`` (identity hashes its state dict)."""
         self = cls.__new__(cls)
         digest = sha256_state_dict(esm_model)
-        self._setup(
-            esm_model,
-            tokenizer,
-            name,
-            digest,
-            max_residues,
-            long_policy,
-            window_overlap,
-            tokens_per_batch,
-            device,
-        )
+        self._setup(esm_model, tokenizer, name, digest)
+        self._configure(max_residues, long_policy, window_overlap, tokens_per_batch, sort_by_length)
+        self.device = torch.device(device)
+        self._frozen.to(self.device)
         return self
 
-    def _setup(
+    def _setup(self, model: nn.Module, tokenizer: Any, label: str, digest: str) -> None:
+        model.eval().requires_grad_(False)
+        self._frozen = model
+        self.model: nn.Module = getattr(model, "esm", model)
+        self.lm_head: nn.Module | None = getattr(model, "lm_head", None)
+        self.tokenizer = tokenizer
+        vocab = tokenizer.get_vocab()
+        self.identity = f"{label}-w{digest[:16]}-c{config_hash(self.model.config, vocab)[:12]}"
+        self._cls, self._eos = tokenizer.cls_token_id, tokenizer.eos_token_id
+        self._pad = tokenizer.pad_token_id
+        self._residue_ids = {t: i for t, i in vocab.items() if len(t) == 1 and t.isalpha()}
+
+    def _configure(
         self,
-        model: nn.Module,
-        tokenizer: Any,
-        label: str,
-        digest: str,
         max_residues: int,
         long_policy: str,
         window_overlap: int,
         tokens_per_batch: int,
-        device: str | torch.device,
+        sort_by_length: bool,
     ) -> None:
         if long_policy not in ("crop", "window", "error"):
             raise ModelError(
@@ -320,20 +317,11 @@ class EsmTeacher:
                 f"{max_residues} and {window_overlap}",
                 fix="lower --window-overlap or raise --max-residues",
             )
-        self.device = torch.device(device)
-        model.eval().requires_grad_(False).to(self.device)
-        self.model: nn.Module = getattr(model, "esm", model)
-        self.lm_head: nn.Module | None = getattr(model, "lm_head", None)
-        self.tokenizer = tokenizer
         self.max_residues = max_residues
         self.long_policy = long_policy
         self.window_overlap = window_overlap
         self.tokens_per_batch = tokens_per_batch
-        vocab = tokenizer.get_vocab()
-        self.identity = f"{label}-w{digest[:16]}-c{config_hash(self.model.config, vocab)[:12]}"
-        self._cls, self._eos = tokenizer.cls_token_id, tokenizer.eos_token_id
-        self._pad = tokenizer.pad_token_id
-        self._residue_ids = {t: i for t, i in vocab.items() if len(t) == 1 and t.isalpha()}
+        self.sort_by_length = sort_by_length
 
     @property
     def hidden_size(self) -> int:
@@ -502,15 +490,19 @@ class EsmTeacher:
         return pieces, spans
 
     def _batches(self, pieces: list[_Piece]) -> Iterator[list[int]]:
-        """Indices of pieces grouped longest first so that ``B * T <= tokens_per_batch``."""
-        order = sorted(range(len(pieces)), key=lambda j: -len(pieces[j].seq))
+        """Indices of pieces grouped (longest first) so that ``B * T <= tokens_per_batch``."""
+        order = list(range(len(pieces)))
+        if self.sort_by_length:
+            order.sort(key=lambda j: -len(pieces[j].seq))
         batch: list[int] = []
+        width = 0
         for j in order:
-            width = len(pieces[batch[0]].seq) + 2 if batch else 0
-            if batch and (len(batch) + 1) * width > self.tokens_per_batch:
+            new_width = max(width, len(pieces[j].seq) + 2)
+            if batch and (len(batch) + 1) * new_width > self.tokens_per_batch:
                 yield batch
-                batch = []
+                batch, new_width = [], len(pieces[j].seq) + 2
             batch.append(j)
+            width = new_width
         if batch:
             yield batch
 
