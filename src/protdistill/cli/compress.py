@@ -1,0 +1,90 @@
+"""`protdistill compress MODEL --method prune,quantize --out DIR` (thin: parse, call, print)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _echo(message: str) -> None:
+    typer.secho(message, fg=typer.colors.CYAN, err=True)
+
+
+def compress(
+    model: Path = typer.Argument(..., help="PPI run dir / student.safetensors, or ESM model dir."),
+    out: Path = typer.Option(..., "--out", help="Directory for the compressed model and report."),
+    method: str = typer.Option(None, help="Steps, comma-separated: prune,lowrank,quantize."),
+    ratio: float = typer.Option(None, help="Prune: fraction of units removed per group."),
+    importance: str = typer.Option(None, help="Prune: l1 (default) or taylor (gradient)."),
+    finetune_steps: int = typer.Option(None, help="Fine-tuning steps after prune / lowrank."),
+    finetune_lr: float = typer.Option(None, help="Fine-tuning learning rate."),
+    distill: bool = typer.Option(
+        None, "--distill/--no-distill", help="Fine-tune by distilling from the original model."
+    ),
+    alpha: float = typer.Option(None, help="KD weight when distilling (1 - alpha on labels)."),
+    temperature: float = typer.Option(None, help="KD temperature."),
+    rank: int = typer.Option(None, help="Low rank: fixed rank."),
+    energy: float = typer.Option(None, help="Low rank: kept spectral energy (default 0.9)."),
+    quantize_linear: bool = typer.Option(None, "--quantize-linear/--no-quantize-linear"),
+    quantize_conv: bool = typer.Option(None, "--quantize-conv/--no-quantize-conv"),
+    backend: str = typer.Option(None, help="INT8 kernels: native (default) or reference."),
+    calibration_batches: int = typer.Option(None, help="Batches for static calibration."),
+    skip: list[str] = typer.Option(None, "--skip", help="Module path left untouched (repeat)."),
+    pairs: Path = typer.Option(None, "--pairs", help="PPI pairs TSV (default: the run's split)."),
+    fasta: Path = typer.Option(None, "--fasta", help="FASTA (PPI: the run's; ESM: required)."),
+    batch_size: int = typer.Option(None, help="Batch size for tuning and calibration."),
+    max_eval: int = typer.Option(None, help="Cap on held-out items evaluated."),
+    bench_batch: int = typer.Option(None, help="Batch size timed for latency."),
+    bench_repeats: int = typer.Option(None, help="Timing repeats (median)."),
+    threads: int = typer.Option(None, help="torch CPU threads."),
+    seed: int = typer.Option(None, help="Seed."),
+    config: Path = typer.Option(None, "--config", help="YAML file with any CompressConfig field."),
+) -> None:
+    """Prune, quantize or low-rank factorise a trained student; print the before/after table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from protdistill.compress.pipeline import CompressConfig
+    from protdistill.compress.pipeline import compress as run
+    from protdistill.compress.report import format_table
+    from protdistill.config import resolve
+
+    cfg = resolve(
+        CompressConfig,
+        config,
+        model=str(model),
+        out=str(out),
+        method=method,
+        ratio=ratio,
+        importance=importance,
+        finetune_steps=finetune_steps,
+        finetune_lr=finetune_lr,
+        distill=distill,
+        alpha=alpha,
+        temperature=temperature,
+        rank=rank,
+        energy=energy,
+        quantize_linear=quantize_linear,
+        quantize_conv=quantize_conv,
+        backend=backend,
+        calibration_batches=calibration_batches,
+        skip=skip or None,
+        pairs=None if pairs is None else str(pairs),
+        fasta=None if fasta is None else str(fasta),
+        batch_size=batch_size,
+        max_eval=max_eval,
+        bench_batch=bench_batch,
+        bench_repeats=bench_repeats,
+        threads=threads,
+        seed=seed,
+    )
+    report = run(cfg, log=_echo)
+    rows = format_table(report["stages"], report["metric"], report["unit"])
+    table = Table(title=f"compression of {model} ({report['threads']} CPU threads)")
+    for name in rows[0]:
+        table.add_column(name, justify="left" if name == "step" else "right")
+    for row in rows[1:]:
+        table.add_row(*row)
+    Console().print(table)
+    typer.echo(f"compressed model: {out} (report: {out / 'compression_report.json'})")

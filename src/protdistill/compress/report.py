@@ -1,0 +1,93 @@
+"""Before/after measurements: weights, size on disk, CPU latency and throughput (as ratios taken
+in one interleaved run, median of repeats) and the task metric."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+_STATS = ("running_mean", "running_var", "num_batches_tracked", "act_scale", "act_zero")
+
+
+def count_weights(model: nn.Module) -> int:
+    """Stored weight values (parameters and int8 / scale buffers; BN statistics excluded)."""
+    return sum(
+        t.numel() for k, t in model.state_dict().items() if k.rsplit(".", 1)[-1] not in _STATS
+    )
+
+
+def disk_mb(model: nn.Module) -> float:
+    """Size in MB (1e6 bytes) of the model's state dict written as safetensors."""
+    from protdistill.distill.checkpoint import save_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_model(Path(tmp) / "m.safetensors", model, {})
+        return path.stat().st_size / 1e6
+
+
+@torch.inference_mode()
+def interleaved_latency(
+    models: Sequence[nn.Module],
+    run: Callable[[nn.Module], object],
+    *,
+    repeats: int = 7,
+    warmup: int = 2,
+) -> list[float]:
+    """Median seconds per call of ``run(model)`` for each model, timed round-robin so that all
+    models see the same (noisy, shared) CPU."""
+    for m in models:
+        m.eval()
+        for _ in range(warmup):
+            run(m)
+    times: list[list[float]] = [[] for _ in models]
+    for _ in range(repeats):
+        for i, m in enumerate(models):
+            start = time.perf_counter()
+            run(m)
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def build_rows(
+    stages: list[dict[str, Any]], latencies: list[float], batch: int, unit: str
+) -> list[dict[str, Any]]:
+    """One row per stage with absolute figures and ratios against the first (original) stage."""
+    base = stages[0]
+    rows = []
+    for stage, lat in zip(stages, latencies, strict=True):
+        row = dict(stage)
+        row["latency_ms"] = lat * 1e3
+        row[f"throughput_{unit}"] = batch / lat
+        row["size_ratio"] = base["size_mb"] / stage["size_mb"]
+        row["speedup"] = latencies[0] / lat
+        row["weights_ratio"] = base["weights"] / max(stage["weights"], 1)
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]], metric: str, unit: str) -> list[list[str]]:
+    """Header + rows of strings for printing (the CLI renders them with rich)."""
+    head = ["step", "weights", "MB", "x smaller", "ms/batch", unit, "x faster", metric]
+    out = [head]
+    for r in rows:
+        value = r.get("metrics", {}).get(metric)
+        out.append(
+            [
+                r["step"],
+                f"{r['weights']:,}",
+                f"{r['size_mb']:.3f}",
+                f"{r['size_ratio']:.2f}",
+                f"{r['latency_ms']:.1f}",
+                f"{r[f'throughput_{unit}']:.1f}",
+                f"{r['speedup']:.2f}",
+                "-" if value is None else f"{value:.4f}",
+            ]
+        )
+    return out
