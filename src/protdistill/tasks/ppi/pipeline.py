@@ -125,7 +125,10 @@ def load_teacher(cfg: PpiConfig):
     from protdistill.teachers.esm import EsmTeacher
 
     return EsmTeacher(
-        cfg.teacher, long_policy=cfg.long_policy, tokens_per_batch=cfg.tokens_per_batch
+        cfg.teacher,
+        max_residues=cfg.teacher_max_residues,
+        long_policy=cfg.long_policy,
+        tokens_per_batch=cfg.tokens_per_batch,
     )
 
 
