@@ -340,3 +340,33 @@ def test_compress_esm_directory(tmp_path):
     assert isinstance(reloaded.encoder.layer[0].attention.self.query, QuantLinear)
     assert reloaded.encoder.layer[0].attention.self.num_attention_heads == 2
     assert meta["compression"]["steps"][0]["method"] == "prune"
+
+
+def test_compress_small_esm_pt_file(tmp_path):
+    from protdistill.compress import load_compressed
+    from protdistill.compress.pipeline import CompressConfig, compress
+    from protdistill.config import resolve
+    from protdistill.students.small_esm import save_small_esm
+
+    model = tiny_esm()
+    pt = save_small_esm(tmp_path / "student.pt", model, {"layers": [0, 1]})
+    fasta = tmp_path / "s.fasta"
+    fasta.write_text("".join(f">s{i}\n{'MKTAYIAKQRQISFVKSHFSRQ'[i:] * 2}\n" for i in range(10)))
+    cfg = resolve(
+        CompressConfig,
+        model=str(pt),
+        out=str(tmp_path / "o"),
+        fasta=str(fasta),
+        method="quantize",
+        bench_batch=2,
+        bench_repeats=1,
+    )
+    report = compress(cfg)
+    assert report["stages"][-1]["metrics"]["cosine_to_original"] > 0.99
+    assert report["stages"][-1]["size_mb"] < report["stages"][0]["size_mb"]
+    reloaded, _ = load_compressed(tmp_path / "o")
+    ids = torch.randint(4, 24, (2, 9))
+    with torch.no_grad():
+        ref = model(input_ids=ids).last_hidden_state
+        out = reloaded(input_ids=ids).last_hidden_state
+    assert nn.functional.cosine_similarity(ref.flatten(), out.flatten(), dim=0) > 0.99

@@ -234,6 +234,12 @@ def load_task(cfg: CompressConfig, *, log: Log) -> Task:
         raise InputError("model not found", path=path, fix="pass a run dir or .safetensors file")
     if path.is_dir() and (path / "config.json").exists() and not (path / MANIFEST).exists():
         return _esm_task(cfg, path)
+    if path.suffix == ".pt":
+        return _esm_task(cfg, path)
+    if path.is_dir() and (path / MANIFEST).exists():
+        base = json.loads((path / MANIFEST).read_text(encoding="utf-8")).get("base", {})
+        if base.get("kind") == "esm":
+            return _esm_task(cfg, path)
     return _ppi_task(cfg, path, log=log)
 
 
@@ -286,13 +292,37 @@ def _ppi_task(cfg: CompressConfig, path: Path, *, log: Log) -> PpiTask:
     return task
 
 
-def _esm_task(cfg: CompressConfig, path: Path) -> EsmTask:
-    from transformers import AutoTokenizer, EsmConfig, EsmModel
+#: The ESM-2 alphabet (public, fixed); used when a student file carries no tokenizer.
+ESM_VOCAB = ["<cls>", "<pad>", "<eos>", "<unk>", *"LAGVSERTIDPKQNFYMHWCXBUZO.-", "<null_1>"]
+ESM_VOCAB.append("<mask>")
 
-    from protdistill.io.fasta import read_fasta
 
+def _esm_tokenizer():
+    import tempfile
+
+    from transformers import EsmTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = Path(tmp) / "vocab.txt"
+        vocab.write_text("\n".join(ESM_VOCAB) + "\n", encoding="utf-8")
+        return EsmTokenizer(str(vocab))
+
+
+def _load_esm(path: Path) -> tuple[nn.Module, dict[str, Any], dict[str, Any], Any]:
+    """``(model, base, meta, tokenizer)`` of an HF directory, a small-ESM ``.pt`` or a
+    compressed ESM directory."""
+    from transformers import AutoTokenizer, EsmModel
+
+    if path.suffix == ".pt":
+        from protdistill.students.small_esm import load_small_esm
+
+        model, meta = load_small_esm(path)
+        base = {"kind": "esm", "config": model.config.to_dict()}
+        return model, base, {"esm": {"source": str(path), **meta}}, _esm_tokenizer()
+    if (path / MANIFEST).exists():
+        model, meta = load_compressed(path)
+        return model, meta["compression"]["base"], meta, _esm_tokenizer()
     try:
-        config = EsmConfig.from_pretrained(path)
         model = EsmModel.from_pretrained(path, add_pooling_layer=False).eval()
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
@@ -301,6 +331,14 @@ def _esm_task(cfg: CompressConfig, path: Path) -> EsmTask:
             path=path,
             fix="pass a directory written by EsmModel.save_pretrained with its tokenizer",
         ) from exc
+    base = {"kind": "esm", "config": model.config.to_dict()}
+    return model, base, {"esm": {"source": str(path)}}, tokenizer
+
+
+def _esm_task(cfg: CompressConfig, path: Path) -> EsmTask:
+    from protdistill.io.fasta import read_fasta
+
+    model, base, meta, tokenizer = _load_esm(path)
     if not cfg.fasta:
         raise ConfigError(
             "an ESM model needs sequences to tune, calibrate and evaluate on",
@@ -312,12 +350,11 @@ def _esm_task(cfg: CompressConfig, path: Path) -> EsmTask:
     seqs = [seqs[i] for i in torch.randperm(len(seqs), generator=g).tolist()]
     n_test = max(1, len(seqs) // 5)
     held_out = seqs[:n_test][: cfg.max_eval] if cfg.max_eval else seqs[:n_test]
-    config_dict = config.to_dict()
     task = EsmTask(
         kind="esm",
         model=model,
-        base={"kind": "esm", "config": config_dict},
-        meta={"esm": {"source": str(path)}},
+        base=base,
+        meta=meta,
         metric="cosine_to_original",
         unit="seqs/s",
         train=seqs[n_test:],
@@ -458,7 +495,9 @@ def build_base(base: dict[str, Any]) -> nn.Module:
     if base.get("kind") == "esm":
         from transformers import EsmConfig, EsmModel
 
-        return EsmModel(EsmConfig.from_dict(base["config"]), add_pooling_layer=False)
+        config = EsmConfig.from_dict(base["config"])
+        config._attn_implementation = "eager"
+        return EsmModel(config, add_pooling_layer=False)
     raise CheckpointError(
         f"unknown base model kind {base.get('kind')!r}",
         record="base.kind",
