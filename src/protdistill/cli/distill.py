@@ -1,0 +1,67 @@
+"""`protdistill distill`: one command for every teacher/student pair, controlled by options.
+
+Quick start::
+
+    protdistill semcom train --config configs/semcom_teacher.yaml
+    protdistill distill --teacher-checkpoint runs/semcom/teacher/teacher.pt \\
+        --distill-part decoder --student-layers 1 --temperature 4 --create-hybrid \\
+        --output-path runs/semcom/student_dec_T4
+    protdistill distill --teacher-checkpoint ../shared/models/esm2_t6_8M_standin \\
+        --data proteins.fasta --student-layers 2 --output-path runs/esm_student_L2
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def distill(
+    teacher_checkpoint: str = typer.Option(
+        None, help="Teacher: a semcom .pt, an ESM-2 folder or a hub id."
+    ),
+    data: str = typer.Option(
+        None, help="Training data: Europarl folder (semcom; default the teacher's) or FASTA (ESM)."
+    ),
+    family: str = typer.Option(None, help="auto, semcom or esm (default: auto)."),
+    temperature: float = typer.Option(None, help="Distillation temperature T (default 4.0)."),
+    distill_weight: float = typer.Option(
+        None, help="alpha: weight of the KD term, 1-alpha for cross-entropy (default 0.7)."
+    ),
+    distill_part: str = typer.Option(
+        None, help="full, encoder or decoder: which part of the student learns (default full)."
+    ),
+    student_layers: int = typer.Option(
+        None, help="Layers of the distilled part, from evenly spaced teacher layers (default 1)."
+    ),
+    create_hybrid: bool = typer.Option(
+        None, "--create-hybrid/--no-hybrid", help="Also save teacher encoder + student decoder."
+    ),
+    hybrid_output: str = typer.Option(None, help="Hybrid path (default DIR/hybrid_model.pt)."),
+    batch_size: int = typer.Option(None, help="Batch size (default 64)."),
+    epochs: int = typer.Option(None, help="Epochs (default 3)."),
+    lr: float = typer.Option(None, help="Peak learning rate (default 1e-3)."),
+    output_path: str = typer.Option(None, help="Output folder DIR (default runs/distill)."),
+    resume: bool = typer.Option(None, "--resume/--no-resume", help="Resume from DIR's last.ckpt."),
+    seed: int = typer.Option(None, help="Random seed."),
+    channel: str = typer.Option(None, help="semcom: awgn, rayleigh or mixed training channel."),
+    max_proteins: int = typer.Option(None, help="ESM: seeded subset of the FASTA."),
+    max_length: int = typer.Option(None, help="ESM: residues kept per protein."),
+    config: Path = typer.Option(None, "--config", help="YAML file of options (CLI overrides it)."),
+) -> None:
+    """Distil a teacher into a smaller student (full / encoder / decoder part)."""
+    opts = {k: v for k, v in locals().items() if k != "config"}
+    from protdistill.config import resolve
+    from protdistill.distill.partial import DistillConfig, run_distill
+
+    cfg = resolve(DistillConfig, config, **opts)
+    rep = run_distill(cfg)
+    typer.echo(
+        f"student: {cfg.output_path}/best_student_model.pt ({rep['student_parameters']:,} vs "
+        f"{rep['teacher_parameters']:,} teacher parameters, x{rep['compression_ratio']:.2f}; "
+        f"best loss {rep['best_loss']:.4f} at epoch {rep['best_epoch']}; "
+        f"{rep['wall_time_s']:.0f} s)"
+    )
+    if rep.get("hybrid_path"):
+        typer.echo(f"hybrid: {rep['hybrid_path']}")

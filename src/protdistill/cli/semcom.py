@@ -1,0 +1,47 @@
+"""`protdistill semcom train` (DeepSC teacher) and the top-level `protdistill analyze`.
+
+Thin: parse options, resolve the config (defaults < YAML < CLI), call the library, print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+
+_CFG = typer.Option(None, "--config", help="YAML file of options (CLI options override it).")
+
+
+@app.command("train")
+def train(
+    corpus: str = typer.Option(None, help="Folder of Europarl .txt files (or one file)."),
+    output_path: str = typer.Option(None, help="Output folder (teacher.pt, logs)."),
+    max_sentences: int = typer.Option(None, help="Seeded subset size before the 90/10 split."),
+    vocab_size: int = typer.Option(None, help="Vocabulary cap (specials included)."),
+    d_model: int = typer.Option(None, help="Transformer width."),
+    enc_layers: int = typer.Option(None, help="Transmitter (semantic encoder) layers."),
+    dec_layers: int = typer.Option(None, help="Receiver (semantic decoder) layers."),
+    symbol_dim: int = typer.Option(None, help="Real channel symbols per word (even)."),
+    channel: str = typer.Option(None, help="Training channel: awgn, rayleigh or mixed."),
+    snr_min: float = typer.Option(None, help="Lowest training SNR (dB)."),
+    snr_max: float = typer.Option(None, help="Highest training SNR (dB)."),
+    epochs: int = typer.Option(None, help="Epochs."),
+    batch_size: int = typer.Option(None, help="Sentences per batch."),
+    lr: float = typer.Option(None, help="Peak learning rate."),
+    seed: int = typer.Option(None, help="Random seed."),
+    resume: bool = typer.Option(None, "--resume/--no-resume", help="Resume from last.ckpt."),
+    config: Path = _CFG,
+) -> None:
+    """Train a DeepSC teacher on Europarl sentences at random SNRs."""
+    opts = {k: v for k, v in locals().items() if k != "config"}
+    from protdistill.config import resolve
+    from protdistill.tasks.semcom.train import SemcomTrainConfig, train_teacher
+
+    cfg = resolve(SemcomTrainConfig, config, **opts)
+    res = train_teacher(cfg)
+    typer.echo(
+        f"teacher: {res.path} ({res.parameters:,} parameters, best val loss {res.best_loss:.4f} "
+        f"at epoch {res.best_epoch}, {res.seconds:.0f} s)"
+    )
