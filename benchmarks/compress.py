@@ -39,7 +39,7 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def train_student(run_dir: Path, epochs: int) -> Path:
+def train_student(run_dir: Path, epochs: int, max_residues: int) -> Path:
     """A label-only ResNet-1D student on Guo yeast via the PPI pipeline stages."""
     from protdistill.config import resolve
     from protdistill.tasks.ppi.config import PpiConfig
@@ -54,7 +54,7 @@ def train_student(run_dir: Path, epochs: int) -> Path:
         student="resnet1d",
         alpha=0.0,
         epochs=epochs,
-        max_residues=512,
+        max_residues=max_residues,
         progress=False,
     )
     data, split = prepare(cfg, run_dir, log=log)
@@ -105,9 +105,11 @@ def markdown(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ppi-run", help="trained PPI run dir (default: train one)")
-    parser.add_argument("--train-epochs", type=int, default=4)
+    parser.add_argument("--train-epochs", type=int, default=2)
+    parser.add_argument("--train-max-residues", type=int, default=256)
     parser.add_argument("--esm", help="ESM-like student (.pt from distill, or HF dir)")
     parser.add_argument("--esm-fasta", default=str(SHARED / "data/ppi/guo_yeast/sequences.fasta"))
+    parser.add_argument("--esm-finetune-steps", type=int, default=40)
     parser.add_argument("--ratio", type=float, default=0.5)
     parser.add_argument("--finetune-steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=9)
@@ -120,7 +122,7 @@ def main() -> None:
     out = Path(args.out)
     ppi_run = Path(args.ppi_run) if args.ppi_run else out / "ppi_student"
     if not (ppi_run / "student.safetensors").exists():
-        train_student(ppi_run, args.train_epochs)
+        train_student(ppi_run, args.train_epochs, args.train_max_residues)
     common = {
         "ratio": args.ratio,
         "finetune_steps": args.finetune_steps,
@@ -129,7 +131,14 @@ def main() -> None:
     }
     families = {"ppi_resnet1d": compress_all(str(ppi_run), PPI_RECIPES, out / "ppi", common)}
     if args.esm:
-        esm_common = {**common, "fasta": args.esm_fasta, "max_eval": 200, "bench_batch": 16}
+        esm_common = {
+            **common,
+            "fasta": args.esm_fasta,
+            "max_eval": 200,
+            "bench_batch": 16,
+            "batch_size": 8,
+            "finetune_steps": args.esm_finetune_steps,
+        }
         families["esm_student"] = compress_all(args.esm, ESM_RECIPES, out / "esm", esm_common)
     results = {
         "date": str(date.today()),

@@ -261,6 +261,8 @@ def test_compress_ppi_run_end_to_end(ppi_run, tmp_path):
         out, ppi_run.parent / "pairs.tsv", ppi_run.parent / "seqs.fasta", tmp_path / "pred.tsv"
     )
     assert n == 80
+    # the run's split travels with the compressed model (re-compressing keeps the same test set)
+    assert (out / "split.json").read_text() == (ppi_run / "split.json").read_text()
 
 
 def test_compress_cli_and_tampered_manifest(ppi_run, tmp_path):

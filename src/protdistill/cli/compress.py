@@ -86,5 +86,5 @@ def compress(
         table.add_column(name, justify="left" if name == "step" else "right")
     for row in rows[1:]:
         table.add_row(*row)
-    Console().print(table)
+    Console(width=140).print(table)
     typer.echo(f"compressed model: {out} (report: {out / 'compression_report.json'})")

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from protdistill.config import Config
 from protdistill.errors import CheckpointError, ConfigError, InputError
-from protdistill.io.atomic import write_json
+from protdistill.io.atomic import write_json, write_text
 
 MANIFEST = "compression_manifest.json"
 WEIGHTS = "model.safetensors"
@@ -122,6 +122,7 @@ class PpiTask(Task):
 
     max_residues: int = 1000
     sequences: dict[str, str]
+    split_path: Path | None = None
 
     def batches(self, items, size, shuffle=False):
         from torch.utils.data import DataLoader
@@ -289,6 +290,7 @@ def _ppi_task(cfg: CompressConfig, path: Path, *, log: Log) -> PpiTask:
     )
     task.sequences = sequences
     task.max_residues = int(ppi.get("max_residues", 1000))
+    task.split_path = None if cfg.pairs or cfg.fasta else split_path
     return task
 
 
@@ -525,6 +527,10 @@ def save_compressed(
     }
     meta = {k: v for k, v in task.meta.items() if k != "compression"}
     save_model(out / WEIGHTS, model, {**meta, "compression": {"steps": manifest["steps"]}})
+    split_path = getattr(task, "split_path", None)
+    if split_path is not None and split_path.resolve() != (out / "split.json").resolve():
+        # the held-out split travels with the model, so re-compressing never tunes on test pairs
+        write_text(out / "split.json", split_path.read_text(encoding="utf-8"))
     write_json(out / MANIFEST, manifest)
     return out
 
