@@ -41,6 +41,8 @@ def run_variants(args: argparse.Namespace) -> dict:
     from protdistill.tasks.ppi.pipeline import run
 
     pairs, fasta = _inputs(args.dataset, "train")
+    if args.embedded_only:
+        pairs = embedded_subset(pairs, fasta, args.teacher)
     results = {}
     for name in args.variants:
         out = ROOT / "runs" / "bench" / f"{args.dataset}_{args.split}" / name
@@ -65,6 +67,29 @@ def run_variants(args: argparse.Namespace) -> dict:
             "run_dir": str(out.relative_to(ROOT)),
         }
     return results
+
+
+def embedded_subset(pairs: Path, fasta: Path, teacher: str) -> Path:
+    """Pairs whose two proteins are already in the teacher cache (a CPU-budget subset)."""
+    from protdistill.io.fasta import read_fasta
+    from protdistill.io.pairs import read_pairs, write_pairs
+    from protdistill.teachers.cache import TeacherCache, sequence_key
+
+    seqs = read_fasta(fasta)
+    cached: set[str] = set()
+    for root in (ROOT / "runs" / "teacher_cache").glob("embed-*"):
+        manifest = json.loads((root / "manifest.json").read_text())
+        cache = TeacherCache(root, manifest["teacher_id"], manifest["settings"], readonly=True)
+        cached |= set(cache.keys("pooled"))
+    rows = [
+        (p.a, p.b, int(p.label))
+        for p in read_pairs(pairs, proteins=seqs)[0]
+        if sequence_key(seqs[p.a]) in cached and sequence_key(seqs[p.b]) in cached
+    ]
+    out = ROOT / "runs" / "bench" / f"{pairs.parent.name}_embedded_pairs.tsv"
+    write_pairs(out, rows, ("protein_a", "protein_b", "label"))
+    print(f"embedded subset: {len(rows)} pairs -> {out}", flush=True)
+    return out
 
 
 def throughput_one(kind: str, run_dir: Path, teacher: str, n_pairs: int) -> dict:
@@ -158,6 +183,20 @@ def main() -> None:
     p.add_argument("--max-pairs", type=int, default=None)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--n-pairs", type=int, default=200)
+    p.add_argument(
+        "--embedded-only",
+        action="store_true",
+        help="only pairs whose proteins are already in the teacher cache",
+    )
+    p.add_argument("--map-pairs", type=int, default=None)
+    p.add_argument("--map-residues", type=int, default=128)
+    p.add_argument("--max-residues", type=int, default=512)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--student-config",
+        default="{}",
+        help='JSON per student kind, e.g. {"resnet1d": {"channels": [32, 64]}}',
+    )
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--throughput-one", choices=["teacher", "student"])
     p.add_argument("--run-dir", type=Path)

@@ -108,7 +108,7 @@ def _stage(pairs, fasta, teacher, out, config, until: str) -> None:
     maps = None
     if cfg.uses_map:
         maps = {
-            n: pl.teacher_maps(cfg, out, data.sequences, split[n], teacher_model, log=_echo)
+            n: pl._maps_for(cfg, out, data, split[n], teacher_model, _echo)
             for n in ("train", "val")
         }
     pl.train_student(cfg, out, data, split, logits, maps, log=_echo)

@@ -37,6 +37,11 @@ class PpiConfig(Config):
     head_crossfit: int = Field(5, ge=0, description="out-of-fold teacher logits on train pairs")
     map_residues: int = Field(128, ge=4, description="residues per protein in the teacher map")
     map_bins: int = Field(32, ge=2, description="stored map resolution (bins per protein)")
+    map_pairs: int | None = Field(
+        None,
+        ge=1,
+        description="teacher maps for at most N seeded train/val pairs (the rest: no map loss)",
+    )
     # student + objective
     student: Literal["resnet1d", "interaction"] = "resnet1d"
     student_config: dict[str, Any] = {}

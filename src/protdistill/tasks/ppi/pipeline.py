@@ -204,6 +204,25 @@ def teacher_maps(
     return cache.get_batch([sequence_key(a, b) for a, b in ordered], "map")
 
 
+def _maps_for(
+    cfg: PpiConfig, run_dir: Path, data: PpiData, pairs: list[Pair], teacher, log: Log
+) -> list[torch.Tensor]:
+    """Teacher maps for ``pairs``; with ``map_pairs`` only a seeded subset gets one and the
+    others get an empty (0, 0) map, which masks them out of the map loss."""
+    import random
+
+    chosen = range(len(pairs))
+    if cfg.map_pairs is not None and cfg.map_pairs < len(pairs):
+        chosen = sorted(random.Random(cfg.seed).sample(range(len(pairs)), cfg.map_pairs))
+    computed = teacher_maps(
+        cfg, run_dir, data.sequences, [pairs[i] for i in chosen], teacher, log=log
+    )
+    maps = [torch.zeros(0, 0)] * len(pairs)
+    for i, m in zip(chosen, computed, strict=True):
+        maps[i] = m
+    return maps
+
+
 def fit_teacher(
     cfg: PpiConfig,
     run_dir: Path,
@@ -451,7 +470,7 @@ def _run_single(cfg: PpiConfig, run_dir: Path, *, fold: int, log: Log) -> dict:
     if cfg.uses_map and not (run_dir / "student.safetensors").exists():
         teacher = teacher or load_teacher(cfg)
         maps = {
-            name: teacher_maps(cfg, run_dir, data.sequences, split[name], teacher, log=log)
+            name: _maps_for(cfg, run_dir, data, split[name], teacher, log)
             for name in ("train", "val")
         }
     train_student(cfg, run_dir, data, split, logits, maps, log=log)
