@@ -46,6 +46,9 @@ def distill(
     resume: bool = typer.Option(None, "--resume/--no-resume", help="Resume from DIR's last.ckpt."),
     seed: int = typer.Option(None, help="Random seed."),
     channel: str = typer.Option(None, help="semcom: awgn, rayleigh or mixed training channel."),
+    max_train_sentences: int = typer.Option(
+        None, help="semcom: use only this many of the teacher's training sentences."
+    ),
     max_proteins: int = typer.Option(None, help="ESM: seeded subset of the FASTA."),
     max_length: int = typer.Option(None, help="ESM: residues kept per protein."),
     config: Path = typer.Option(None, "--config", help="YAML file of options (CLI overrides it)."),

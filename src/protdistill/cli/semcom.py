@@ -45,3 +45,33 @@ def train(
         f"teacher: {res.path} ({res.parameters:,} parameters, best val loss {res.best_loss:.4f} "
         f"at epoch {res.best_epoch}, {res.seconds:.0f} s)"
     )
+
+
+def analyze(
+    teacher_checkpoint: str = typer.Option(None, help="The DeepSC teacher .pt."),
+    runs: list[str] = typer.Option(
+        None, "--runs", help="A `protdistill distill` output folder (repeat for each T / part)."
+    ),
+    output_path: str = typer.Option(None, help="Report folder (default runs/semcom/analysis)."),
+    data: str = typer.Option(None, help="Europarl folder (default: the teacher's)."),
+    snrs: str = typer.Option(None, help="Comma-separated SNRs in dB (default 0,3,...,18)."),
+    channels: str = typer.Option(None, help="Comma-separated channels (default awgn,rayleigh)."),
+    max_sentences: int = typer.Option(None, help="Test sentences scored (default 300)."),
+    batch_size: int = typer.Option(None, help="Sentences per decoding batch."),
+    seed: int = typer.Option(None, help="Seed of the channel draws."),
+    config: Path = _CFG,
+) -> None:
+    """Semantic difference analysis: BLEU, similarity and KL over SNR, gap vs temperature."""
+    opts = {k: v for k, v in locals().items() if k not in ("config", "runs", "snrs", "channels")}
+    opts["runs"] = list(runs) if runs else None
+    opts["snrs"] = [float(s) for s in snrs.split(",")] if snrs else None
+    opts["channels"] = [c.strip() for c in channels.split(",")] if channels else None
+    from protdistill.config import resolve
+    from protdistill.tasks.semcom.analysis import AnalyzeConfig
+    from protdistill.tasks.semcom.analysis import analyze as run_analysis
+
+    cfg = resolve(AnalyzeConfig, config, **opts)
+    report = run_analysis(cfg)
+    typer.echo(f"report: {cfg.output_path}/report.json (+ metric_vs_snr.png, gap_vs_T.png)")
+    for gap in report["gaps"]:
+        typer.echo(f"  {gap['model']:<24} BLEU-1 gap {gap['bleu1_gap']:+.3f}  KL {gap['kl']:.3f}")

@@ -137,6 +137,9 @@ class DistillConfig(Config):
     snr_max: float = 18.0
     channel: Literal["awgn", "rayleigh", "mixed"] = "mixed"
     val_sentences: int = Field(500, ge=1)
+    max_train_sentences: int | None = Field(
+        None, ge=1, description="semcom: use only this many of the teacher's training sentences"
+    )
     # ESM-like encoders
     max_length: int = Field(256, ge=8, description="residues per protein (longer are cropped)")
     max_proteins: int | None = Field(2000, ge=2, description="seeded subset of the FASTA")

@@ -257,7 +257,9 @@ def distill_esm(cfg: DistillConfig) -> dict[str, Any]:
             "an ESM teacher needs training proteins", fix="pass --data PROTEINS.fasta"
         )
     out = Path(cfg.output_path)
-    teacher = EsmTeacher(cfg.teacher_checkpoint, max_residues=cfg.max_length, long_policy="crop")
+    teacher = EsmTeacher(
+        cfg.teacher_checkpoint, max_residues=cfg.max_length, long_policy="crop", window_overlap=0
+    )
     t_model = teacher._frozen
     t_model.set_attn_implementation("eager")
     student, layer_map = make_small_esm(t_model, cfg.student_layers)

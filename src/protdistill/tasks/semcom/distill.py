@@ -71,6 +71,7 @@ def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
         test_fraction=data.test_fraction,
         seed=data.split_seed,
     )
+    train = train[: cfg.max_train_sentences] if cfg.max_train_sentences else train
     vocab = Vocab(teacher.vocab)
     student, layer_map = make_student(teacher.model, cfg.distill_part, cfg.student_layers)
     tcfg = TrainConfig(

@@ -51,6 +51,9 @@ class SemcomTrainConfig(SemcomDataConfig):
     lr: float = Field(1e-3, gt=0)
     val_sentences: int = Field(500, ge=1, description="test sentences used for val_loss")
     seed: int = 0
+    init_checkpoint: str | None = Field(
+        None, description="start from this DeepSC .pt (same architecture and vocabulary)"
+    )
     resume: bool = True
     progress: bool = True
 
@@ -149,6 +152,21 @@ def load_best_student(module: SemcomModule, best_path: Path | None) -> None:
         module.student.load_state_dict(state)
 
 
+def _warm_start(model: DeepSC, vocab: Vocab, path: str) -> None:
+    """Load weights from an earlier DeepSC checkpoint with the same vocabulary and shapes."""
+    from protdistill.errors import ModelError
+    from protdistill.tasks.semcom.model import load_deepsc
+
+    init = load_deepsc(path)
+    if init.vocab != vocab.words or init.model.config != model.config:
+        raise ModelError(
+            "init checkpoint has another vocabulary or architecture",
+            path=path,
+            fix="use the same corpus, subset, vocab_size and model sizes as that checkpoint",
+        )
+    model.load_state_dict(init.model.state_dict())
+
+
 @dataclass
 class TeacherResult:
     """Paths and figures of a finished teacher training."""
@@ -177,6 +195,8 @@ def train_teacher(cfg: SemcomTrainConfig) -> TeacherResult:
     vocab = Vocab.build(train, cfg.vocab_size)
     torch.manual_seed(cfg.seed)
     model = DeepSC(cfg.model(len(vocab)))
+    if cfg.init_checkpoint:
+        _warm_start(model, vocab, cfg.init_checkpoint)
     tcfg = TrainConfig(
         epochs=cfg.epochs,
         lr=cfg.lr,
