@@ -1,0 +1,95 @@
+"""StructDiff configs: one pydantic object per command (train, sample, evaluate)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from protdistill.config import Config
+from protdistill.distill.trainer import TrainConfig
+
+
+class ModelConfig(Config):
+    """Denoiser width/depth (input sizes and type count are filled in from the data)."""
+
+    d_model: int = Field(128, ge=8)
+    layers: int = Field(3, ge=1)
+    heads: int = Field(4, ge=1)
+    ff_mult: int = Field(4, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    structure_hidden: int = Field(64, ge=4)
+    decoder_hidden: int = Field(256, ge=8)
+
+
+class StageConfig(Config):
+    """One training stage: which inputs are used and which parameters learn."""
+
+    name: str = "end_to_end"
+    epochs: int = Field(30, ge=1)
+    structure: bool = Field(True, description="feed structure features to the denoiser")
+    trainable: Literal["all", "sequence", "structure"] = "all"
+
+
+class PeptideTrainConfig(Config):
+    """``protdistill peptide train``: data, teacher, diffusion, network and stages."""
+
+    data: str = "../shared/data/peptides/peptidereactor/positives_by_type.csv"
+    types: list[str] = Field(default_factory=lambda: ["amp", "afp", "avp"])
+    max_length: int = Field(50, ge=2)
+    type_column: str = "type"
+    sequence_column: str = "sequence"
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    split_seed: int = 0
+    teacher: str = "../shared/models/esm2_t6_8M_standin"
+    tokens_per_batch: int = Field(8192, ge=64)
+    cache: str | None = Field(None, description="teacher cache dir; default <out>/../teacher_cache")
+    fold_model: str | None = Field(None, description="EsmForProteinFolding weights (optional)")
+    structure: bool = Field(True, description="use ESM-2 contact maps as structure features")
+    decoder: Literal["auto", "trained", "lm_head"] = "auto"
+    timesteps: int = Field(1000, ge=2)
+    schedule: Literal["linear", "cosine", "sqrt"] = "cosine"
+    objective: Literal["eps", "x0"] = "x0"
+    p_uncond: float = Field(0.1, ge=0, le=1, description="null-type rate (guidance training)")
+    p_no_structure: float = Field(0.1, ge=0, le=1, description="structure dropout rate")
+    structure_loss_weight: float = Field(0.5, ge=0)
+    decoder_loss_weight: float = Field(1.0, ge=0)
+    decoder_noise: float = Field(0.3, ge=0, description="jitter (std units) when fitting decoder")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig()])
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(
+            epochs=30, lr=5e-4, batch_size=64, ema_decay=0.999, save_every_n_epochs=10
+        )
+    )
+    out: str = "runs/peptide"
+    progress: bool = True
+
+
+class SampleConfig(Config):
+    """``protdistill peptide sample``."""
+
+    model: str = "runs/peptide/model.safetensors"
+    type: str = "amp"
+    length: int | None = Field(None, ge=1, description="None: drawn from the type's lengths")
+    n: int = Field(100, ge=1)
+    guidance: float = Field(2.0, ge=0)
+    steps: int = Field(50, ge=1)
+    sampler: Literal["ddim", "ddpm"] = "ddim"
+    eta: float = Field(0.0, ge=0)
+    structure: bool = Field(True, description="condition on predicted structure (if trained)")
+    batch_size: int = Field(256, ge=1)
+    seed: int = 0
+    out: str = "samples.fasta"
+
+
+class EvaluateConfig(Config):
+    """``protdistill peptide evaluate``."""
+
+    model: str = "runs/peptide/model.safetensors"
+    reference: Literal["train"] = "train"
+    classifier: str | None = Field(None, description="type classifier; default <model dir>")
+    fd_max: int = Field(500, ge=10, description="peptides per set for the Fréchet distance")
+    max_compare: int = Field(300, ge=1, description="samples aligned against training peptides")
+    out: str | None = Field(None, description="output folder; default <samples>.eval/")
+    seed: int = 0

@@ -1,0 +1,95 @@
+"""The trained StructDiff bundle: denoiser + residue decoder + embedding statistics + metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from protdistill.errors import CheckpointError, InputError
+from protdistill.tasks.peptide.decoder import DecoderOutput, ResidueDecoder
+from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructDenoiser
+from protdistill.tasks.peptide.diffusion import GaussianDiffusion
+
+
+class StructDiffNet(nn.Module):
+    """Everything that learns: ``denoiser``, ``decoder``; ``mean``/``std`` ``(D,)`` buffers."""
+
+    def __init__(self, cfg: DenoiserConfig, decoder_hidden: int = 256) -> None:
+        super().__init__()
+        self.denoiser = StructDenoiser(cfg)
+        self.decoder = ResidueDecoder(cfg.embed_dim, decoder_hidden)
+        self.register_buffer("mean", torch.zeros(cfg.embed_dim))
+        self.register_buffer("std", torch.ones(cfg.embed_dim))
+
+    def standardise(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+    def unstandardise(self, z: Tensor) -> Tensor:
+        return z * self.std + self.mean
+
+    def decode(self, z: Tensor, mask: Tensor) -> DecoderOutput:
+        """Residue logits for standardised embeddings ``(B, L, D)``."""
+        return self.decoder(z, mask)
+
+
+@dataclass
+class StructDiff:
+    """A loaded model: network, diffusion process and what sampling needs to know."""
+
+    net: StructDiffNet
+    diffusion: GaussianDiffusion
+    types: list[str]
+    lengths: dict[str, dict[int, int]]  # per type: {length: count} in the training set
+    meta: dict = field(default_factory=dict)
+
+    def type_id(self, name: str) -> int:
+        if name not in self.types:
+            raise InputError(
+                f"unknown peptide type {name!r}",
+                record=f"model types: {', '.join(self.types)}",
+                fix="choose one of the types the model was trained on",
+            )
+        return self.types.index(name)
+
+    def save(self, path: str | Path) -> Path:
+        from protdistill.distill.checkpoint import save_model
+
+        meta = dict(self.meta)
+        meta.update(
+            {
+                "types": self.types,
+                "lengths": {t: {str(k): v for k, v in d.items()} for t, d in self.lengths.items()},
+                "denoiser": self.net.denoiser.cfg.model_dump(mode="json"),
+                "decoder_hidden": self.net.decoder.net[1].out_features,
+                "diffusion": {
+                    "timesteps": self.diffusion.timesteps,
+                    "schedule": self.diffusion.schedule,
+                    "objective": self.diffusion.objective,
+                },
+            }
+        )
+        return save_model(path, self.net, meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> StructDiff:
+        from protdistill.distill.checkpoint import load_model_state
+
+        state, meta = load_model_state(path)
+        try:
+            cfg = DenoiserConfig.model_validate(meta["denoiser"])
+            net = StructDiffNet(cfg, int(meta["decoder_hidden"]))
+            net.load_state_dict(state)
+            diffusion = GaussianDiffusion(**meta["diffusion"])
+            lengths = {
+                t: {int(k): int(v) for k, v in d.items()} for t, d in meta["lengths"].items()
+            }
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(
+                f"not a StructDiff model ({exc})".replace("\n", " "),
+                path=path,
+                fix="pass the model.safetensors written by `protdistill peptide train`",
+            ) from exc
+        return cls(net.eval(), diffusion, list(meta["types"]), lengths, meta)

@@ -1,0 +1,309 @@
+"""Training StructDiff: Lightning module (diffusion + structure head + decoder) and the pipeline.
+
+Files under ``cfg.out``: ``split.json`` (train/val peptides), ``stages/<i>-<name>/`` (the
+trainer's checkpoints, metrics, history per stage; a finished stage has ``done.json``),
+``model.safetensors`` (the bundle ``sample`` loads), ``classifier.safetensors`` (type classifier
+for conditional fidelity) and ``train_metrics.json``. Re-running resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from protdistill.distill.trainer import DistillModule, TrainConfig, fit
+from protdistill.errors import ConfigError
+from protdistill.io.atomic import write_json
+from protdistill.io.peptides import Peptide, read_peptides
+from protdistill.tasks.peptide.config import PeptideTrainConfig, StageConfig
+from protdistill.tasks.peptide.data import (
+    PeptideDataset,
+    PeptideSplit,
+    TeacherFeatures,
+    collate,
+    compute_features,
+    embedding_stats,
+    split_peptides,
+)
+from protdistill.tasks.peptide.decoder import decoder_accuracy
+from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructureFeatures
+from protdistill.tasks.peptide.diffusion import GaussianDiffusion
+from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
+from protdistill.tasks.peptide.structure import pair_dim, residue_dim
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class StructDiffModule(DistillModule):
+    """Loss = diffusion MSE + w_s · structure-head BCE + w_d · decoder CE (cached teacher data)."""
+
+    def __init__(
+        self,
+        net: StructDiffNet,
+        diffusion: GaussianDiffusion,
+        cfg: PeptideTrainConfig,
+        stage: StageConfig,
+    ) -> None:
+        super().__init__(net, cfg.train)
+        self.diffusion = diffusion
+        self.pcfg = cfg
+        self.stage = stage
+        self.add_config("peptide", cfg)
+
+    def step(self, batch: dict, stage: str) -> dict[str, Tensor]:
+        net, cfg = self.student, self.pcfg
+        den = net.denoiser
+        x0, mask, types = batch["x0"], batch["mask"], batch["type_ids"]
+        b = x0.shape[0]
+        training = stage == "train"
+        if training and cfg.p_uncond > 0:
+            drop = torch.rand(b, device=x0.device) < cfg.p_uncond
+            types = torch.where(drop, torch.full_like(types, den.null_type), types)
+        target = StructureFeatures(batch.get("pair"), batch.get("residue"))
+        feats = None
+        if self.stage.structure and (target.pair is not None or target.residue is not None):
+            present = torch.ones(b, dtype=torch.bool, device=x0.device)
+            if training and cfg.p_no_structure > 0:
+                present = torch.rand(b, device=x0.device) >= cfg.p_no_structure
+            feats = StructureFeatures(target.pair, target.residue, present)
+
+        def model_fn(x: Tensor, t: Tensor, _: Tensor | None) -> Tensor:
+            return den(x, t, types, mask, feats).prediction
+
+        diff = self.diffusion.loss(model_fn, x0, mask)
+        out = {"diffusion": diff}
+        loss = diff
+        if den.structure_head is not None and cfg.structure_loss_weight > 0:
+            s_loss = den.structure_head.loss(x0, mask, target)
+            loss = loss + cfg.structure_loss_weight * s_loss
+            out["structure"] = s_loss
+        if cfg.decoder_loss_weight > 0:
+            d_loss = net.decoder.loss(x0, mask, batch["seqs"], noise=cfg.decoder_noise)
+            loss = loss + cfg.decoder_loss_weight * d_loss
+            out["decoder"] = d_loss
+        if not training:
+            acc = decoder_accuracy(net.decoder, x0, mask, batch["seqs"])
+            out["decoder_acc"] = torch.tensor(acc)
+        out["loss"] = loss
+        return out
+
+
+def _set_trainable(net: StructDiffNet, mode: str) -> None:
+    """'all', 'sequence' (structure parameters frozen) or 'structure' (only those learn)."""
+    struct = {id(p) for p in net.denoiser.structure_parameters()}
+    for p in net.parameters():
+        is_struct = id(p) in struct
+        p.requires_grad_(mode == "all" or (mode == "structure") == is_struct)
+
+
+def load_data(cfg: PeptideTrainConfig) -> tuple[list[Peptide], PeptideSplit]:
+    peps, _ = read_peptides(
+        cfg.data,
+        types=cfg.types,
+        max_length=cfg.max_length,
+        type_column=cfg.type_column,
+        sequence_column=cfg.sequence_column,
+    )
+    return peps, split_peptides(peps, cfg.val_fraction, cfg.split_seed)
+
+
+def teacher_features(
+    cfg: PeptideTrainConfig,
+    seqs: list[str],
+    teacher=None,
+    log: Log = _quiet,  # noqa: ANN001
+) -> tuple[TeacherFeatures, object]:
+    """Cached teacher (and optional ESMFold) features for ``seqs``; returns (features, teacher)."""
+    from protdistill.teachers.esm import EsmTeacher
+
+    teacher = teacher or EsmTeacher(cfg.teacher, tokens_per_batch=cfg.tokens_per_batch)
+    fold = None
+    if cfg.fold_model:
+        from protdistill.tasks.peptide.structure import FoldFeaturizer
+
+        fold = FoldFeaturizer.from_pretrained(cfg.fold_model)
+    root = Path(cfg.cache) if cfg.cache else Path(cfg.out).parent / "teacher_cache" / "peptide"
+    log(f"teacher features for {len(set(seqs))} peptides (cache {root})")
+    feats = compute_features(
+        teacher,
+        seqs,
+        cache_root=root,
+        contacts=cfg.structure,
+        fold=fold,
+        progress=lambda i, n: log(f"  teacher features {i}/{n}"),
+    )
+    return feats, teacher
+
+
+def build_net(cfg: PeptideTrainConfig, embed_dim: int, num_types: int) -> StructDiffNet:
+    use_fold = cfg.fold_model is not None
+    dcfg = DenoiserConfig(
+        embed_dim=embed_dim,
+        num_types=num_types,
+        max_length=cfg.max_length,
+        pair_dim=(1 if cfg.structure else 0) + (pair_dim(True) - 1 if use_fold else 0),
+        residue_dim=residue_dim(use_fold),
+        **cfg.model.model_dump(exclude={"decoder_hidden"}),
+    )
+    return StructDiffNet(dcfg, cfg.model.decoder_hidden)
+
+
+def train_structdiff(
+    cfg: PeptideTrainConfig,
+    *,
+    teacher=None,
+    log: Log = _quiet,  # noqa: ANN001
+) -> dict:
+    """Run every configured stage (resuming), then write the model bundle and classifier."""
+    out = Path(cfg.out)
+    if not cfg.stages:
+        raise ConfigError("no training stages configured", fix="give at least one entry in stages")
+    peps, split = load_data(cfg)
+    write_json(out / "split.json", _split_json(split))
+    log(f"{len(split.train)} train / {len(split.val)} val peptides, types {split.types}")
+    feats, teacher = teacher_features(cfg, [p.sequence for p in peps], teacher, log)
+    mean, std = embedding_stats([feats.embeddings[s] for s in split.sequences("train")])
+    use_fold = cfg.fold_model is not None
+
+    def loader(items: list[Peptide], shuffle: bool) -> DataLoader:
+        ds = PeptideDataset(
+            items, split.types, feats, mean, std, contacts=cfg.structure, fold=use_fold
+        )
+        gen = torch.Generator().manual_seed(cfg.train.seed)
+        return DataLoader(
+            ds, batch_size=cfg.train.batch_size, shuffle=shuffle, collate_fn=collate, generator=gen
+        )
+
+    train_loader = loader(split.train, True)
+    val_loader = loader(split.val, False) if split.val else None
+    torch.manual_seed(cfg.train.seed)
+    net = build_net(cfg, mean.numel(), len(split.types))
+    net.mean.copy_(mean)
+    net.std.copy_(std)
+    diffusion = GaussianDiffusion(cfg.timesteps, cfg.schedule, cfg.objective)
+    started = time.perf_counter()
+    stage_info = []
+    for i, stage in enumerate(cfg.stages):
+        stage_dir = out / "stages" / f"{i}-{stage.name}"
+        done = stage_dir / "done.json"
+        if done.exists():
+            from protdistill.distill.checkpoint import load_model_state
+
+            state, _ = load_model_state(stage_dir / "stage_model.safetensors")
+            net.load_state_dict(state)
+            log(f"stage {stage.name}: already done, skipped")
+            continue
+        _set_trainable(net, stage.trainable)
+        module = StructDiffModule(net, diffusion, cfg, stage)
+        tcfg = TrainConfig.model_validate({**cfg.train.model_dump(), "epochs": stage.epochs})
+        log(f"stage {i} {stage.name}: {stage.epochs} epochs, trainable={stage.trainable}")
+        result = fit(module, train_loader, val_loader, tcfg, stage_dir, resume=True)
+        if result.best_path is not None:
+            from protdistill.distill.checkpoint import student_state_from_checkpoint
+
+            state, _ = student_state_from_checkpoint(result.best_path)
+            net.load_state_dict(state)
+        from protdistill.distill.checkpoint import save_model
+
+        save_model(stage_dir / "stage_model.safetensors", net, {"stage": stage.model_dump()})
+        info = {"stage": stage.name, "best_score": result.best_score, "epochs": len(result.history)}
+        write_json(done, info)
+        stage_info.append(info)
+    for p in net.parameters():
+        p.requires_grad_(True)
+    train_seconds = time.perf_counter() - started
+    metrics = _finish(cfg, net, diffusion, split, feats, teacher, stage_info, train_seconds, log)
+    return metrics
+
+
+def _finish(
+    cfg: PeptideTrainConfig,
+    net: StructDiffNet,
+    diffusion: GaussianDiffusion,
+    split: PeptideSplit,
+    feats: TeacherFeatures,
+    teacher,  # noqa: ANN001
+    stage_info: list[dict],
+    train_seconds: float,
+    log: Log,
+) -> dict:
+    from protdistill.tasks.peptide.baselines import length_distribution
+    from protdistill.tasks.peptide.classifier import train_type_classifier
+
+    out = Path(cfg.out)
+    net.eval()
+    val_seqs = split.sequences("val") or split.sequences("train")
+    acc = _decoder_accuracy(net, feats, val_seqs)
+    lengths = {t: length_distribution(split.sequences("train", t)) for t in split.types}
+    meta = {
+        "teacher": teacher.identity,
+        "teacher_path": cfg.teacher,
+        "decoder": "trained",
+        "decoder_val_accuracy": acc,
+        "config": cfg.model_dump(mode="json"),
+        "split": str(out / "split.json"),
+    }
+    model = StructDiff(net, diffusion, split.types, lengths, meta)
+    model.save(out / "model.safetensors")
+    log(f"decoder accuracy on real held-out embeddings: {acc:.4f}")
+    clf = train_type_classifier(split, feats, out / "classifier", seed=cfg.train.seed, log=log)
+    metrics = {
+        "train_seconds": train_seconds,
+        "decoder_val_accuracy": acc,
+        "classifier": clf,
+        "stages": stage_info,
+        "n_train": len(split.train),
+        "n_val": len(split.val),
+    }
+    write_json(out / "train_metrics.json", metrics)
+    return metrics
+
+
+@torch.no_grad()
+def _decoder_accuracy(net: StructDiffNet, feats: TeacherFeatures, seqs: list[str]) -> float:
+    from protdistill.teachers.esm import stack_padded
+
+    correct = total = 0.0
+    for i in range(0, len(seqs), 256):
+        chunk = seqs[i : i + 256]
+        x, mask = stack_padded([feats.embeddings[s] for s in chunk])
+        acc = decoder_accuracy(net.decoder, net.standardise(x) * mask[..., None], mask, chunk)
+        n = sum(len(s) for s in chunk)
+        correct += acc * n
+        total += n
+    return correct / max(total, 1)
+
+
+def _split_json(split: PeptideSplit) -> dict:
+    def rows(items: list[Peptide]) -> list[list[str]]:
+        return [[p.type, p.sequence] for p in items]
+
+    return {"types": split.types, "train": rows(split.train), "val": rows(split.val)}
+
+
+def read_split(path: str | Path) -> PeptideSplit:
+    """Inverse of the ``split.json`` written by training."""
+    import json
+
+    from protdistill.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            "split.json not found", path=path, fix="run `protdistill peptide train` first"
+        )
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return PeptideSplit(
+        train=[Peptide(s, t) for t, s in data["train"]],
+        val=[Peptide(s, t) for t, s in data["val"]],
+        types=list(data["types"]),
+    )

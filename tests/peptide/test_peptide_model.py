@@ -1,0 +1,227 @@
+"""Denoiser, guidance through the network, sampling lengths, decoder, structure features."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from peptide_helpers import SHARED, make_peptides, tiny_esm_config
+
+from protdistill.errors import ConfigError, InputError
+from protdistill.tasks.peptide.decoder import ResidueDecoder, decoder_accuracy
+from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructDenoiser, StructureFeatures
+from protdistill.tasks.peptide.diffusion import GaussianDiffusion
+from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
+from protdistill.tasks.peptide.sample import guided_model_fn, sample_peptides
+from protdistill.tasks.peptide.structure import (
+    FoldFeaturizer,
+    distance_rbf,
+    secondary_structure,
+)
+
+D = 8
+
+
+def _cfg(**kw) -> DenoiserConfig:  # noqa: ANN003
+    base = dict(embed_dim=D, d_model=16, layers=2, heads=2, num_types=3, max_length=24, dropout=0.0)
+    base.update(kw)
+    return DenoiserConfig(**base)
+
+
+def _randomise(module: torch.nn.Module) -> torch.nn.Module:
+    """Zero-initialised gates make a fresh denoiser constant; give every weight a value."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn_like(p) * 0.2)
+    return module.eval()
+
+
+def _model(**kw) -> StructDiff:  # noqa: ANN003
+    net = StructDiffNet(_cfg(**kw), decoder_hidden=16)
+    _randomise(net)
+    lengths = {"amp": {5: 3, 9: 1}, "afp": {7: 1}, "avp": {12: 2}}
+    return StructDiff(net, GaussianDiffusion(50, "cosine", "x0"), ["amp", "afp", "avp"], lengths)
+
+
+def _inputs(b: int = 3, n: int = 7):  # noqa: ANN202
+    x = torch.randn(b, n, D)
+    mask = torch.ones(b, n, dtype=torch.bool)
+    mask[0, 5:] = False
+    return x, torch.tensor([3, 10, 40][:b]), torch.tensor([0, 1, 2][:b]), mask
+
+
+def test_denoiser_shapes_padding_and_conditioning() -> None:
+    den = _randomise(StructDenoiser(_cfg()))
+    x, t, types, mask = _inputs()
+    out = den(x, t, types, mask)
+    assert out.prediction.shape == x.shape
+    assert (out.prediction[0, 5:] == 0).all()
+    x2 = x.clone()
+    x2[0, 5:] = 99.0  # padded positions never leak into real ones
+    torch.testing.assert_close(den(x2, t, types, mask).prediction, out.prediction)
+    other = den(x, t, torch.tensor([2, 0, 1]), mask).prediction
+    assert not torch.allclose(other, out.prediction)  # the type conditions the output
+    later = den(x, t + 5, types, mask).prediction
+    assert not torch.allclose(later, out.prediction)  # so does the timestep
+
+
+def test_structure_features_change_the_prediction_and_absent_equals_none() -> None:
+    den = _randomise(StructDenoiser(_cfg(pair_dim=1)))
+    x, t, types, mask = _inputs()
+    pair = torch.rand(3, 7, 7, 1)
+    with_struct = den(x, t, types, mask, StructureFeatures(pair=pair)).prediction
+    without = den(x, t, types, mask).prediction
+    assert not torch.allclose(with_struct, without)
+    absent = StructureFeatures(pair=pair, present=torch.zeros(3, dtype=torch.bool))
+    torch.testing.assert_close(den(x, t, types, mask, absent).prediction, without)
+
+
+def test_fresh_denoiser_output_is_zero_and_gradients_reach_every_layer() -> None:
+    den = StructDenoiser(_cfg(pair_dim=1))
+    x, t, types, mask = _inputs()
+    out = den(x, t, types, mask, StructureFeatures(pair=torch.rand(3, 7, 7, 1))).prediction
+    assert (out == 0).all()  # adaLN-zero start
+    out.pow(2).sum().backward() if out.requires_grad else None
+    loss = GaussianDiffusion(50).loss(
+        lambda xt, tt, _: den(xt, tt, types, mask).prediction, x, mask
+    )
+    loss.backward()
+    assert den.final.weight.grad is not None and den.final.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("pair_dim", [0, 1])
+def test_guidance_scale_one_is_conditional_and_zero_unconditional(pair_dim: int) -> None:
+    model = _model(pair_dim=pair_dim)
+    den = model.net.denoiser
+    x, t, types, mask = _inputs()
+    null = torch.full_like(types, den.null_type)
+    prev = torch.randn_like(x) if pair_dim else None
+    feats = den.structure_head(prev, mask) if pair_dim else None
+    cond = den(x, t, types, mask, feats).prediction
+    uncond = den(x, t, null, mask, feats).prediction
+    assert not torch.allclose(cond, uncond)
+    for scale, expected in ((1.0, cond), (0.0, uncond), (2.5, uncond + 2.5 * (cond - uncond))):
+        got = guided_model_fn(model, types, mask, scale, structure=True)(x, t, prev)
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("length", [1, 5, 24])
+def test_samples_respect_the_requested_length(length: int) -> None:
+    model = _model(pair_dim=1)
+    seqs = sample_peptides(model, "afp", 6, length=length, steps=4, guidance=2.0, batch_size=4)
+    assert len(seqs) == 6 and all(len(s) == length for s in seqs)
+    assert all(set(s) <= set("ACDEFGHIKLMNPQRSTVWY") for s in seqs)
+
+
+def test_drawn_lengths_follow_the_type_and_sampling_is_seeded() -> None:
+    model = _model()
+    a = sample_peptides(model, "amp", 12, steps=3, sampler="ddpm", seed=3)
+    assert {len(s) for s in a} <= {5, 9}
+    assert a == sample_peptides(model, "amp", 12, steps=3, sampler="ddpm", seed=3)
+    assert a != sample_peptides(model, "amp", 12, steps=3, sampler="ddpm", seed=4)
+    with pytest.raises(InputError, match="unknown peptide type"):
+        sample_peptides(model, "xyz", 2, steps=2)
+    with pytest.raises(ConfigError, match="exceeds"):
+        sample_peptides(model, "amp", 2, length=25, steps=2)
+
+
+def test_bundle_save_load_round_trip(tmp_path) -> None:
+    model = _model(pair_dim=1)
+    model.meta["teacher"] = "tiny"
+    path = model.save(tmp_path / "model.safetensors")
+    loaded = StructDiff.load(path)
+    assert loaded.types == model.types and loaded.lengths == model.lengths
+    assert loaded.diffusion.objective == "x0" and loaded.meta["teacher"] == "tiny"
+    a = sample_peptides(model, "avp", 3, steps=3, seed=1)
+    assert a == sample_peptides(loaded, "avp", 3, steps=3, seed=1)
+
+
+def _fit_decoder(x, mask, seqs, steps: int = 300) -> ResidueDecoder:  # noqa: ANN001
+    torch.manual_seed(0)
+    dec = ResidueDecoder(x.shape[-1], 64)
+    opt = torch.optim.Adam(dec.parameters(), lr=3e-3)
+    for _ in range(steps):
+        loss = dec.loss(x, mask, seqs, noise=0.05)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return dec.eval()
+
+
+def _embed(teacher, seqs):  # noqa: ANN001, ANN202
+    from protdistill.teachers.esm import stack_padded
+
+    x, mask = stack_padded([e.per_residue for e in teacher.embed(seqs)])
+    mu, sd = x[mask].mean(0), x[mask].std(0)
+    return (x - mu) / sd * mask[..., None], mask
+
+
+def test_decoder_round_trip_on_tiny_teacher_embeddings(tiny_teacher_dir) -> None:
+    from protdistill.teachers.esm import EsmTeacher
+
+    teacher = EsmTeacher(tiny_teacher_dir)
+    seqs = [s for _, s in make_peptides(30)]
+    x, mask = _embed(teacher, seqs)
+    dec = _fit_decoder(x[:60], mask[:60], seqs[:60])
+    acc = decoder_accuracy(dec, x[60:], mask[60:], seqs[60:])
+    assert acc > 0.9  # real (held-out) embeddings decode back to their residues
+    assert decoder_accuracy(ResidueDecoder(x.shape[-1]), x[60:], mask[60:], seqs[60:]) < 0.3
+
+
+@pytest.mark.shared
+def test_decoder_round_trip_on_the_stand_in_teacher() -> None:
+    model_dir = SHARED / "models" / "esm2_t6_8M_standin"
+    if not model_dir.is_dir():
+        pytest.skip(f"../shared absent: {model_dir} not found")
+    from protdistill.teachers.esm import EsmTeacher
+
+    teacher = EsmTeacher(model_dir)
+    seqs = [s for _, s in make_peptides(40, seed=1)]
+    x, mask = _embed(teacher, seqs)
+    dec = _fit_decoder(x[:90], mask[:90], seqs[:90], steps=200)
+    assert decoder_accuracy(dec, x[90:], mask[90:], seqs[90:]) > 0.9
+
+
+def test_secondary_structure_of_ideal_helix_and_strand() -> None:
+    i = torch.arange(12, dtype=torch.float32)
+    helix = torch.stack([2.3 * torch.cos(i * 1.745), 2.3 * torch.sin(i * 1.745), 1.5 * i], -1)
+    strand = torch.stack([3.3 * i, 0.9 * (i % 2), torch.zeros(12)], -1)
+    assert secondary_structure(helix)[:8, 0].all()
+    assert secondary_structure(strand)[:8, 1].all()
+    rbf = distance_rbf(torch.tensor([4.0, 30.0]))
+    assert rbf.shape == (2, 4) and rbf[0, 0] == 1.0 and rbf[1].max() < 1e-3
+
+
+def test_esmfold_features_with_a_tiny_random_folding_model() -> None:
+    from transformers import EsmForProteinFolding
+
+    sm = dict(
+        sequence_dim=16,
+        pairwise_dim=8,
+        ipa_dim=8,
+        resnet_dim=8,
+        num_heads_ipa=2,
+        num_qk_points=2,
+        num_v_points=2,
+        num_blocks=1,
+        num_transition_layers=1,
+        num_resnet_blocks=1,
+    )
+    trunk = dict(
+        num_blocks=1,
+        sequence_state_dim=32,
+        pairwise_state_dim=16,
+        sequence_head_width=16,
+        pairwise_head_width=8,
+        max_recycles=1,
+        structure_module=sm,
+    )
+    cfg = tiny_esm_config(is_folding_model=True, esmfold_config=dict(trunk=trunk, fp16_esm=False))
+    torch.manual_seed(0)
+    fold = FoldFeaturizer(EsmForProteinFolding(cfg))
+    feats = fold.features(["GLFDIVKKVV", "ACDK"])
+    for (pair, residue), n in zip(feats, (10, 4), strict=True):
+        assert pair.shape == (n, n, 4) and residue.shape == (n, 4)
+        assert ((pair >= 0) & (pair <= 1)).all() and ((residue >= 0) & (residue <= 1)).all()
+        torch.testing.assert_close(pair, pair.transpose(0, 1))
+        torch.testing.assert_close(residue[:, 1:].sum(-1), torch.ones(n))
