@@ -57,6 +57,11 @@ def run_variants(args: argparse.Namespace) -> dict:
             folds=args.folds,
             cache=str(ROOT / "runs" / "teacher_cache"),
             progress=False,
+            map_pairs=args.map_pairs,
+            map_residues=args.map_residues,
+            max_residues=args.max_residues,
+            batch_size=args.batch_size,
+            student_config=json.loads(args.student_config).get(VARIANTS[name]["student"], {}),
             **VARIANTS[name],
         )
         start = time.perf_counter()
@@ -219,6 +224,7 @@ def main() -> None:
         "split": args.split,
         "epochs": args.epochs,
         "max_pairs": args.max_pairs,
+        "settings": {k: v for k, v in vars(args).items() if k not in ("throughput_one", "run_dir")},
         "variants": run_variants(args),
     }
     if not args.skip_throughput and args.folds == 1:
