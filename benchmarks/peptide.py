@@ -2,12 +2,13 @@
 
 Usage (from the repo root, ../shared present)::
 
-    .venv/bin/python benchmarks/peptide.py --out runs/peptide_bench --epochs 8 --n 200
+    .venv/bin/python benchmarks/peptide.py --config configs/peptide_bench.yaml --n 100 --steps 25
 
-Trains (or resumes) two models -- contact-map structure features on / off -- samples ``n``
-peptides per type with guidance 1.0 (plain conditional) and ``--guidance``, draws the two
-baselines (shuffled training peptides, position-specific composition), evaluates everything
-against the same split and writes ``benchmarks/results/peptide.{json,md}``.
+Trains (or resumes; a finished run with ``model.safetensors`` is reused) two models --
+contact-map structure features on / off -- samples ``n`` peptides per type with guidance 1.0
+(plain conditional) and ``--guidance``, draws the two baselines (shuffled training peptides,
+position-specific composition), evaluates everything against the same split and writes
+``benchmarks/results/peptide.{json,md}``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import torch
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/peptide_bench")
-    ap.add_argument("--config", default="configs/peptide.yaml")
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--config", default="configs/peptide_bench.yaml")
+    ap.add_argument("--epochs", type=int, default=None, help="override every stage's epochs")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--guidance", type=float, default=2.0)
@@ -48,7 +49,8 @@ def main() -> None:
 
     out = Path(args.out)
     base = read_yaml(args.config) if Path(args.config).is_file() else {}
-    base["stages"] = [{**s, "epochs": args.epochs} for s in base.get("stages") or [{}]]
+    if args.epochs is not None:
+        base["stages"] = [{**s, "epochs": args.epochs} for s in base.get("stages") or [{}]]
     base["train"] = {**base.get("train", {}), "progress": False}
     runs: dict[str, dict] = {}
     for name, structure in (("structure", True), ("no_structure", False)):
@@ -160,8 +162,9 @@ def to_markdown(report: dict) -> str:
         "# StructDiff peptide generation benchmark",
         "",
         f"Date {report['date']}; {report['machine']}; teacher: {report['teacher']}.",
-        f"Command: `.venv/bin/python benchmarks/peptide.py --epochs {a['epochs']} --n {a['n']} "
-        f"--steps {a['steps']} --guidance {a['guidance']}` (DDIM, {a['steps']} steps).",
+        f"Command: `.venv/bin/python benchmarks/peptide.py --config {a['config']} --n {a['n']} "
+        f"--steps {a['steps']} --guidance {a['guidance']}` (DDIM, {a['steps']} steps; "
+        f"{a['n']} peptides per type and method).",
         "",
         "Real held-out peptides, type classifier (CNN student distilled from a probe on the "
         f"stand-in teacher's embeddings): {json.dumps(report['classifier'])}",

@@ -116,3 +116,37 @@ def test_sample_with_unknown_type_is_one_line_error(tmp_path) -> None:
     res = CliRunner().invoke(app, ["peptide", "sample", "--model", str(tmp_path / "none")])
     assert res.exit_code != 0
     assert "not found" in str(res.exception) or "not found" in res.output
+
+
+def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teacher_dir) -> None:
+    import pytest
+    import torch
+    from peptide_helpers import ESM_VOCAB, tiny_esm_config
+    from transformers import EsmForMaskedLM, EsmTokenizer
+
+    from protdistill.config import resolve
+    from protdistill.errors import ModelError
+    from protdistill.tasks.peptide.config import PeptideTrainConfig
+    from protdistill.tasks.peptide.model import StructDiff
+    from protdistill.tasks.peptide.sample import sample_peptides
+    from protdistill.tasks.peptide.train import train_structdiff
+
+    mlm_dir = tmp_path / "tiny_mlm"
+    torch.manual_seed(0)
+    EsmForMaskedLM(tiny_esm_config()).save_pretrained(mlm_dir)
+    (mlm_dir / "vocab.txt").write_text("\n".join(ESM_VOCAB) + "\n")
+    EsmTokenizer(str(mlm_dir / "vocab.txt")).save_pretrained(mlm_dir)
+    data = yaml.safe_load(_config(tmp_path, str(mlm_dir), peptide_csv, 1).read_text())
+    data["stages"] = data["stages"][1:]
+    cfg = resolve(PeptideTrainConfig, None, **data)
+    metrics = train_structdiff(cfg)
+    assert metrics["decoder_used"] == "lm_head"
+    assert 0.0 <= metrics["lm_head_val_accuracy"] <= 1.0
+    model = StructDiff.load(tmp_path / "run" / "model.safetensors")
+    assert model.net.lm_decoder is not None
+    seqs = sample_peptides(model, "amp", 3, length=6, steps=3)
+    assert [len(s) for s in seqs] == [6, 6, 6]
+
+    data.update(teacher=tiny_teacher_dir, decoder="lm_head", out=str(tmp_path / "run2"))
+    with pytest.raises(ModelError, match="no masked-LM head"):
+        train_structdiff(resolve(PeptideTrainConfig, None, **data))

@@ -42,17 +42,19 @@ def train(
     cfg = resolve(
         PeptideTrainConfig,
         None,
-        **base,
-        **_none_free(
-            data=data,
-            types=types.split(",") if types else None,
-            teacher=teacher,
-            fold_model=fold_model,
-            structure=structure,
-            out=out,
-            cache=cache,
-            progress=progress,
-        ),
+        **{
+            **base,
+            **_none_free(
+                data=data,
+                types=types.split(",") if types else None,
+                teacher=teacher,
+                fold_model=fold_model,
+                structure=structure,
+                out=out,
+                cache=cache,
+                progress=progress,
+            ),
+        },
     )
     metrics = train_structdiff(cfg, log=_echo)
     typer.echo(

@@ -59,7 +59,7 @@ class PeptideTrainConfig(Config):
     stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig()])
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(
-            epochs=30, lr=5e-4, batch_size=64, ema_decay=0.999, save_every_n_epochs=10
+            epochs=30, lr=5e-4, batch_size=64, ema_decay=0.995, save_every_n_epochs=10
         )
     )
     out: str = "runs/peptide"

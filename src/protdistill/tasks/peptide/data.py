@@ -79,7 +79,13 @@ def compute_features(
         esm_fields["contacts"] = lambda xs: [c.half() for c in teacher.contacts(xs)]
     settings = {"task": "peptide", "layer": "last"}
     values = _cached_fields(
-        teacher.identity, settings, seqs, esm_fields, root and root / "esm", batch, progress
+        teacher.identity,
+        settings,
+        seqs,
+        esm_fields,
+        root and root / "esm" / _safe(teacher.identity),
+        batch,
+        progress,
     )
     if fold is not None:
         folded: dict[str, tuple[Tensor, Tensor]] = {}
@@ -142,6 +148,11 @@ def _cached_fields(
                 progress(min(i + batch, len(missing)), len(missing))
         out[name] = cache.get_batch([sequence_key(s) for s in seqs], name)
     return out
+
+
+def _safe(name: str) -> str:
+    """A directory name for a teacher identity (one cache per teacher)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:120]
 
 
 def _batched(fn: Callable[[list[str]], list[Tensor]], seqs: list[str], batch: int) -> list[Tensor]:

@@ -9,18 +9,30 @@ import torch
 from torch import Tensor, nn
 
 from protdistill.errors import CheckpointError, InputError
-from protdistill.tasks.peptide.decoder import DecoderOutput, ResidueDecoder
+from protdistill.tasks.peptide.decoder import DecoderOutput, LMHeadDecoder, ResidueDecoder
 from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructDenoiser
 from protdistill.tasks.peptide.diffusion import GaussianDiffusion
 
 
 class StructDiffNet(nn.Module):
-    """Everything that learns: ``denoiser``, ``decoder``; ``mean``/``std`` ``(D,)`` buffers."""
+    """Everything that learns: ``denoiser``, ``decoder``; ``mean``/``std`` ``(D,)`` buffers.
 
-    def __init__(self, cfg: DenoiserConfig, decoder_hidden: int = 256) -> None:
+    ``lm_decoder`` (optional, frozen) is the teacher's masked-LM head; when present it decodes
+    samples instead of the trained ``decoder`` (which is still fitted and reported).
+    """
+
+    def __init__(
+        self,
+        cfg: DenoiserConfig,
+        decoder_hidden: int = 256,
+        lm_decoder: LMHeadDecoder | None = None,
+    ) -> None:
         super().__init__()
         self.denoiser = StructDenoiser(cfg)
         self.decoder = ResidueDecoder(cfg.embed_dim, decoder_hidden)
+        self.lm_decoder = lm_decoder
+        if lm_decoder is not None:
+            lm_decoder.requires_grad_(False)
         self.register_buffer("mean", torch.zeros(cfg.embed_dim))
         self.register_buffer("std", torch.ones(cfg.embed_dim))
 
@@ -32,7 +44,33 @@ class StructDiffNet(nn.Module):
 
     def decode(self, z: Tensor, mask: Tensor) -> DecoderOutput:
         """Residue logits for standardised embeddings ``(B, L, D)``."""
+        if self.lm_decoder is not None:
+            return self.lm_decoder(self.unstandardise(z), mask)
         return self.decoder(z, mask)
+
+
+def lm_head_meta(lm: LMHeadDecoder) -> dict:
+    """What :func:`rebuild_lm_decoder` needs to recreate an ESM LM head before loading weights."""
+    head = lm.lm_head
+    return {
+        "hidden_size": head.dense.in_features,
+        "vocab_size": head.decoder.out_features,
+        "layer_norm_eps": head.layer_norm.eps,
+        "token_ids": lm.token_ids.tolist(),
+    }
+
+
+def rebuild_lm_decoder(meta: dict) -> LMHeadDecoder:
+    from transformers import EsmConfig
+    from transformers.models.esm.modeling_esm import EsmLMHead
+
+    cfg = EsmConfig(
+        vocab_size=meta["vocab_size"],
+        hidden_size=meta["hidden_size"],
+        layer_norm_eps=meta["layer_norm_eps"],
+        pad_token_id=1,
+    )
+    return LMHeadDecoder(EsmLMHead(cfg), list(meta["token_ids"]))
 
 
 @dataclass
@@ -64,6 +102,9 @@ class StructDiff:
                 "lengths": {t: {str(k): v for k, v in d.items()} for t, d in self.lengths.items()},
                 "denoiser": self.net.denoiser.cfg.model_dump(mode="json"),
                 "decoder_hidden": self.net.decoder.net[1].out_features,
+                "lm_head": None
+                if self.net.lm_decoder is None
+                else lm_head_meta(self.net.lm_decoder),
                 "diffusion": {
                     "timesteps": self.diffusion.timesteps,
                     "schedule": self.diffusion.schedule,
@@ -80,7 +121,8 @@ class StructDiff:
         state, meta = load_model_state(path)
         try:
             cfg = DenoiserConfig.model_validate(meta["denoiser"])
-            net = StructDiffNet(cfg, int(meta["decoder_hidden"]))
+            lm = rebuild_lm_decoder(meta["lm_head"]) if meta.get("lm_head") else None
+            net = StructDiffNet(cfg, int(meta["decoder_hidden"]), lm)
             net.load_state_dict(state)
             diffusion = GaussianDiffusion(**meta["diffusion"])
             lengths = {

@@ -8,6 +8,7 @@ for conditional fidelity) and ``train_metrics.json``. Re-running resumes where i
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from protdistill.distill.trainer import DistillModule, TrainConfig, fit
-from protdistill.errors import ConfigError
+from protdistill.errors import ConfigError, ModelError
 from protdistill.io.atomic import write_json
 from protdistill.io.peptides import Peptide, read_peptides
 from protdistill.tasks.peptide.config import PeptideTrainConfig, StageConfig
@@ -30,7 +31,7 @@ from protdistill.tasks.peptide.data import (
     embedding_stats,
     split_peptides,
 )
-from protdistill.tasks.peptide.decoder import decoder_accuracy
+from protdistill.tasks.peptide.decoder import LETTERS, LMHeadDecoder, decoder_accuracy
 from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructureFeatures
 from protdistill.tasks.peptide.diffusion import GaussianDiffusion
 from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
@@ -100,7 +101,10 @@ class StructDiffModule(DistillModule):
 def _set_trainable(net: StructDiffNet, mode: str) -> None:
     """'all', 'sequence' (structure parameters frozen) or 'structure' (only those learn)."""
     struct = {id(p) for p in net.denoiser.structure_parameters()}
+    frozen = set() if net.lm_decoder is None else {id(p) for p in net.lm_decoder.parameters()}
     for p in net.parameters():
+        if id(p) in frozen:
+            continue
         is_struct = id(p) in struct
         p.requires_grad_(mode == "all" or (mode == "structure") == is_struct)
 
@@ -144,7 +148,27 @@ def teacher_features(
     return feats, teacher
 
 
-def build_net(cfg: PeptideTrainConfig, embed_dim: int, num_types: int) -> StructDiffNet:
+def lm_decoder_for(cfg: PeptideTrainConfig, teacher) -> LMHeadDecoder | None:  # noqa: ANN001
+    """The teacher's masked-LM head as decoder (``decoder: auto|lm_head``), or None."""
+    head = getattr(teacher, "lm_head", None)
+    if cfg.decoder == "trained" or (head is None and cfg.decoder == "auto"):
+        return None
+    if head is None:
+        raise ModelError(
+            "the teacher has no masked-LM head",
+            path=cfg.teacher,
+            fix="set decoder: trained (or auto) to fit a residue decoder on the embeddings",
+        )
+    vocab = teacher.tokenizer.get_vocab()
+    return LMHeadDecoder(copy.deepcopy(head).float().cpu(), [vocab[a] for a in LETTERS])
+
+
+def build_net(
+    cfg: PeptideTrainConfig,
+    embed_dim: int,
+    num_types: int,
+    lm_decoder: LMHeadDecoder | None = None,
+) -> StructDiffNet:
     use_fold = cfg.fold_model is not None
     dcfg = DenoiserConfig(
         embed_dim=embed_dim,
@@ -154,7 +178,7 @@ def build_net(cfg: PeptideTrainConfig, embed_dim: int, num_types: int) -> Struct
         residue_dim=residue_dim(use_fold),
         **cfg.model.model_dump(exclude={"decoder_hidden"}),
     )
-    return StructDiffNet(dcfg, cfg.model.decoder_hidden)
+    return StructDiffNet(dcfg, cfg.model.decoder_hidden, lm_decoder)
 
 
 def train_structdiff(
@@ -186,7 +210,7 @@ def train_structdiff(
     train_loader = loader(split.train, True)
     val_loader = loader(split.val, False) if split.val else None
     torch.manual_seed(cfg.train.seed)
-    net = build_net(cfg, mean.numel(), len(split.types))
+    net = build_net(cfg, mean.numel(), len(split.types), lm_decoder_for(cfg, teacher))
     net.mean.copy_(mean)
     net.std.copy_(std)
     diffusion = GaussianDiffusion(cfg.timesteps, cfg.schedule, cfg.objective)
@@ -218,8 +242,7 @@ def train_structdiff(
         info = {"stage": stage.name, "best_score": result.best_score, "epochs": len(result.history)}
         write_json(done, info)
         stage_info.append(info)
-    for p in net.parameters():
-        p.requires_grad_(True)
+    _set_trainable(net, "all")
     train_seconds = time.perf_counter() - started
     metrics = _finish(cfg, net, diffusion, split, feats, teacher, stage_info, train_seconds, log)
     return metrics
@@ -243,12 +266,14 @@ def _finish(
     net.eval()
     val_seqs = split.sequences("val") or split.sequences("train")
     acc = _decoder_accuracy(net, feats, val_seqs)
+    lm_acc = _decoder_accuracy(net, feats, val_seqs, lm=True) if net.lm_decoder else None
     lengths = {t: length_distribution(split.sequences("train", t)) for t in split.types}
     meta = {
         "teacher": teacher.identity,
         "teacher_path": cfg.teacher,
-        "decoder": "trained",
+        "decoder": "trained" if net.lm_decoder is None else "lm_head",
         "decoder_val_accuracy": acc,
+        "lm_head_val_accuracy": lm_acc,
         "config": cfg.model_dump(mode="json"),
         "split": str(out / "split.json"),
     }
@@ -259,6 +284,8 @@ def _finish(
     metrics = {
         "train_seconds": train_seconds,
         "decoder_val_accuracy": acc,
+        "lm_head_val_accuracy": lm_acc,
+        "decoder_used": meta["decoder"],
         "classifier": clf,
         "stages": stage_info,
         "n_train": len(split.train),
@@ -269,14 +296,20 @@ def _finish(
 
 
 @torch.no_grad()
-def _decoder_accuracy(net: StructDiffNet, feats: TeacherFeatures, seqs: list[str]) -> float:
+def _decoder_accuracy(
+    net: StructDiffNet, feats: TeacherFeatures, seqs: list[str], lm: bool = False
+) -> float:
     from protdistill.teachers.esm import stack_padded
 
     correct = total = 0.0
     for i in range(0, len(seqs), 256):
         chunk = seqs[i : i + 256]
         x, mask = stack_padded([feats.embeddings[s] for s in chunk])
-        acc = decoder_accuracy(net.decoder, net.standardise(x) * mask[..., None], mask, chunk)
+        if lm:
+            acc = decoder_accuracy(net.lm_decoder, x, mask, chunk)
+        else:
+            z = net.standardise(x) * mask[..., None]
+            acc = decoder_accuracy(net.decoder, z, mask, chunk)
         n = sum(len(s) for s in chunk)
         correct += acc * n
         total += n
