@@ -1,0 +1,188 @@
+"""Semantic-communication benchmark on the Europarl-2000 subset (CPU).
+
+    protdistill semcom train --config configs/semcom_teacher.yaml      # the teacher, first
+    python benchmarks/semcom.py --teacher runs/semcom/teacher/teacher.pt \
+        --parts decoder full --temps 1 2 4 8 --max-train-sentences 3000
+
+For each (part, T) it runs `protdistill distill` (1-layer student part, DistilBERT-style init,
+hybrid saved; finished runs are reused), then `protdistill analyze` over all of them (BLEU-1..4,
+TF-IDF similarity and KL at 0..18 dB on AWGN and Rayleigh, gap vs T), then CPU greedy-decoding
+throughput (sentences/s at 12 dB AWGN, models timed interleaved, best of ``--repeats``).
+Writes benchmarks/results/semcom.json and benchmarks/results/semcom.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _distill(args: tuple[str, str, float, argparse.Namespace]) -> str:
+    teacher, part, temp, opts = args
+    from protdistill.distill.partial import DistillConfig, run_distill
+
+    torch.set_num_threads(opts.threads)
+    out = Path(opts.out) / f"{part}_T{temp:g}"
+    if not (out / "distillation_config.json").is_file():
+        run_distill(
+            DistillConfig(
+                teacher_checkpoint=teacher,
+                distill_part=part,
+                student_layers=opts.student_layers,
+                temperature=temp,
+                distill_weight=opts.alpha,
+                epochs=opts.epochs,
+                batch_size=opts.batch_size,
+                lr=opts.lr,
+                max_train_sentences=opts.max_train_sentences,
+                create_hybrid=True,
+                val_sentences=opts.val_sentences,
+                output_path=str(out),
+                progress=False,
+                resume=True,
+            )
+        )
+    return str(out)
+
+
+@torch.no_grad()
+def throughput(paths: dict[str, str], n: int, repeats: int) -> dict[str, float]:
+    """Greedy-decoding sentences/s at 12 dB AWGN on ``n`` test sentences (batch 100)."""
+    from protdistill.tasks.semcom.data import Vocab, load_split, make_loader
+    from protdistill.tasks.semcom.model import load_deepsc
+    from protdistill.tasks.semcom.train import SemcomDataConfig as Data
+
+    models = {k: load_deepsc(p) for k, p in paths.items()}
+    first = next(iter(models.values()))
+    data = Data(**first.meta["data"])
+    _, test = load_split(data.corpus, max_sentences=data.max_sentences, seed=data.split_seed,
+                         min_words=data.min_words, max_words=data.max_words,
+                         test_fraction=data.test_fraction)  # fmt: skip
+    loader = list(make_loader(test[:n], Vocab(first.vocab), 100, shuffle=False))
+    best = dict.fromkeys(models, float("inf"))
+    for _ in range(repeats):
+        for name, m in models.items():
+            start = time.perf_counter()
+            for b in loader:
+                m.model.decode(
+                    b["tokens"], b["mask"], 12.0, "awgn", torch.Generator().manual_seed(0)
+                )
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {k: len(test[:n]) / t for k, t in best.items()}
+
+
+def markdown(res: dict) -> str:
+    """The BENCHMARKS.md section: BLEU-1 at 0/6/12/18 dB per model and channel, sizes, speed."""
+    rep = res["analysis"]
+    show = [0.0, 6.0, 12.0, 18.0]
+    lines = [
+        f"Semantic communication (DeepSC-style), Europarl-2000 subset: {res['data']}. "
+        f"{res['machine']}; {res['date']}. Teacher: {res['teacher_note']}",
+        "",
+        "| model | T | params | decode sent/s | "
+        + " | ".join(f"AWGN {s:g} dB" for s in show)
+        + " | "
+        + " | ".join(f"Rayleigh {s:g} dB" for s in show)
+        + " |",
+        "|---" * (4 + 2 * len(show)) + "|",
+    ]
+    for name, m in rep["models"].items():
+        cells = []
+        for ch in ("awgn", "rayleigh"):
+            by_snr = {r["snr"]: r["bleu1"] for r in m["results"][ch]}
+            cells += [f"{by_snr.get(s, float('nan')):.3f}" for s in show]
+        t = "" if m["temperature"] is None else f"{m['temperature']:g}"
+        speed = res["throughput"].get(name)
+        lines.append(
+            f"| {name} | {t} | {m['parameters']:,} | "
+            f"{'' if speed is None else f'{speed:.0f}'} | " + " | ".join(cells) + " |"
+        )
+    lines += [
+        "",
+        "Gap vs T (teacher minus model, mean over SNR 0-18 dB and both channels):",
+        "",
+        "| model | part | T | BLEU-1 gap | similarity gap | KL(teacher‖model) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for g in rep["gaps"]:
+        lines.append(
+            f"| {g['kind']} | {g['distill_part']} | {g['temperature']:g} | {g['bleu1_gap']:+.3f} "
+            f"| {g['similarity_gap']:+.3f} | {g['kl']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--teacher", default=str(ROOT / "runs/semcom/teacher/teacher.pt"))
+    ap.add_argument("--parts", nargs="+", default=["decoder", "full"])
+    ap.add_argument("--temps", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
+    ap.add_argument("--student-layers", type=int, default=1)
+    ap.add_argument("--alpha", type=float, default=0.7)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--max-train-sentences", type=int, default=1500)
+    ap.add_argument("--val-sentences", type=int, default=200)
+    ap.add_argument("--test-sentences", type=int, default=150)
+    ap.add_argument("--workers", type=int, default=2, help="distillations run in parallel")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per distillation")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--out", default=str(ROOT / "runs/semcom/bench"))
+    ap.add_argument("--results", default=str(ROOT / "benchmarks/results"))
+    args = ap.parse_args()
+    started = time.time()
+    from protdistill.io.atomic import write_json, write_text
+    from protdistill.tasks.semcom.analysis import AnalyzeConfig, analyze
+    from protdistill.tasks.semcom.model import load_deepsc
+
+    jobs = [(args.teacher, p, t, args) for p in args.parts for t in args.temps]
+    with ProcessPoolExecutor(args.workers) as pool:
+        runs = list(pool.map(_distill, jobs))
+    torch.set_num_threads(2)
+    report = analyze(
+        AnalyzeConfig(
+            teacher_checkpoint=args.teacher,
+            runs=runs,
+            output_path=str(Path(args.out) / "analysis"),
+            max_sentences=args.test_sentences,
+            progress=False,
+        )
+    )
+    paths = {name: m["path"] for name, m in report["models"].items()}
+    speed = throughput(paths, args.test_sentences, args.repeats)
+    teacher = load_deepsc(args.teacher)
+    data = report["data"]
+    res = {
+        "date": str(date.today()),
+        "machine": f"{platform.machine()} CPU, 2 cores shared with other jobs (load ~5-10)",
+        "data": f"{data['max_sentences']} seeded sentences of {data['min_words']}-"
+        f"{data['max_words']} words (90/10 split), {report['test_sentences']} test sentences "
+        f"scored, distillation on {args.max_train_sentences} training sentences",
+        "teacher_note": f"{teacher.model.config.model_dump()} trained "
+        f"{teacher.meta.get('train', {}).get('epochs')} epochs (see configs/semcom_teacher.yaml)",
+        "runs": runs,
+        "analysis_dir": str(Path(args.out) / "analysis"),
+        "throughput": speed,
+        "analysis": report,
+        "settings": vars(args),
+        "seconds": time.time() - started,
+    }
+    out = Path(args.results)
+    write_json(out / "semcom.json", res)
+    write_text(out / "semcom.md", markdown(res))
+    print(markdown(res))
+    print(json.dumps({"seconds": res["seconds"]}))
+
+
+if __name__ == "__main__":
+    main()
