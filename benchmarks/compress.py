@@ -134,7 +134,7 @@ def main() -> None:
         esm_common = {
             **common,
             "fasta": args.esm_fasta,
-            "max_eval": 200,
+            "max_eval": 60,
             "bench_batch": 16,
             "batch_size": 8,
             "finetune_steps": args.esm_finetune_steps,

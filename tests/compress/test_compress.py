@@ -246,6 +246,8 @@ def test_compress_ppi_run_end_to_end(ppi_run, tmp_path):
     assert stages["prune"]["weights"] < stages["original"]["weights"]
     assert stages["quantize"]["size_mb"] < stages["original"]["size_mb"] / 2
     assert 0 <= stages["quantize"]["metrics"]["aupr"] <= 1
+    assert stages["original"]["speedup"] == stages["original"]["cpu_speedup"] == 1.0
+    assert stages["quantize"]["cpu_ms"] > 0
     assert report["reload_max_abs_diff"] < 1e-5
     manifest = json.loads((out / "compression_manifest.json").read_text())
     assert [s["method"] for s in manifest["steps"]] == ["prune", "lowrank", "quantize"]

@@ -626,11 +626,11 @@ def compress(cfg: CompressConfig, *, log: Log = lambda _: None) -> dict[str, Any
         drift = (task.forward(reloaded, batch) - task.forward(model.eval(), batch)).abs().max()
     bench = task.bench_batch(cfg.bench_batch)
     log(f"timing {len(models)} stages x {cfg.bench_repeats} repeats (interleaved)")
-    latencies = interleaved_latency(
+    latencies, cpu_times = interleaved_latency(
         models, lambda m: task.forward(m, bench), repeats=cfg.bench_repeats
     )
     unit = task.unit.replace("/", "_per_")
-    rows = build_rows(stages, latencies, cfg.bench_batch, unit)
+    rows = build_rows(stages, latencies, cfg.bench_batch, unit, cpu_times)
     report = {
         "model": str(cfg.model),
         "kind": task.kind,

@@ -39,34 +39,44 @@ def interleaved_latency(
     *,
     repeats: int = 7,
     warmup: int = 2,
-) -> list[float]:
-    """Median seconds per call of ``run(model)`` for each model, timed round-robin so that all
-    models see the same (noisy, shared) CPU."""
+) -> tuple[list[float], list[float]]:
+    """Median wall-clock and median process-CPU seconds per call of ``run(model)`` for each
+    model, timed round-robin so that all models see the same (noisy, shared) CPU. CPU time (all
+    threads of this process) is far less sensitive to other jobs on a shared machine."""
     for m in models:
         m.eval()
         for _ in range(warmup):
             run(m)
-    times: list[list[float]] = [[] for _ in models]
+    wall: list[list[float]] = [[] for _ in models]
+    cpu: list[list[float]] = [[] for _ in models]
     for _ in range(repeats):
         for i, m in enumerate(models):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run(m)
-            times[i].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+            cpu[i].append(time.process_time() - start_cpu)
+            wall[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in wall], [statistics.median(t) for t in cpu]
 
 
 def build_rows(
-    stages: list[dict[str, Any]], latencies: list[float], batch: int, unit: str
+    stages: list[dict[str, Any]],
+    latencies: list[float],
+    batch: int,
+    unit: str,
+    cpu_times: list[float] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per stage with absolute figures and ratios against the first (original) stage."""
     base = stages[0]
     rows = []
-    for stage, lat in zip(stages, latencies, strict=True):
+    cpu_times = cpu_times or latencies
+    for stage, lat, cpu in zip(stages, latencies, cpu_times, strict=True):
         row = dict(stage)
         row["latency_ms"] = lat * 1e3
+        row["cpu_ms"] = cpu * 1e3
         row[f"throughput_{unit}"] = batch / lat
         row["size_ratio"] = base["size_mb"] / stage["size_mb"]
         row["speedup"] = latencies[0] / lat
+        row["cpu_speedup"] = cpu_times[0] / cpu
         row["weights_ratio"] = base["weights"] / max(stage["weights"], 1)
         rows.append(row)
     return rows
@@ -74,7 +84,8 @@ def build_rows(
 
 def format_table(rows: list[dict[str, Any]], metric: str, unit: str) -> list[list[str]]:
     """Header + rows of strings for printing (the CLI renders them with rich)."""
-    head = ["step", "weights", "MB", "x smaller", "ms/batch", unit, "x faster", metric]
+    head = ["step", "weights", "MB", "x smaller", "ms/batch", unit, "x faster", "CPU x faster"]
+    head.append(metric)
     out = [head]
     for r in rows:
         value = r.get("metrics", {}).get(metric)
@@ -87,6 +98,7 @@ def format_table(rows: list[dict[str, Any]], metric: str, unit: str) -> list[lis
                 f"{r['latency_ms']:.1f}",
                 f"{r[f'throughput_{unit}']:.1f}",
                 f"{r['speedup']:.2f}",
+                f"{r.get('cpu_speedup', r['speedup']):.2f}",
                 "-" if value is None else f"{value:.4f}",
             ]
         )
