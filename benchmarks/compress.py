@@ -105,6 +105,11 @@ def markdown(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ppi-run", help="trained PPI run dir (default: train one)")
+    parser.add_argument(
+        "--ppi-recipes", default=",".join(PPI_RECIPES), help="comma-separated recipe names"
+    )
+    parser.add_argument("--no-esm", action="store_true", help="skip the ESM-like student")
+    parser.add_argument("--tag", default="", help="results file suffix: compress_<tag>.json")
     parser.add_argument("--train-epochs", type=int, default=2)
     parser.add_argument("--train-max-residues", type=int, default=256)
     parser.add_argument("--esm", help="ESM-like student (.pt from distill, or HF dir)")
@@ -129,8 +134,11 @@ def main() -> None:
         "bench_repeats": args.repeats,
         "threads": args.threads,
     }
-    families = {"ppi_resnet1d": compress_all(str(ppi_run), PPI_RECIPES, out / "ppi", common)}
-    if args.esm:
+    recipes = {k: PPI_RECIPES[k] for k in args.ppi_recipes.split(",")}
+    families = {
+        f"ppi:{ppi_run.name}": compress_all(str(ppi_run), recipes, out / ppi_run.name, common)
+    }
+    if args.esm and not args.no_esm:
         esm_common = {
             **common,
             "fasta": args.esm_fasta,
@@ -149,8 +157,9 @@ def main() -> None:
     res = Path(args.results)
     from protdistill.io.atomic import write_json, write_text
 
-    write_json(res / "compress.json", results)
-    write_text(res / "compress.md", markdown(results))
+    name = f"compress_{args.tag}" if args.tag else "compress"
+    write_json(res / f"{name}.json", results)
+    write_text(res / f"{name}.md", markdown(results))
     print(json.dumps({f: {n: r["stages"][-1] for n, r in v.items()} for f, v in families.items()}))
 
 
