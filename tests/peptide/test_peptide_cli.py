@@ -55,9 +55,10 @@ def test_train_resume_sample_evaluate(tmp_path, tiny_teacher_dir, peptide_csv) -
     # a training killed after its last checkpoint: no done marker, no final model
     (stage / "done.json").unlink()
     (run / "model.safetensors").unlink()
+    cfg2 = _config(tmp_path, tiny_teacher_dir, peptide_csv, 2)
     res = runner.invoke(
         app,
-        ["peptide", "train", "--config", str(_config(tmp_path, tiny_teacher_dir, peptide_csv, 2))],
+        ["peptide", "train", "--config", str(cfg2)],
     )
     assert res.exit_code == 0, res.output
     history = json.loads((stage / "history.json").read_text())
@@ -71,8 +72,8 @@ def test_train_resume_sample_evaluate(tmp_path, tiny_teacher_dir, peptide_csv) -
         [
             "peptide",
             "sample",
-            "--model",
-            str(run / "model.safetensors"),
+            "--config",
+            str(cfg2),
             "--type",
             "afp",
             "--length",
@@ -98,8 +99,8 @@ def test_train_resume_sample_evaluate(tmp_path, tiny_teacher_dir, peptide_csv) -
             "peptide",
             "evaluate",
             str(fasta),
-            "--model",
-            str(run / "model.safetensors"),
+            "--config",
+            str(cfg2),
             "--out",
             str(out),
         ],
@@ -150,3 +151,12 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     data.update(teacher=tiny_teacher_dir, decoder="lm_head", out=str(tmp_path / "run2"))
     with pytest.raises(ModelError, match="no masked-LM head"):
         train_structdiff(resolve(PeptideTrainConfig, None, **data))
+
+
+def test_command_section_reads_train_and_plain_yaml() -> None:
+    from protdistill.tasks.peptide.config import command_section
+
+    train_yaml = {"out": "runs/x", "types": ["amp"], "sample": {"n": 5}}
+    assert command_section(train_yaml, "sample") == {"n": 5, "model": "runs/x/model.safetensors"}
+    assert command_section(train_yaml, "evaluate") == {"model": "runs/x/model.safetensors"}
+    assert command_section({"n": 3, "type": "afp"}, "sample") == {"n": 3, "type": "afp"}

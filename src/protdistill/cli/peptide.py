@@ -86,15 +86,14 @@ def sample(
     """Generate peptides of one type as FASTA (``>sN type=T``)."""
     import time
 
-    from protdistill.config import resolve
+    from protdistill.config import read_yaml, resolve
     from protdistill.io.peptides import Peptide, write_peptide_fasta
-    from protdistill.tasks.peptide.config import SampleConfig
+    from protdistill.tasks.peptide.config import SampleConfig, command_section
     from protdistill.tasks.peptide.model import StructDiff
     from protdistill.tasks.peptide.sample import sample_peptides
 
-    cfg = resolve(
-        SampleConfig,
-        config,
+    base = command_section(read_yaml(config), "sample") if config else {}
+    overrides = _none_free(
         model=model,
         type=type,
         length=length,
@@ -106,6 +105,7 @@ def sample(
         seed=seed,
         out=out,
     )
+    cfg = resolve(SampleConfig, None, **{**base, **overrides})
     sd = StructDiff.load(cfg.model)
     start = time.perf_counter()
     seqs = sample_peptides(
@@ -135,11 +135,13 @@ def evaluate(
     out: str | None = typer.Option(None, help="output folder (JSON + PNG)"),
 ) -> None:
     """Uniqueness, novelty, diversity, distributions, Fréchet distance, conditional fidelity."""
-    from protdistill.config import resolve
-    from protdistill.tasks.peptide.config import EvaluateConfig
+    from protdistill.config import read_yaml, resolve
+    from protdistill.tasks.peptide.config import EvaluateConfig, command_section
     from protdistill.tasks.peptide.pipeline import evaluate_file
 
-    cfg = resolve(EvaluateConfig, config, model=model, reference=reference, out=out)
+    base = command_section(read_yaml(config), "evaluate") if config else {}
+    overrides = _none_free(model=model, reference=reference, out=out)
+    cfg = resolve(EvaluateConfig, None, **{**base, **overrides})
     result = evaluate_file(samples, cfg, log=_echo)
     for name, m in result["per_type"].items():
         typer.echo(

@@ -31,6 +31,35 @@ class StageConfig(Config):
     trainable: Literal["all", "sequence", "structure"] = "all"
 
 
+class SampleConfig(Config):
+    """``protdistill peptide sample``."""
+
+    model: str = "runs/peptide/model.safetensors"
+    type: str = "amp"
+    length: int | None = Field(None, ge=1, description="None: drawn from the type's lengths")
+    n: int = Field(100, ge=1)
+    guidance: float = Field(2.0, ge=0)
+    steps: int = Field(50, ge=1)
+    sampler: Literal["ddim", "ddpm"] = "ddim"
+    eta: float = Field(0.0, ge=0)
+    structure: bool = Field(True, description="condition on predicted structure (if trained)")
+    batch_size: int = Field(256, ge=1)
+    seed: int = 0
+    out: str = "samples.fasta"
+
+
+class EvaluateConfig(Config):
+    """``protdistill peptide evaluate``."""
+
+    model: str = "runs/peptide/model.safetensors"
+    reference: Literal["train"] = "train"
+    classifier: str | None = Field(None, description="type classifier; default <model dir>")
+    fd_max: int = Field(500, ge=10, description="peptides per set for the Fréchet distance")
+    max_compare: int = Field(300, ge=1, description="samples aligned against training peptides")
+    out: str | None = Field(None, description="output folder; default <samples>.eval/")
+    seed: int = 0
+
+
 class PeptideTrainConfig(Config):
     """``protdistill peptide train``: data, teacher, diffusion, network and stages."""
 
@@ -64,32 +93,20 @@ class PeptideTrainConfig(Config):
     )
     out: str = "runs/peptide"
     progress: bool = True
+    sample: SampleConfig | None = Field(None, description="defaults of `peptide sample`")
+    evaluate: EvaluateConfig | None = Field(None, description="defaults of `peptide evaluate`")
 
 
-class SampleConfig(Config):
-    """``protdistill peptide sample``."""
+def command_section(data: dict, name: str) -> dict:
+    """The ``sample`` / ``evaluate`` options of a YAML file.
 
-    model: str = "runs/peptide/model.safetensors"
-    type: str = "amp"
-    length: int | None = Field(None, ge=1, description="None: drawn from the type's lengths")
-    n: int = Field(100, ge=1)
-    guidance: float = Field(2.0, ge=0)
-    steps: int = Field(50, ge=1)
-    sampler: Literal["ddim", "ddpm"] = "ddim"
-    eta: float = Field(0.0, ge=0)
-    structure: bool = Field(True, description="condition on predicted structure (if trained)")
-    batch_size: int = Field(256, ge=1)
-    seed: int = 0
-    out: str = "samples.fasta"
-
-
-class EvaluateConfig(Config):
-    """``protdistill peptide evaluate``."""
-
-    model: str = "runs/peptide/model.safetensors"
-    reference: Literal["train"] = "train"
-    classifier: str | None = Field(None, description="type classifier; default <model dir>")
-    fd_max: int = Field(500, ge=10, description="peptides per set for the Fréchet distance")
-    max_compare: int = Field(300, ge=1, description="samples aligned against training peptides")
-    out: str | None = Field(None, description="output folder; default <samples>.eval/")
-    seed: int = 0
+    A file holding a train config (``configs/peptide.yaml``) gives its ``name`` section, with
+    ``model`` defaulting to ``<out>/model.safetensors``. Any other file is used as it is.
+    """
+    train_keys = set(PeptideTrainConfig.model_fields) - {"sample", "evaluate"}
+    if name not in data and not (set(data) & train_keys):
+        return dict(data)
+    section = dict(data.get(name) or {})
+    if "out" in data and "model" not in section:
+        section["model"] = f"{data['out']}/model.safetensors"
+    return section
