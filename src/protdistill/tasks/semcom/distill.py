@@ -24,7 +24,13 @@ from protdistill.distill.trainer import TrainConfig, fit
 from protdistill.io.atomic import write_json
 from protdistill.tasks.semcom.data import Vocab, load_split, make_loader
 from protdistill.tasks.semcom.hybrid import save_hybrid
-from protdistill.tasks.semcom.model import DeepSC, count_parameters, load_deepsc, save_deepsc
+from protdistill.tasks.semcom.model import (
+    DeepSC,
+    LoadedDeepSC,
+    count_parameters,
+    load_deepsc,
+    save_deepsc,
+)
 from protdistill.tasks.semcom.train import (
     ExportEpochs,
     SemcomDataConfig,
@@ -55,6 +61,23 @@ def make_student(teacher: DeepSC, part: str, student_layers: int) -> tuple[DeepS
     return student, layer_map
 
 
+def _check_layers(teacher: LoadedDeepSC, cfg: DistillConfig) -> None:
+    """The distilled part(s) cannot have more layers than the teacher's."""
+    from protdistill.errors import ConfigError
+
+    tc = teacher.model.config
+    parts = {"full": ("enc_layers", "dec_layers"), "encoder": ("enc_layers",)}
+    names = parts.get(cfg.distill_part, ("dec_layers",))
+    most = min(getattr(tc, n) for n in names)
+    if not 1 <= cfg.student_layers <= most:
+        raise ConfigError(
+            f"student_layers={cfg.student_layers} but the teacher's "
+            f"{'/'.join(n.split('_')[0] + 'oder' for n in names)} has {most} layers",
+            path=teacher.path,
+            fix=f"choose 1 <= --student-layers <= {most}",
+        )
+
+
 def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
     """Run `protdistill distill` for a DeepSC teacher; returns the distillation_config.json dict."""
     start = time.time()
@@ -72,6 +95,7 @@ def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
         seed=data.split_seed,
     )
     train = train[: cfg.max_train_sentences] if cfg.max_train_sentences else train
+    _check_layers(teacher, cfg)
     vocab = Vocab(teacher.vocab)
     student, layer_map = make_student(teacher.model, cfg.distill_part, cfg.student_layers)
     tcfg = TrainConfig(
