@@ -31,6 +31,9 @@ def train(
     batch_size: int = typer.Option(None, help="Sentences per batch."),
     lr: float = typer.Option(None, help="Peak learning rate."),
     seed: int = typer.Option(None, help="Random seed."),
+    init_checkpoint: str = typer.Option(
+        None, help="Warm start from this DeepSC .pt (same vocabulary and sizes)."
+    ),
     resume: bool = typer.Option(None, "--resume/--no-resume", help="Resume from last.ckpt."),
     config: Path = _CFG,
 ) -> None:
