@@ -213,3 +213,24 @@ def test_bad_fasta_gives_one_line_error(tmp_path, ppi_files) -> None:
     assert (
         len(lines) == 1 and "bad.fasta: P1 (line 3)" in lines[0] and "Traceback" not in proc.stderr
     )
+
+
+def test_test_pairs_file_is_the_test_split(tmp_path, ppi_files, tiny_teacher_dir) -> None:
+    pairs, fasta = ppi_files
+    lines = pairs.read_text().splitlines()
+    fit, held_out = tmp_path / "fit.tsv", tmp_path / "held_out.tsv"
+    fit.write_text("\n".join(lines[:46]) + "\n")
+    held_out.write_text("\n".join(lines[46:]) + "\n")
+    out = tmp_path / "run"
+    _run(
+        ["ppi", "run", "--pairs", str(fit), "--fasta", str(fasta), "--teacher", tiny_teacher_dir]
+        + ["--out", str(out), "--test-pairs", str(held_out), "--epochs", "1"]
+        + ["--config", _config(tmp_path)]
+    )
+    split = json.loads((out / "split.json").read_text())
+    expected = [line.split("\t") for line in lines[46:]]
+    assert [[a, b, str(int(y))] for a, b, y in split["test"]] == expected
+    assert len(split["train"]) + len(split["val"]) == 45
+    assert json.loads((out / "metrics.json").read_text())["student"]["n"] == 15
+    report = json.loads((out / "data_report.json").read_text())
+    assert report["split"] == {"train": len(split["train"]), "val": len(split["val"]), "test": 15}

@@ -34,6 +34,9 @@ def run(
     teacher: str = TEACHER,
     out: Path = OUT,
     split: str = typer.Option(None, help="protein (disjoint, default) or random."),
+    test_pairs: Path = typer.Option(
+        None, help="Held-out pairs TSV used as the test split instead of drawing one."
+    ),
     student: str = typer.Option(None, help="resnet1d (default) or interaction."),
     epochs: int = typer.Option(None, help="Student training epochs."),
     max_pairs: int = typer.Option(None, help="Seeded label-stratified subsample of the pairs."),
@@ -54,6 +57,7 @@ def run(
         fasta=_s(fasta),
         teacher=teacher,
         split=split,
+        test_pairs=_s(test_pairs),
         student=student,
         epochs=epochs,
         max_pairs=max_pairs,

@@ -15,6 +15,9 @@ class PpiConfig(Config):
     # data
     pairs: str | None = None
     fasta: str | None = None
+    test_pairs: str | None = Field(
+        None, description="held-out pairs file used as the test split (no test split is drawn)"
+    )
     max_pairs: int | None = Field(None, ge=2, description="seeded, label-stratified subsample")
     self_pairs: Literal["keep", "drop", "error"] = "keep"
     split: Literal["protein", "random"] = "protein"

@@ -40,6 +40,7 @@ Log = Callable[[str], None]
 _DATA_FIELDS = (
     "pairs",
     "fasta",
+    "test_pairs",
     "max_pairs",
     "self_pairs",
     "split",
@@ -65,20 +66,26 @@ def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = _quiet):
     data = load_ppi(
         cfg.pairs, cfg.fasta, self_pairs=cfg.self_pairs, max_pairs=cfg.max_pairs, seed=cfg.seed
     )
+    n_fit = len(data.pairs)
+    if cfg.test_pairs:
+        data = _with_test_file(cfg, data)
     split_path = run_dir / "split.json"
     if split_path.exists():
         split = load_split(split_path)
         log(f"reusing split {split_path}")
     else:
-        idx = make_split(
-            data.pairs,
-            mode=cfg.split,
-            test_fraction=cfg.test_fraction,
-            val_fraction=cfg.val_fraction,
-            folds=cfg.folds,
-            fold=fold,
-            seed=cfg.seed,
-        )
+        if cfg.test_pairs:
+            idx = held_out_split(n_fit, len(data.pairs), cfg.val_fraction, cfg.seed)
+        else:
+            idx = make_split(
+                data.pairs,
+                mode=cfg.split,
+                test_fraction=cfg.test_fraction,
+                val_fraction=cfg.val_fraction,
+                folds=cfg.folds,
+                fold=fold,
+                seed=cfg.seed,
+            )
         save_split(split_path, data.pairs, idx)
         split = {name: [data.pairs[i] for i in ids] for name, ids in idx.items()}
     report = {
@@ -89,10 +96,39 @@ def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = _quiet):
         "pairs_used": len(data.pairs),
         "proteins": len(data.sequences),
         "split": {name: len(pairs) for name, pairs in split.items()},
+        "test_proteins_seen_in_training": len(_proteins(split["test"]) & _proteins(split["train"])),
     }
     write_json(run_dir / "data_report.json", report)
     log(f"data: {report['pairs_used']} pairs, {report['proteins']} proteins, {report['split']}")
     return data, split
+
+
+def _proteins(pairs: list[Pair]) -> set[str]:
+    return {p for pair in pairs for p in (pair.a, pair.b)}
+
+
+def _with_test_file(cfg: PpiConfig, data: PpiData) -> PpiData:
+    """``data`` followed by the pairs of ``cfg.test_pairs`` (same FASTA)."""
+    if cfg.folds > 1:
+        raise ConfigError(
+            "--test-pairs and --folds > 1 exclude each other", fix="drop one of the two"
+        )
+    test = load_ppi(cfg.test_pairs, cfg.fasta, self_pairs=cfg.self_pairs)
+    return PpiData(data.pairs + test.pairs, {**data.sequences, **test.sequences}, data.report)
+
+
+def held_out_split(n_fit: int, n_all: int, val_fraction: float, seed: int) -> dict[str, list[int]]:
+    """Train / val drawn from the first ``n_fit`` pairs; the rest (a held-out file) is test."""
+    import random
+
+    order = list(range(n_fit))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(val_fraction * n_fit))
+    return {
+        "train": sorted(order[n_val:]),
+        "val": sorted(order[:n_val]),
+        "test": list(range(n_fit, n_all)),
+    }
 
 
 def _check_resume(cfg: PpiConfig, run_dir: Path) -> None:
