@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -29,10 +30,36 @@ VARIANTS = {
 }
 
 
-def _inputs(dataset: str, part: str) -> tuple[Path, Path]:
+def _inputs(dataset: str) -> tuple[Path, Path | None, Path]:
+    """(pairs, held-out test pairs or None, fasta): Bernett ships train.tsv + val.tsv."""
     folder = SHARED / "data" / "ppi" / dataset
-    pairs = folder / (f"{part}.tsv" if (folder / f"{part}.tsv").exists() else "pairs.tsv")
-    return pairs, folder / "sequences.fasta"
+    if (folder / "train.tsv").exists():
+        return folder / "train.tsv", folder / "val.tsv", folder / "sequences.fasta"
+    return folder / "pairs.tsv", None, folder / "sequences.fasta"
+
+
+def protein_subset(paths: list[Path], fasta: Path, fraction: float, seed: int) -> list[Path]:
+    """Pairs whose two proteins both fall in a seeded ``fraction`` of the proteins (CPU budget)."""
+    import random
+
+    from protdistill.io.fasta import read_fasta
+    from protdistill.io.pairs import read_pairs, write_pairs
+
+    seqs = read_fasta(fasta)
+    ids = sorted(seqs)
+    keep = set(random.Random(seed).sample(ids, round(fraction * len(ids))))
+    out = []
+    for path in paths:
+        rows = [
+            (p.a, p.b, int(p.label))
+            for p in read_pairs(path, proteins=seqs)[0]
+            if p.a in keep and p.b in keep
+        ]
+        dest = ROOT / "runs" / "bench" / f"{path.parent.name}_{path.stem}_proteins{fraction:g}.tsv"
+        write_pairs(dest, rows, ("protein_a", "protein_b", "label"))
+        print(f"protein subset: {len(rows)} pairs of {path.name} -> {dest}", flush=True)
+        out.append(dest)
+    return out
 
 
 def run_variants(args: argparse.Namespace) -> dict:
@@ -40,15 +67,20 @@ def run_variants(args: argparse.Namespace) -> dict:
     from protdistill.tasks.ppi.config import PpiConfig
     from protdistill.tasks.ppi.pipeline import run
 
-    pairs, fasta = _inputs(args.dataset, "train")
+    pairs, test_pairs, fasta = _inputs(args.dataset)
+    if args.protein_fraction < 1:
+        files = protein_subset([pairs, *([test_pairs] if test_pairs else [])], fasta,
+                               args.protein_fraction, seed=0)  # fmt: skip
+        pairs, test_pairs = files[0], (files[1] if test_pairs else None)
     if args.embedded_only:
         pairs = embedded_subset(pairs, fasta, args.teacher)
     results = {}
     for name in args.variants:
-        out = ROOT / "runs" / "bench" / f"{args.dataset}_{args.split}" / name
+        out = ROOT / "runs" / "bench" / f"{args.dataset}_{_split_name(args)}" / name
         cfg = resolve(
             PpiConfig,
             pairs=str(pairs),
+            test_pairs=None if test_pairs is None else str(test_pairs),
             fasta=str(fasta),
             teacher=args.teacher,
             split=args.split,
@@ -59,7 +91,11 @@ def run_variants(args: argparse.Namespace) -> dict:
             progress=False,
             map_pairs=args.map_pairs,
             map_residues=args.map_residues,
-            max_residues=args.max_residues,
+            max_residues=(
+                args.interaction_max_residues
+                if VARIANTS[name]["student"] == "interaction"
+                else args.max_residues
+            ),
             batch_size=args.batch_size,
             student_config=json.loads(args.student_config).get(VARIANTS[name]["student"], {}),
             **VARIANTS[name],
@@ -72,6 +108,12 @@ def run_variants(args: argparse.Namespace) -> dict:
             "run_dir": str(out.relative_to(ROOT)),
         }
     return results
+
+
+def _split_name(args: argparse.Namespace) -> str:
+    if _inputs(args.dataset)[1] is not None:
+        return "heldout"
+    return f"{args.split}_f{args.folds}"
 
 
 def embedded_subset(pairs: Path, fasta: Path, teacher: str) -> Path:
@@ -193,9 +235,21 @@ def main() -> None:
         action="store_true",
         help="only pairs whose proteins are already in the teacher cache",
     )
+    p.add_argument(
+        "--protein-fraction",
+        type=float,
+        default=1.0,
+        help="keep pairs among a seeded fraction of the proteins (CPU-budget subset)",
+    )
     p.add_argument("--map-pairs", type=int, default=None)
     p.add_argument("--map-residues", type=int, default=128)
     p.add_argument("--max-residues", type=int, default=512)
+    p.add_argument(
+        "--interaction-max-residues",
+        type=int,
+        default=256,
+        help="input crop of the interaction student (its L x L map costs quadratic time)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument(
         "--student-config",
@@ -215,10 +269,11 @@ def main() -> None:
         return
     if not SHARED.exists():
         sys.exit(f"skipped: {SHARED} (data and the stand-in teacher) is absent")
+    load_start = os.getloadavg()[0]
     report = {
         "command": " ".join(sys.argv),
         "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads 2",
         "teacher": f"{args.teacher} (stand-in ESM-2 8M)",
         "dataset": args.dataset,
         "split": args.split,
@@ -227,6 +282,7 @@ def main() -> None:
         "settings": {k: v for k, v in vars(args).items() if k not in ("throughput_one", "run_dir")},
         "variants": run_variants(args),
     }
+    report["load_average"] = {"start": load_start, "end": os.getloadavg()[0]}
     if not args.skip_throughput and args.folds == 1:
         run_dir = (
             ROOT / report["variants"]["student_logit_kd"]["run_dir"]
@@ -237,7 +293,7 @@ def main() -> None:
             report["throughput"] = throughput(args, run_dir)
     from protdistill.io.atomic import write_json
 
-    out = ROOT / "benchmarks" / "results" / f"ppi_{args.dataset}_{args.split}_f{args.folds}.json"
+    out = ROOT / "benchmarks" / "results" / f"ppi_{args.dataset}_{_split_name(args)}.json"
     write_json(out, report)
     print(json.dumps(report, indent=1)[:4000])
 

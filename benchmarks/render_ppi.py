@@ -10,9 +10,22 @@ import sys
 from pathlib import Path
 
 
+def _cell(value: float | dict) -> str:
+    """A metric, or ``mean ± sd`` over cross-validation folds."""
+    if isinstance(value, dict):
+        return f"{value['mean']:.3f} ± {value['sd']:.3f}"
+    return f"{value:.3f}"
+
+
 def _row(name: str, m: dict, params: int | str) -> str:
-    cells = [f"{m[k]:.3f}" for k in ("auroc", "aupr", "accuracy", "mcc")]
-    return f"| {name} | {' | '.join(cells)} | {m['n']} | {params} |"
+    cells = [_cell(m[k]) for k in ("auroc", "aupr", "accuracy", "mcc")]
+    n = m["n"]["mean"] if isinstance(m["n"], dict) else m["n"]
+    return f"| {name} | {' | '.join(cells)} | {n:g} | {params} |"
+
+
+def _params(m: dict) -> str:
+    p = m.get("parameters", "-")
+    return f"{p['mean']:,.0f}" if isinstance(p, dict) else f"{p:,}"
 
 
 def render(report: dict) -> str:
@@ -21,13 +34,13 @@ def render(report: dict) -> str:
     teacher_params = report.get("throughput", {}).get("teacher", {}).get("parameters", "-")
     teacher_params = f"{teacher_params:,}" if isinstance(teacher_params, int) else teacher_params
     lines = [
-        "| model | AUROC | AUPR | accuracy | MCC | n test | parameters |",
+        "| model | AUROC | AUPR | accuracy | MCC | n test (per fold) | parameters |",
         "|---|---|---|---|---|---|---|",
         _row("teacher: frozen stand-in ESM-2 8M + head", first["teacher"], teacher_params),
     ]
     for name, v in variants.items():
         s = v["metrics"]["student"]
-        lines.append(_row(name.replace("_", " "), s, f"{s['parameters']:,}"))
+        lines.append(_row(name.replace("_", " "), s, _params(s)))
     if "throughput" in report:
         t = report["throughput"]
         lines += [

@@ -522,7 +522,7 @@ def _run_folds(cfg: PpiConfig, run_dir: Path, *, log: Log) -> dict:
         per_fold.append(_run_single(cfg, run_dir / f"fold_{fold}", fold=fold, log=log))
     summary: dict = {"folds": cfg.folds}
     for model in per_fold[0]:
-        keys = [k for k, v in per_fold[0][model].items() if isinstance(v, float)]
+        keys = [k for k, v in per_fold[0][model].items() if type(v) in (int, float)]
         summary[model] = {
             k: {
                 "mean": float(np.mean([f[model][k] for f in per_fold])),
