@@ -100,6 +100,8 @@ def run_variants(args: argparse.Namespace) -> dict:
             student_config=json.loads(args.student_config).get(VARIANTS[name]["student"], {}),
             **VARIANTS[name],
         )
+        if results:  # same split and teacher head for every variant: train the head once
+            _share_teacher(ROOT / next(iter(results.values()))["run_dir"], out)
         start = time.perf_counter()
         metrics = run(cfg, out, log=lambda m, tag=name: print(f"[{tag}] {m}", flush=True))
         results[name] = {
@@ -108,6 +110,17 @@ def run_variants(args: argparse.Namespace) -> dict:
             "run_dir": str(out.relative_to(ROOT)),
         }
     return results
+
+
+def _share_teacher(src: Path, dest: Path) -> None:
+    """Copy the split and teacher head/logits of an earlier variant (folds included)."""
+    import shutil
+
+    for path in [*src.rglob("split.json"), *src.rglob("teacher/*")]:
+        target = dest / path.relative_to(src)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
 
 
 def _split_name(args: argparse.Namespace) -> str:
