@@ -49,14 +49,16 @@ def train_head(
     epochs: int = 200,
     lr: float = 1e-3,
     seed: int = 0,
+    patience: int = 25,
 ) -> TeacherHead:
-    """Full-batch AdamW on the frozen embeddings; keeps the epoch with the lowest val loss."""
+    """Full-batch AdamW on the frozen embeddings; keeps the epoch with the lowest val loss and
+    stops after ``patience`` epochs without improvement."""
     torch.manual_seed(seed)
     a, b, y = _stack(emb, train)
     va, vb, vy = _stack(emb, val)
     head = TeacherHead(a.shape[1], hidden)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.05)
-    best, best_state = float("inf"), None
+    best, best_state, since_best = float("inf"), None, 0
     for _ in range(epochs):
         head.train()
         swap = torch.rand(len(y)) < 0.5  # symmetric anyway; keeps dropout masks varied
@@ -70,6 +72,11 @@ def train_head(
             val_loss = nn.functional.cross_entropy(head(va, vb), vy).item()
         if val_loss < best:
             best, best_state = val_loss, {k: v.clone() for k, v in head.state_dict().items()}
+            since_best = 0
+        else:
+            since_best += 1
+            if since_best >= patience:
+                break
     head.load_state_dict(best_state)
     return head.eval()
 
