@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -140,7 +141,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs/semcom/bench"))
     ap.add_argument("--results", default=str(ROOT / "benchmarks/results"))
     args = ap.parse_args()
-    started = time.time()
+    started, load_start = time.time(), os.getloadavg()[0]
     from protdistill.io.atomic import write_json, write_text
     from protdistill.tasks.semcom.analysis import AnalyzeConfig, analyze
     from protdistill.tasks.semcom.model import load_deepsc
@@ -164,7 +165,8 @@ def main() -> None:
     data = report["data"]
     res = {
         "date": str(date.today()),
-        "machine": f"{platform.machine()} CPU, 2 cores shared with other jobs (load ~5-10)",
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, load average "
+        f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end",
         "data": f"{data['max_sentences']} seeded sentences of {data['min_words']}-"
         f"{data['max_words']} words (90/10 split), {report['test_sentences']} test sentences "
         f"scored, distillation on {args.max_train_sentences} training sentences",
