@@ -18,26 +18,14 @@ from protdistill.students.small_esm import (
     make_small_esm,
     save_small_esm,
 )
-
-ESM_VOCAB = [
-    "<cls>",
-    "<pad>",
-    "<eos>",
-    "<unk>",
-    *"LAGVSERTIDPKQNFYMHWCXBUZO.-",
-    "<null_1>",
-    "<mask>",
-]
+from protdistill.testing import ESM_VOCAB, tiny_esm_config
 
 
 def _tiny_teacher(layers: int = 4):
-    from transformers import EsmConfig, EsmModel
+    from transformers import EsmModel
 
     torch.manual_seed(0)
-    cfg = EsmConfig(vocab_size=33, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4,
-                    intermediate_size=64, pad_token_id=1, mask_token_id=32,
-                    position_embedding_type="rotary", token_dropout=True,
-                    max_position_embeddings=1026, emb_layer_norm_before=False)  # fmt: skip
+    cfg = tiny_esm_config(num_hidden_layers=layers, emb_layer_norm_before=False)
     cfg._attn_implementation = "eager"
     return EsmModel(cfg, add_pooling_layer=False).eval()
 

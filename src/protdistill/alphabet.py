@@ -11,6 +11,10 @@ PAD = 0
 UNK = len(AMINO_ACIDS) + 1  # index of X
 VOCAB_SIZE = len(AMINO_ACIDS) + 2  # pad + 20 + X
 _INDEX = {aa: i + 1 for i, aa in enumerate(AMINO_ACIDS)}
+#: ESM-2's own 33-token vocabulary (public and fixed), for teachers written without a tokenizer.
+ESM_VOCAB = (
+    "<cls> <pad> <eos> <unk> L A G V S E R T I D P K Q N F Y M H W C X B U Z O . - <null_1> <mask>"
+).split()
 
 
 def encode(seq: str) -> torch.Tensor:

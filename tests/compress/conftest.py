@@ -10,26 +10,9 @@ import torch
 
 torch.set_num_threads(1)
 
+from protdistill.testing import tiny_esm  # noqa: E402,F401 (used by the tests)
+
 AA = "ACDEFGHIKLMNPQRSTVWY"
-
-
-def tiny_esm():
-    from transformers import EsmConfig, EsmModel
-
-    torch.manual_seed(0)
-    cfg = EsmConfig(
-        vocab_size=33,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        pad_token_id=1,
-        mask_token_id=32,
-        position_embedding_type="rotary",
-        token_dropout=True,
-        max_position_embeddings=1026,
-    )
-    return EsmModel(cfg, add_pooling_layer=False).eval()
 
 
 def tiny_student(kind: str = "resnet1d"):

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pytest
 import torch
 from torch import nn
-from transformers import EsmConfig, EsmModel
 
 from protdistill.distill.hooks import FeatureCapture, resolve_module, select_output
 from protdistill.errors import ModelError
+from protdistill.testing import tiny_esm
 
 torch.set_num_threads(1)
 
@@ -88,20 +88,7 @@ def test_captures_exactly_the_manual_forward_tensors() -> None:
 
 
 def test_capture_on_esm_matches_hidden_states() -> None:
-    torch.manual_seed(0)
-    cfg = EsmConfig(
-        vocab_size=33,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        pad_token_id=1,
-        mask_token_id=32,
-        position_embedding_type="rotary",
-        token_dropout=True,
-        max_position_embeddings=1026,
-    )
-    model = EsmModel(cfg, add_pooling_layer=False).eval()
+    model = tiny_esm()
     tokens = torch.randint(4, 24, (2, 7))
     with torch.no_grad():
         model(tokens, output_hidden_states=True)  # transformers installs its own hooks here

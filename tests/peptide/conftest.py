@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peptide_helpers import ESM_VOCAB, make_peptides, tiny_esm_config
+from peptide_helpers import make_peptides
 
 
 @pytest.fixture(scope="session")
 def tiny_teacher_dir(tmp_path_factory) -> str:
-    from transformers import EsmModel, EsmTokenizer
+    from protdistill.testing import save_tiny_esm
 
     torch.set_num_threads(2)
-    path = tmp_path_factory.mktemp("tiny_esm_peptide")
-    torch.manual_seed(0)
-    EsmModel(tiny_esm_config(), add_pooling_layer=False).save_pretrained(path)
-    (path / "vocab.txt").write_text("\n".join(ESM_VOCAB) + "\n")
-    EsmTokenizer(str(path / "vocab.txt")).save_pretrained(path)
-    return str(path)
+    return save_tiny_esm(tmp_path_factory.mktemp("tiny_esm_peptide"))
 
 
 @pytest.fixture()

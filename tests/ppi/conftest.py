@@ -6,35 +6,12 @@ import random
 
 import pytest
 
-ESM_VOCAB = (
-    "<cls> <pad> <eos> <unk> L A G V S E R T I D P K Q N F Y M H W C X B U Z O . - <null_1> <mask>"
-).split()
-
 
 @pytest.fixture(scope="session")
 def tiny_teacher_dir(tmp_path_factory) -> str:
-    import torch
-    from transformers import EsmConfig, EsmModel, EsmTokenizer
+    from protdistill.testing import save_tiny_esm
 
-    path = tmp_path_factory.mktemp("tiny_esm")
-    torch.manual_seed(0)
-    config = EsmConfig(
-        vocab_size=33,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        pad_token_id=1,
-        mask_token_id=32,
-        position_embedding_type="rotary",
-        token_dropout=True,
-        max_position_embeddings=1026,
-        emb_layer_norm_before=False,
-    )
-    EsmModel(config, add_pooling_layer=False).save_pretrained(path)
-    (path / "vocab.txt").write_text("\n".join(ESM_VOCAB) + "\n")
-    EsmTokenizer(str(path / "vocab.txt")).save_pretrained(path)
-    return str(path)
+    return save_tiny_esm(tmp_path_factory.mktemp("tiny_esm"), emb_layer_norm_before=False)
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from transformers import EsmConfig, EsmForMaskedLM, EsmModel, EsmTokenizer
+from transformers import EsmForMaskedLM, EsmModel, EsmTokenizer
 
 from protdistill.errors import InputError, ModelError
 from protdistill.teachers.esm import (
@@ -17,41 +17,26 @@ from protdistill.teachers.esm import (
     stack_padded,
     window_starts,
 )
+from protdistill.testing import ESM_VOCAB, tiny_esm_config
 
 torch.set_num_threads(2)
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 STANDIN = SHARED / "models" / "esm2_t6_8M_standin"
-VOCAB = ["<cls>", "<pad>", "<eos>", "<unk>", *"LAGVSERTIDPKQNFYMHWCXBUZO.-", "<null_1>", "<mask>"]
 SEQS = ["MKTAYIAKQRQISFVK", "ACDEFGHIKLMNPQRSTVWY", "MQIF", "GGSWKLL"]
 ATOL = 1e-5
-
-
-def tiny_config() -> EsmConfig:
-    return EsmConfig(
-        vocab_size=33,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        pad_token_id=1,
-        mask_token_id=32,
-        position_embedding_type="rotary",
-        token_dropout=True,
-        max_position_embeddings=1026,
-    )
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> EsmTokenizer:
     vocab = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    vocab.write_text("\n".join(VOCAB) + "\n")
+    vocab.write_text("\n".join(ESM_VOCAB) + "\n")
     return EsmTokenizer(vocab_file=str(vocab))
 
 
 @pytest.fixture(scope="module")
 def model() -> EsmModel:
     torch.manual_seed(0)
-    return EsmModel(tiny_config(), add_pooling_layer=False).eval()
+    return EsmModel(tiny_esm_config(), add_pooling_layer=False).eval()
 
 
 def make(model: EsmModel, tokenizer: EsmTokenizer, **kw) -> EsmTeacher:
@@ -229,7 +214,7 @@ def test_crop_pair_fits_budget(la: int, lb: int, budget: int) -> None:
 def test_identity_tracks_weights_and_files(model, tokenizer, tmp_path) -> None:
     first = make(model, tokenizer).identity
     assert first == make(model, tokenizer).identity and first.startswith("tiny-w")
-    other = EsmModel(tiny_config(), add_pooling_layer=False)
+    other = EsmModel(tiny_esm_config(), add_pooling_layer=False)
     other.load_state_dict(model.state_dict())
     with torch.no_grad():
         other.encoder.layer[0].attention.self.query.weight[0, 0] += 1e-3
@@ -248,7 +233,7 @@ def test_identity_tracks_weights_and_files(model, tokenizer, tmp_path) -> None:
 
 def test_lm_head_detected(tokenizer, tmp_path) -> None:
     torch.manual_seed(1)
-    EsmForMaskedLM(tiny_config()).save_pretrained(tmp_path / "mlm")
+    EsmForMaskedLM(tiny_esm_config()).save_pretrained(tmp_path / "mlm")
     tokenizer.save_pretrained(tmp_path / "mlm")
     teacher = EsmTeacher(tmp_path / "mlm")
     assert teacher.lm_head is not None

@@ -294,20 +294,16 @@ def _ppi_task(cfg: CompressConfig, path: Path, *, log: Log) -> PpiTask:
     return task
 
 
-#: The ESM-2 alphabet (public, fixed); used when a student file carries no tokenizer.
-ESM_VOCAB = ["<cls>", "<pad>", "<eos>", "<unk>", *"LAGVSERTIDPKQNFYMHWCXBUZO.-", "<null_1>"]
-ESM_VOCAB.append("<mask>")
-
-
 def _esm_tokenizer():
+    """ESM-2's tokenizer, for a student file that carries none."""
     import tempfile
 
     from transformers import EsmTokenizer
 
+    from protdistill.testing import write_esm_vocab
+
     with tempfile.TemporaryDirectory() as tmp:
-        vocab = Path(tmp) / "vocab.txt"
-        vocab.write_text("\n".join(ESM_VOCAB) + "\n", encoding="utf-8")
-        return EsmTokenizer(str(vocab))
+        return EsmTokenizer(str(write_esm_vocab(tmp)))
 
 
 def _load_esm(path: Path) -> tuple[nn.Module, dict[str, Any], dict[str, Any], Any]:
