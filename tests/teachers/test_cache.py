@@ -249,3 +249,21 @@ def test_any_key_and_field_round_trips(tmp_path_factory, entries) -> None:
         for field, tensor in fields.items():
             got = again.get(key, field)
             assert got.dtype == torch.float16 and torch.equal(got, tensor)
+
+
+def test_two_writers_never_overwrite_each_other(tmp_path: Path) -> None:
+    """Two runs sharing one cache directory (both opened before either writes) keep every entry."""
+    first = TeacherCache(tmp_path / "c", TID, SETTINGS)
+    second = TeacherCache(tmp_path / "c", TID, SETTINGS)
+    data = fake_teacher(SEQS[:4])
+    keys = [sequence_key(s) for s in SEQS[:4]]
+    path_a = first.put_batch({keys[0]: data[0], keys[1]: data[1]})
+    path_b = second.put_batch({keys[2]: data[2], keys[3]: data[3]})  # same next number as first
+    assert path_a != path_b
+    for cache, own in ((first, keys[:2]), (second, keys[2:])):
+        assert [torch.equal(t, data[keys.index(k)]["pooled"]) for k, t in
+                zip(own, cache.get_batch(own, "pooled"), strict=True)] == [True, True]  # fmt: skip
+    merged = TeacherCache(tmp_path / "c", TID, SETTINGS, readonly=True)
+    assert merged.missing(keys, "pooled") == []
+    for k, t in zip(keys, merged.get_batch(keys, "pooled"), strict=True):
+        assert torch.equal(t, data[keys.index(k)]["pooled"])

@@ -12,8 +12,9 @@ from typing import Any
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed over ``path``."""
+def atomic_path(path: str | Path, *, exclusive: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed over ``path``. With
+    ``exclusive`` an existing ``path`` is never replaced: FileExistsError is raised instead."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -24,15 +25,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp_path, path)
+        if exclusive:
+            os.link(tmp_path, path)  # atomic, and fails when another writer took the name
+        else:
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
-def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
+def atomic_write(
+    path: str | Path, writer: Callable[[Path], None], *, exclusive: bool = False
+) -> Path:
     """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, exclusive=exclusive) as tmp:
         writer(tmp)
     return Path(path)
 
@@ -45,12 +51,21 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def save_tensors(path: str | Path, tensors: dict, metadata: dict[str, str] | None = None) -> Path:
-    """Save a flat ``{name: tensor}`` dict as safetensors, atomically."""
+def save_tensors(
+    path: str | Path,
+    tensors: dict,
+    metadata: dict[str, str] | None = None,
+    *,
+    exclusive: bool = False,
+) -> Path:
+    """Save a flat ``{name: tensor}`` dict as safetensors, atomically (``exclusive``: never
+    replacing an existing file)."""
     from safetensors.torch import save_file
 
     contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    return atomic_write(path, lambda p: save_file(contiguous, str(p), metadata=metadata))
+    return atomic_write(
+        path, lambda p: save_file(contiguous, str(p), metadata=metadata), exclusive=exclusive
+    )
 
 
 def torch_save(path: str | Path, obj: Any) -> Path:

@@ -10,7 +10,9 @@ Every file is written atomically (temporary file + rename, :mod:`protdistill.io.
 shard is never modified once written, so a killed build loses at most the batch in flight; the
 next build computes only what :meth:`TeacherCache.missing` reports. The index (which shard holds
 which entry) is rebuilt at open from the shard headers (a few KB each). When an entry occurs in
-several shards, the newest shard wins. One writer at a time per directory; any number of readers.
+several shards, the newest shard wins. Several processes may write to one directory at once: a
+shard name is claimed with an atomic link that fails when taken, so writers never overwrite each
+other's shards (a reader opened earlier simply does not see the newer shards).
 
 Keys: :func:`sequence_key` hashes one sequence, or an ordered pair (``key(a, b) != key(b, a)``;
 sort the pair first when the quantity is symmetric). Any string without ``/`` is a valid key.
@@ -304,10 +306,15 @@ class TeacherCache:
                 tensors[f"{key}/{field}"] = tensor.detach().cpu().contiguous()
         if not tensors:
             return None
-        path = self.root / f"shard-{self._next:06d}.safetensors"
         meta = {"teacher_id": self.teacher_id, "sha256": _fingerprint(tensors)}
-        save_tensors(path, tensors, metadata=meta)
-        self._next += 1
+        while True:
+            path = self.root / f"shard-{self._next:06d}.safetensors"
+            self._next += 1
+            try:
+                save_tensors(path, tensors, metadata=meta, exclusive=True)
+                break
+            except FileExistsError:  # another writer took this number
+                continue
         self._add(path.name, tensors)
         return path
 
