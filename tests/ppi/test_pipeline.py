@@ -161,7 +161,7 @@ def test_interaction_student_predict_evaluate_explain(tmp_path, ppi_files, tiny_
     metrics = json.loads((ev / "metrics.json").read_text())
     assert metrics["student"]["n"] == metrics["teacher"]["n"] == 60
 
-    png = tmp_path / "pair.png"
+    png = tmp_path / "new_folder" / "pair.png"  # explain creates the folder
     _run(
         [
             "ppi",

@@ -101,6 +101,7 @@ def explain_pair(
                 fix="pass ids that appear in the FASTA headers",
             )
     student, meta = load_student(model)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     prob_map, probability = interaction_probabilities(
         student, sequences[a], sequences[b], _max_residues(meta)
     )
