@@ -26,7 +26,8 @@ def test_fasta_reads_multiline_and_maps_rare_letters(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        (">P1\nMK1V\n>P2\nAA\n", r"P1 \(line 1\).*'1'"),
+        (">P1\nMK1V\n>P2\nAA\n", r"P1 \(line 2\).*'1'"),
+        (">P1 x\nMKV\nMK\nM?K\n", r"P1 \(line 4\).*'\?' \(first at position 7\)"),
         (">P1\nMKV\n>P2\n\n>P3\nAA\n", r"P2 \(line 3\).*empty"),
         (">P1\nMKV\n>P1\nMKA\n", r"P1 \(line 3\).*different sequences"),
         ("MKV\n>P1\nAA\n", r"line 1.*before the first"),

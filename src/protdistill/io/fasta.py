@@ -43,6 +43,14 @@ def clean_sequence(
     return "".join("X" if c in _TO_X else c for c in seq)
 
 
+def _first_bad_line(chunks: list[str], lines: list[int]) -> int | None:
+    """Line number of the first sequence line holding a letter that is not a residue."""
+    for chunk, lineno in zip(chunks, lines, strict=True):
+        if any(c not in _ALLOWED and c not in _TO_X for c in chunk.upper().rstrip("*")):
+            return lineno
+    return None
+
+
 def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, str]:
     """Read ``{id: sequence}`` from a FASTA file, validating every record.
 
@@ -56,12 +64,13 @@ def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, 
     header_line: dict[str, int] = {}
     name: str | None = None
     chunks: list[str] = []
+    chunk_lines: list[int] = []
     start = 0
 
     def flush() -> None:
         if name is None:
             return
-        where = f"{name} (line {start})"
+        where = f"{name} (line {_first_bad_line(chunks, chunk_lines) or start})"
         seq = clean_sequence("".join(chunks), path=path, record=where, max_length=max_length)
         if name in records and records[name] != seq:
             raise InputError(
@@ -88,7 +97,7 @@ def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, 
                         record=f"line {lineno}",
                         fix="write '>ID description' on header lines",
                     )
-                name, chunks, start = words[0], [], lineno
+                name, chunks, chunk_lines, start = words[0], [], [], lineno
             elif name is None:
                 raise InputError(
                     "sequence data before the first '>' header",
@@ -98,6 +107,7 @@ def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, 
                 )
             else:
                 chunks.append(line)
+                chunk_lines.append(lineno)
     flush()
     if not records:
         raise InputError("no FASTA records found", path=path, fix="check that this is a FASTA file")
