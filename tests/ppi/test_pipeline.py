@@ -211,7 +211,7 @@ def test_bad_fasta_gives_one_line_error(tmp_path, ppi_files) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert (
-        len(lines) == 1 and "bad.fasta: P1 (line 3)" in lines[0] and "Traceback" not in proc.stderr
+        len(lines) == 1 and "bad.fasta: P1 (line 4)" in lines[0] and "Traceback" not in proc.stderr
     )
 
 
