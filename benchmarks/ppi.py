@@ -323,7 +323,8 @@ def main() -> None:
     report = {
         "command": " ".join(sys.argv),
         "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads 2",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads "
+        f"{__import__('torch').get_num_threads()}",
         "teacher": f"{args.teacher} (stand-in ESM-2 8M)",
         "dataset": args.dataset,
         "split": args.split,

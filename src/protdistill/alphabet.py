@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
@@ -15,6 +17,13 @@ _INDEX = {aa: i + 1 for i, aa in enumerate(AMINO_ACIDS)}
 ESM_VOCAB = (
     "<cls> <pad> <eos> <unk> L A G V S E R T I D P K Q N F Y M H W C X B U Z O . - <null_1> <mask>"
 ).split()
+
+
+def write_esm_vocab(folder: str | Path) -> Path:
+    """``folder/vocab.txt`` in ESM-2's token order (what `EsmTokenizer` reads)."""
+    path = Path(folder) / "vocab.txt"
+    path.write_text("\n".join(ESM_VOCAB) + "\n", encoding="utf-8")
+    return path
 
 
 def encode(seq: str) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from protdistill.alphabet import ESM_VOCAB
+from protdistill.alphabet import ESM_VOCAB, write_esm_vocab  # noqa: F401 (re-exported)
 
 
 def tiny_esm_config(**overrides):  # noqa: ANN201 (transformers.EsmConfig, imported lazily)
@@ -34,13 +34,6 @@ def tiny_esm(seed: int = 0, **overrides):  # noqa: ANN201 (transformers.EsmModel
 
     torch.manual_seed(seed)
     return EsmModel(tiny_esm_config(**overrides), add_pooling_layer=False).eval()
-
-
-def write_esm_vocab(folder: str | Path) -> Path:
-    """``folder/vocab.txt`` in ESM-2's token order."""
-    path = Path(folder) / "vocab.txt"
-    path.write_text("\n".join(ESM_VOCAB) + "\n")
-    return path
 
 
 def save_tiny_esm(folder: str | Path, seed: int = 0, **overrides) -> str:

@@ -300,7 +300,7 @@ def _esm_tokenizer():
 
     from transformers import EsmTokenizer
 
-    from protdistill.testing import write_esm_vocab
+    from protdistill.alphabet import write_esm_vocab
 
     with tempfile.TemporaryDirectory() as tmp:
         return EsmTokenizer(str(write_esm_vocab(tmp)))
