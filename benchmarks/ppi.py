@@ -74,42 +74,79 @@ def run_variants(args: argparse.Namespace) -> dict:
         pairs, test_pairs = files[0], (files[1] if test_pairs else None)
     if args.embedded_only:
         pairs = embedded_subset(pairs, fasta, args.teacher)
-    results = {}
+    results, first_run = {}, None
     for name in args.variants:
-        out = ROOT / "runs" / "bench" / f"{args.dataset}_{_split_name(args)}" / name
-        cfg = resolve(
-            PpiConfig,
-            pairs=str(pairs),
-            test_pairs=None if test_pairs is None else str(test_pairs),
-            fasta=str(fasta),
-            teacher=args.teacher,
-            split=args.split,
-            epochs=args.epochs,
-            max_pairs=args.max_pairs,
-            folds=args.folds,
-            cache=str(ROOT / "runs" / "teacher_cache"),
-            progress=False,
-            map_pairs=args.map_pairs,
-            map_residues=args.map_residues,
-            max_residues=(
-                args.interaction_max_residues
-                if VARIANTS[name]["student"] == "interaction"
-                else args.max_residues
-            ),
-            batch_size=args.batch_size,
-            student_config=json.loads(args.student_config).get(VARIANTS[name]["student"], {}),
-            **VARIANTS[name],
-        )
-        if results:  # same split and teacher head for every variant: train the head once
-            _share_teacher(ROOT / next(iter(results.values()))["run_dir"], out)
-        start = time.perf_counter()
-        metrics = run(cfg, out, log=lambda m, tag=name: print(f"[{tag}] {m}", flush=True))
-        results[name] = {
-            "metrics": metrics,
-            "wall_s": round(time.perf_counter() - start, 1),
-            "run_dir": str(out.relative_to(ROOT)),
-        }
+        per_seed = []
+        for seed in args.student_seeds:
+            out = ROOT / "runs" / "bench" / f"{args.dataset}_{_split_name(args)}" / name
+            if len(args.student_seeds) > 1:
+                out = out / f"seed{seed}"
+            cfg = resolve(
+                PpiConfig,
+                pairs=str(pairs),
+                test_pairs=None if test_pairs is None else str(test_pairs),
+                fasta=str(fasta),
+                teacher=args.teacher,
+                split=args.split,
+                epochs=args.epochs,
+                max_pairs=args.max_pairs,
+                folds=args.folds,
+                cache=str(ROOT / "runs" / "teacher_cache"),
+                progress=False,
+                map_pairs=args.map_pairs,
+                map_residues=args.map_residues,
+                max_residues=(
+                    args.interaction_max_residues
+                    if VARIANTS[name]["student"] == "interaction"
+                    else args.max_residues
+                ),
+                batch_size=args.batch_size,
+                student_seed=seed,
+                student_config=json.loads(args.student_config).get(VARIANTS[name]["student"], {}),
+                **VARIANTS[name],
+            )
+            if first_run is not None:  # one split and teacher head for every run: train it once
+                _share_teacher(first_run, out)
+            first_run = first_run or out
+            start = time.perf_counter()
+            metrics = run(
+                cfg, out, log=lambda m, tag=f"{name} s{seed}": print(f"[{tag}] {m}", flush=True)
+            )
+            per_seed.append(
+                {
+                    "metrics": metrics,
+                    "wall_s": round(time.perf_counter() - start, 1),
+                    "run_dir": str(out.relative_to(ROOT)),
+                    "student_seed": seed,
+                }
+            )
+        results[name] = per_seed[0] if len(per_seed) == 1 else _over_seeds(per_seed)
     return results
+
+
+def _over_seeds(per_seed: list[dict]) -> dict:
+    """Mean / sd of the student's metrics over student seeds (the teacher is the same run)."""
+    import numpy as np
+
+    students = [r["metrics"]["student"] for r in per_seed]
+    summary = {
+        k: {
+            "mean": float(np.mean([s[k] for s in students])),
+            "sd": float(np.std([s[k] for s in students])),
+            "values": [s[k] for s in students],
+        }
+        for k, v in students[0].items()
+        if isinstance(v, float)
+    }
+    summary.update({k: v for k, v in students[0].items() if isinstance(v, (int, str))})
+    if "map_agreement_val" in students[0]:
+        summary["map_agreement_val"] = [s["map_agreement_val"] for s in students]
+    return {
+        "metrics": {"student": summary, "teacher": per_seed[0]["metrics"]["teacher"]},
+        "wall_s": sum(r["wall_s"] for r in per_seed),
+        "run_dir": per_seed[0]["run_dir"],
+        "per_seed": per_seed,
+    }
 
 
 def _share_teacher(src: Path, dest: Path) -> None:
@@ -294,6 +331,13 @@ def main() -> None:
     )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument(
+        "--student-seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="one student per seed on the same split and teacher head; the table shows mean ± sd",
+    )
+    p.add_argument(
         "--student-config",
         default="{}",
         help='JSON per student kind, e.g. {"resnet1d": {"channels": [32, 64]}}',
@@ -319,6 +363,8 @@ def main() -> None:
     if args.throughput_only:
         remeasure(args)
         return
+    if args.folds > 1 and len(args.student_seeds) > 1:
+        sys.exit("--folds > 1 and several --student-seeds: choose one of the two")
     load_start = os.getloadavg()[0]
     report = {
         "command": " ".join(sys.argv),

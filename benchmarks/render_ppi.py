@@ -28,6 +28,18 @@ def _params(m: dict) -> str:
     return f"{p['mean']:,.0f}" if isinstance(p, dict) else f"{p:,}"
 
 
+def _agreement_line(name: str, agreement: dict | list[dict]) -> str:
+    """Binned student map vs teacher map on validation pairs (per seed when several)."""
+    runs = agreement if isinstance(agreement, list) else [agreement]
+    r = ", ".join(f"{a['pearson_r']:.3f}" for a in runs)
+    kl = ", ".join(f"{a['spatial_kl']:.4f}" for a in runs)
+    flat = ", ".join(f"{a['spatial_kl_flat_map']:.4f}" for a in runs)
+    return (
+        f"{name.replace('_', ' ')}, map vs teacher map on {runs[0]['pairs']} validation pairs "
+        f"(per seed): Pearson r {r}; spatial KL {kl} (a flat map: {flat})"
+    )
+
+
 def render(report: dict) -> str:
     variants = report["variants"]
     first = next(iter(variants.values()))["metrics"]
@@ -41,6 +53,10 @@ def render(report: dict) -> str:
     for name, v in variants.items():
         s = v["metrics"]["student"]
         lines.append(_row(name.replace("_", " "), s, _params(s)))
+    for name, v in variants.items():
+        agreement = v["metrics"]["student"].get("map_agreement_val")
+        if agreement:
+            lines.append("\n" + _agreement_line(name, agreement))
     if "throughput" in report:
         t = report["throughput"]
         lines += [

@@ -38,14 +38,16 @@ def test_prune_resnet_removes_channels_and_units():
     model, _ = tiny_student()
     batch = pair_batch()
     names = [g.name for g in find_groups(model, lambda m: m(*batch))]
-    assert names == ["encoder.blocks.0.conv1", "encoder.blocks.1.conv1", "classifier.0"]
+    assert names == ["encoder.blocks.0.conv1", "encoder.blocks.1.conv1", "head.classifier.0"]
     pruned = copy.deepcopy(model)
     groups = prune_model(pruned, 0.5, run_example=lambda m: m(*batch))
     assert groups["encoder.blocks.1.conv1"] == {"before": 24, "after": 12}
     block = pruned.encoder.blocks[1]
     assert block.conv1.weight.shape == (12, 16, 5)
     assert block.bn1.num_features == 12 and block.conv2.weight.shape == (24, 12, 5)
-    assert pruned.classifier[0].out_features == 8 and pruned.classifier[3].in_features == 8
+    assert (
+        pruned.head.classifier[0].out_features == 8 and pruned.head.classifier[3].in_features == 8
+    )
     assert _n(pruned) < 0.7 * _n(model)
     assert _logits(pruned, batch).shape == (6, 2)
 
@@ -58,17 +60,17 @@ def test_prune_zero_ratio_is_exact_and_l1_keeps_strong_units():
     torch.testing.assert_close(_logits(same, batch), _logits(model, batch))
     # a dead hidden unit (zero outgoing weight) is the first to go and changes nothing
     with torch.no_grad():
-        model.classifier[3].weight[:, :8] = 0
+        model.head.classifier[3].weight[:, :8] = 0
     pruned = copy.deepcopy(model)
     prune_model(pruned, 0.5, run_example=lambda m: m(*batch), skip=["encoder"])
-    assert pruned.classifier[0].out_features == 8
+    assert pruned.head.classifier[0].out_features == 8
     torch.testing.assert_close(_logits(pruned, batch), _logits(model, batch))
 
 
 def test_prune_without_example_does_not_cross_mask_multiplications():
     model, _ = tiny_student()
     # no shapes known: the mask product cannot be proven channel-wise, so only the MLP is found
-    assert [g.name for g in find_groups(model)] == ["classifier.0"]
+    assert [g.name for g in find_groups(model)] == ["head.classifier.0"]
 
 
 def test_taylor_importance_prunes_and_uses_gradients():

@@ -406,6 +406,53 @@ def test_map_kd_same_shape_values() -> None:
     assert L.map_kd(t, t.clone(), ma, mb).item() == 0.0
 
 
+def test_map_kd_spatial_is_kl_between_normalised_maps() -> None:
+    s, t = _prob_map(1, 3, 4, seed=60) + 0.05, _prob_map(1, 3, 4, seed=61) + 0.05
+    p, q = t.flatten() / t.sum(), s.flatten() / s.sum()
+    expected = (p * (p / q).log()).sum()
+    torch.testing.assert_close(L.map_kd(s, t, mode="spatial"), expected)
+    # from logits: the student distribution is a softmax over the cells
+    logits = torch.randn(1, 3, 4, generator=_gen(62))
+    q = logits.flatten().softmax(0)
+    expected = (p * (p / q).log()).sum()
+    torch.testing.assert_close(L.map_kd(logits, t, mode="spatial", from_logits=True), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    scale_s=st.floats(1e-3, 1e3),
+    scale_t=st.floats(1e-3, 1e3),
+)
+def test_map_kd_spatial_ignores_scale_and_masked_cells(seed, scale_s, scale_t) -> None:
+    t = _prob_map(2, 5, 6, seed=seed) + 0.01
+    ma = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    mb = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]], dtype=torch.bool)
+    # a student proportional to the teacher has zero loss, whatever the two scales
+    zero = L.map_kd(scale_s * t, scale_t * t, ma, mb, "spatial")
+    assert zero.item() == pytest.approx(0.0, abs=1e-5)
+    s = _prob_map(2, 5, 6, seed=seed + 1) + 0.01
+    loss = L.map_kd(s, t, ma, mb, "spatial")
+    assert loss.item() > 0
+    torch.testing.assert_close(L.map_kd(scale_s * s, scale_t * t, ma, mb, "spatial"), loss)
+    # junk in padded cells changes nothing
+    cells = ma[:, :, None] & mb[:, None, :]
+    junk_s = torch.where(cells, s, 7.0)
+    junk_t = torch.where(cells, t, 0.9)
+    torch.testing.assert_close(L.map_kd(junk_s, junk_t, ma, mb, "spatial"), loss)
+
+
+def test_map_kd_spatial_skips_pairs_without_a_map_and_has_gradients() -> None:
+    s = _prob_map(2, 4, 4, seed=63).requires_grad_()
+    t = _prob_map(2, 4, 4, seed=64)
+    ma = torch.tensor([[1, 1, 1, 1], [0, 0, 0, 0]], dtype=torch.bool)
+    mb = torch.ones(2, 4, dtype=torch.bool)
+    loss = L.map_kd(s, t, ma, mb, "spatial")
+    torch.testing.assert_close(loss, L.map_kd(s[:1], t[:1], mode="spatial"))
+    loss.backward()
+    assert s.grad[0].abs().sum() > 0 and s.grad[1].abs().sum() == 0
+
+
 @pytest.mark.parametrize("teacher_size", [(8, 10), (3, 4)])
 def test_map_kd_resizes_teacher_bilinearly_to_student_shape(teacher_size) -> None:
     s = _prob_map(2, 4, 5, seed=36)

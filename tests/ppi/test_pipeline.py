@@ -120,7 +120,11 @@ def test_interaction_student_predict_evaluate_explain(tmp_path, ppi_files, tiny_
             _config(tmp_path),
         ]
     )
-    assert json.loads((out / "metrics.json").read_text())["student"]["kind"] == "interaction"
+    student = json.loads((out / "metrics.json").read_text())["student"]
+    assert student["kind"] == "interaction"
+    agreement = student["map_agreement_val"]  # val pairs carry teacher maps
+    assert agreement["pairs"] > 0 and -1.0 <= agreement["pearson_r"] <= 1.0
+    assert agreement["spatial_kl"] >= 0 and agreement["spatial_kl_flat_map"] >= 0
 
     preds = tmp_path / "preds.tsv"
     _run(

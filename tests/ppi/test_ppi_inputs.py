@@ -118,6 +118,10 @@ def test_splits_partition_pairs_and_protein_split_is_disjoint(seed: int, mode: s
             p for i in split["train"] + split["val"] for p in (pairs[i].a, pairs[i].b)
         }
         assert not test_proteins & train_proteins
+        # every validation pair has a protein that no training pair contains
+        fit_proteins = {p for i in split["train"] for p in (pairs[i].a, pairs[i].b)}
+        assert all({pairs[i].a, pairs[i].b} - fit_proteins for i in split["val"])
+        assert len(split["val"]) >= 0.1 * (len(split["train"]) + len(split["val"])) - 1
 
 
 @pytest.mark.parametrize("mode", ["protein", "random"])

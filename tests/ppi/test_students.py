@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protdistill.alphabet import encode_batch
 from protdistill.students import build_student, count_parameters
+from protdistill.students.outputs import PairHead
 from protdistill.tasks.ppi.maps import bin_matrix, bin_student_map, pad_maps, pool_map
 
 SEQ_A = ["MKVLAAGIWWKKRDEST" * 3, "ACDEFGHIK"]
@@ -52,6 +55,17 @@ def test_sizes_and_gradients(student) -> None:
     assert all(p.grad is not None for p in student.parameters() if p.requires_grad)
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 1000), scale=st.floats(0.5, 1e3))
+def test_pair_head_ignores_feature_scale(seed, scale) -> None:
+    """Max-pooled products reach the hundreds on real data; the head must not see the scale
+    (without the LayerNorm every hidden unit of the old ReLU head died: constant predictions)."""
+    torch.manual_seed(seed)
+    head = PairHead(24, 16, dropout=0.0).eval()
+    features = torch.randn(5, 24) + 0.1
+    torch.testing.assert_close(head(scale * features), head(features), atol=1e-4, rtol=1e-4)
+
+
 def test_interaction_map_shape_mask_and_transpose() -> None:
     torch.manual_seed(0)
     model = build_student({"kind": "interaction"}).eval()
@@ -79,3 +93,41 @@ def test_pool_map_matches_student_binning() -> None:
     torch.testing.assert_close(batch[0], pooled)
     maps, ma, mb = pad_maps([pooled, pooled[:2, :3]], 4)
     assert maps.shape == (2, 4, 4) and ma[1].sum() == 2 and mb[1].sum() == 3
+
+
+class _FixedMap(torch.nn.Module):
+    """A 'student' whose interaction map is fixed: logit(probs) on every pair."""
+
+    def __init__(self, probs: torch.Tensor) -> None:
+        super().__init__()
+        self.probs = probs
+
+    def forward(self, tokens_a, mask_a, tokens_b, mask_b):
+        from protdistill.students.outputs import PairOutput
+
+        logits = torch.logit(self.probs).expand(len(tokens_a), -1, -1)
+        return PairOutput(
+            logits=torch.zeros(len(tokens_a), 2), features=logits, interaction_map=logits
+        )
+
+
+def test_map_agreement_scores_pattern_not_level() -> None:
+    from protdistill.io.pairs import Pair
+    from protdistill.tasks.ppi.data import PairDataset, collate_pairs
+    from protdistill.tasks.ppi.maps import map_agreement
+
+    torch.manual_seed(0)
+    probs = torch.rand(6, 5) * 0.5 + 0.01
+    seqs = {"A": "MKVLAA", "B": "PPGGS", "C": "MKV"}
+    pairs = [Pair("A", "B", 1), Pair("C", "B", 0)]
+    maps = [3 * probs.clone() / 2, torch.zeros(0, 0)]  # proportional teacher; pair 2 has no map
+    items = [PairDataset(pairs, seqs, max_residues=8, teacher_maps=maps)[i] for i in range(2)]
+    batch = collate_pairs(items, map_residues=8, map_bins=8)
+    same = map_agreement(_FixedMap(probs), [batch])
+    assert same["pairs"] == 1
+    assert same["pearson_r"] == pytest.approx(1.0, abs=1e-5)
+    assert same["spatial_kl"] == pytest.approx(0.0, abs=1e-6)
+    assert same["spatial_kl_flat_map"] > 0.01
+    flat = map_agreement(_FixedMap(torch.full((6, 5), 0.2)), [batch])
+    assert flat["spatial_kl"] == pytest.approx(flat["spatial_kl_flat_map"], abs=1e-6)
+    assert flat["pearson_r"] == pytest.approx(0.0, abs=1e-5)

@@ -403,12 +403,28 @@ def _resize_map(teacher: Tensor, mask_a: Tensor, mask_b: Tensor, size: tuple[int
     return num / den.clamp_min(1e-6), support
 
 
+def _spatial_kl(student: Tensor, teacher: Tensor, valid: Tensor, from_logits: bool) -> Tensor:
+    """Per-pair KL between the maps normalised to distributions over their valid cells."""
+    flat_valid = valid.flatten(1)
+    t = torch.where(valid, teacher, 0.0).float().clamp_min(0.0).flatten(1)
+    p = t / t.sum(1, keepdim=True).clamp_min(_EPS)
+    if from_logits:
+        x = student.float().flatten(1).masked_fill(~flat_valid, torch.finfo(torch.float32).min)
+        log_q = x.log_softmax(1)
+    else:
+        s = torch.where(valid, student, 0.0).float().clamp_min(0.0).flatten(1)
+        log_q = (s / s.sum(1, keepdim=True).clamp_min(_EPS)).clamp_min(_EPS).log()
+    per_cell = torch.xlogy(p, p) - torch.where(flat_valid, p * log_q, 0.0)
+    has_cells = flat_valid.any(1)
+    return _masked_mean(per_cell.sum(1), has_cells)
+
+
 def map_kd(
     student_map: Tensor,
     teacher_map: Tensor,
     mask_a: Tensor | None = None,
     mask_b: Tensor | None = None,
-    mode: Literal["mse", "bce", "kl"] = "mse",
+    mode: Literal["mse", "bce", "kl", "spatial"] = "mse",
     *,
     teacher_mask_a: Tensor | None = None,
     teacher_mask_b: Tensor | None = None,
@@ -428,6 +444,12 @@ def map_kd(
     cross-entropy with the teacher value in [0, 1] as a soft target; ``"kl"`` per-cell Bernoulli
     ``KL(t ‖ s)`` (= BCE − H(t), 0 when maps agree). For ``"bce"``/``"kl"`` the student map holds
     probabilities, or logits when ``from_logits=True``.
+
+    ``"spatial"`` compares *where* each map puts its mass, not its level: per pair,
+    ``KL(p ‖ q)`` with ``p = t / Σt`` and ``q = s / Σs`` over the valid cells (``q`` is a softmax of
+    the logits when ``from_logits=True``), averaged over the pairs that have a valid cell. It is
+    invariant to rescaling either map, so a teacher whose contact probabilities are ~0.01
+    everywhere still passes on its pattern instead of rewarding a flat student map.
     """
     if student_map.dim() != 3 or teacher_map.dim() != 3 or len(student_map) != len(teacher_map):
         raise ModelError(
@@ -435,8 +457,10 @@ def map_kd(
             f"{tuple(teacher_map.shape)}",
             record="map_kd",
         )
-    if mode not in ("mse", "bce", "kl"):
-        raise ConfigError(f"unknown mode {mode!r}", record="map_kd", fix="'mse', 'bce' or 'kl'")
+    if mode not in ("mse", "bce", "kl", "spatial"):
+        raise ConfigError(
+            f"unknown mode {mode!r}", record="map_kd", fix="'mse', 'bce', 'kl' or 'spatial'"
+        )
     b, la, lb = student_map.shape
     dev = student_map.device
     ones = torch.ones((), dtype=torch.bool, device=dev)
@@ -455,6 +479,8 @@ def map_kd(
     teacher = torch.where(valid, teacher, 0.0)
     if mode == "mse":
         return _masked_mean((torch.where(valid, student_map, 0.0) - teacher).pow(2), valid)
+    if mode == "spatial":
+        return _spatial_kl(student_map, teacher, valid, from_logits)
     t = teacher.float().clamp(0.0, 1.0)  # logs in float32, also under half precision
     if from_logits:
         x = torch.where(valid, student_map, 0.0).float()

@@ -10,7 +10,7 @@ from torch import nn
 
 from protdistill.alphabet import PAD, VOCAB_SIZE
 from protdistill.config import Config
-from protdistill.students.outputs import PairOutput, masked_max, symmetric_combine
+from protdistill.students.outputs import PairHead, PairOutput, masked_max, symmetric_combine
 
 
 class InteractionConfig(Config):
@@ -59,12 +59,7 @@ class InteractionStudent(nn.Module):
         )
         self.query = nn.Linear(cfg.channels, cfg.map_dim)
         self.map_bias = nn.Parameter(torch.tensor(-3.0))
-        self.classifier = nn.Sequential(
-            nn.Linear(3 * cfg.channels + 2, cfg.hidden),
-            nn.ReLU(),
-            nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.hidden, 2),
-        )
+        self.head = PairHead(3 * cfg.channels + 2, cfg.hidden, cfg.dropout)
 
     def residues(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens -> (B, C, L) per-residue features, zero on padding."""
@@ -106,7 +101,7 @@ class InteractionStudent(nn.Module):
         pooled = symmetric_combine(masked_max(ha, mask_a), masked_max(hb, mask_b))
         features = torch.cat([pooled, self._map_summary(scores, valid)], dim=1)
         return PairOutput(
-            logits=self.classifier(features),
+            logits=self.head(features),
             features=features,
             interaction_map=scores,
             mask_a=mask_a,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 
 @dataclass
@@ -37,3 +38,22 @@ def symmetric_combine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Max over positions of (B, D, L) features where ``mask`` (B, L) is True -> (B, D)."""
     return x.masked_fill(~mask[:, None, :], torch.finfo(x.dtype).min).amax(-1)
+
+
+class PairHead(nn.Module):
+    """LayerNorm -> Linear -> GELU -> Dropout -> Linear: pair features (B, F) -> logits (B, 2).
+
+    The LayerNorm matters: ``a * b`` of max-pooled conv features reaches the hundreds, and without
+    it every hidden ReLU of the old head died within two epochs on Guo yeast (constant output).
+    ``classifier`` keeps the Linear/act/Linear chain that structured pruning finds.
+    """
+
+    def __init__(self, in_features: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(in_features)
+        self.classifier = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 2)
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.norm(features))

@@ -7,7 +7,7 @@ from torch import nn
 
 from protdistill.alphabet import PAD, VOCAB_SIZE
 from protdistill.config import Config
-from protdistill.students.outputs import PairOutput, masked_max, symmetric_combine
+from protdistill.students.outputs import PairHead, PairOutput, masked_max, symmetric_combine
 
 
 class ResNet1DConfig(Config):
@@ -89,12 +89,7 @@ class SiameseResNet1D(nn.Module):
         self.cfg = cfg or ResNet1DConfig()
         self.encoder = ResNet1DEncoder(self.cfg)
         d = self.encoder.out_dim
-        self.classifier = nn.Sequential(
-            nn.Linear(3 * d, self.cfg.hidden),
-            nn.ReLU(),
-            nn.Dropout(self.cfg.dropout),
-            nn.Linear(self.cfg.hidden, 2),
-        )
+        self.head = PairHead(3 * d, self.cfg.hidden, self.cfg.dropout)
 
     def embed(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens -> (B, D) pooled protein embedding."""
@@ -111,4 +106,4 @@ class SiameseResNet1D(nn.Module):
         """(B, La), (B, La), (B, Lb), (B, Lb) -> PairOutput with logits (B, 2)."""
         za, zb = self.embed(tokens_a, mask_a), self.embed(tokens_b, mask_b)
         features = symmetric_combine(za, zb)
-        return PairOutput(logits=self.classifier(features), features=features)
+        return PairOutput(logits=self.head(features), features=features)

@@ -25,6 +25,9 @@ class PpiConfig(Config):
     val_fraction: float = Field(0.1, gt=0, lt=1)
     folds: int = Field(1, ge=1, description="k-fold cross-validation when > 1")
     seed: int = 0
+    student_seed: int | None = Field(
+        None, description="seed of the student's initialisation and batches (default: seed)"
+    )
     max_residues: int = Field(512, ge=8, description="student input crop (first N residues)")
     # teacher
     teacher: str = "facebook/esm2_t6_8M_UR50D"
@@ -51,6 +54,11 @@ class PpiConfig(Config):
     alpha: float = Field(0.5, ge=0, le=1, description="weight of T^2 KL; 1 - alpha on CE")
     temperature: float = Field(4.0, gt=0)
     map_weight: float = Field(1.0, ge=0, description="lambda of the masked map loss")
+    map_loss: Literal["spatial", "mse"] = Field(
+        "spatial",
+        description="spatial: KL between maps normalised over their cells (where, not how much); "
+        "mse: squared error of binned probabilities",
+    )
     mask_rate: float = Field(0.05, ge=0, lt=1, description="random residue masking (train only)")
     swap_rate: float = Field(0.5, ge=0, le=1, description="random A/B order swap (train only)")
     # training
@@ -64,6 +72,11 @@ class PpiConfig(Config):
     patience: int | None = None
     ema_decay: float | None = None
     progress: bool = True
+
+    @property
+    def student_seed_or_seed(self) -> int:
+        """Student seeds vary the student alone; split, teacher head and map subset keep ``seed``."""
+        return self.seed if self.student_seed is None else self.student_seed
 
     @property
     def uses_map(self) -> bool:

@@ -88,7 +88,8 @@ def make_split(
     are assigned to test or train and a pair is kept only when both proteins fall on the same side,
     so no test protein is ever seen in training; cross pairs are dropped. With ``folds > 1`` the
     test part is fold ``fold`` of a k-fold partition (of pairs or of proteins). Validation is a
-    random ``val_fraction`` of the training pairs (for checkpoint selection only).
+    random ``val_fraction`` of the training pairs (for checkpoint selection only); with ``protein``
+    it is the pairs of held-back training proteins (see :func:`_held_back_proteins`).
     """
     rng = random.Random(seed)
     k = max(folds, 1)
@@ -116,9 +117,13 @@ def make_split(
         raise InputError(
             f"unknown split mode {mode!r}", record="split", fix="use protein or random"
         )
-    rng.shuffle(train)
-    n_val = max(1, round(val_fraction * len(train)))
-    split = {"train": sorted(train[n_val:]), "val": sorted(train[:n_val]), "test": sorted(test)}
+    if mode == "protein":
+        train, val = _held_back_proteins(pairs, train, val_fraction, rng)
+    else:
+        rng.shuffle(train)
+        n_val = max(1, round(val_fraction * len(train)))
+        train, val = train[n_val:], train[:n_val]
+    split = {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
     for name in SPLITS:
         if not split[name]:
             raise InputError(
@@ -127,6 +132,31 @@ def make_split(
                 fix="use more pairs, a larger test fraction or --split random",
             )
     return split
+
+
+def _held_back_proteins(
+    pairs: list[Pair], train: list[int], val_fraction: float, rng: random.Random
+) -> tuple[list[int], list[int]]:
+    """Move to validation every training pair that touches a seeded set of held-back proteins,
+    grown until validation holds ``val_fraction`` of the pairs.
+
+    Every validation pair then has a protein the student never trains on, so checkpoint
+    selection rewards what the protein-disjoint test measures; a random pair subset would reward
+    memorising proteins (on Guo yeast: val accuracy 0.90 while test accuracy was 0.57).
+    """
+    touching: dict[str, list[int]] = {}
+    for i in train:
+        for protein in {pairs[i].a, pairs[i].b}:
+            touching.setdefault(protein, []).append(i)
+    proteins = sorted(touching)
+    rng.shuffle(proteins)
+    target = max(1, round(val_fraction * len(train)))
+    val: set[int] = set()
+    for protein in proteins:
+        if len(val) >= target:
+            break
+        val.update(touching[protein])
+    return [i for i in train if i not in val], sorted(val)
 
 
 def save_split(path: str | Path, pairs: list[Pair], split: dict[str, list[int]]) -> None:

@@ -56,3 +56,42 @@ def pad_maps(
         out[i, :na, :nb] = m.float()
         mask_a[i, :na], mask_b[i, :nb] = True, True
     return out, mask_a, mask_b
+
+
+@torch.no_grad()
+def map_agreement(model: torch.nn.Module, batches) -> dict[str, float]:
+    """How well a map student reproduces the teacher maps of the pairs in ``batches``.
+
+    ``batches`` are collated with teacher maps (see ``collate_pairs``); pairs without a map are
+    skipped. Per pair: Pearson r between binned student and teacher maps, and the spatial KL of
+    the student next to that of a flat map (the score of a student that learned no pattern).
+    """
+    from protdistill.distill.losses import map_kd
+
+    model.eval()
+    rs, kl_student, kl_flat = [], [], []
+    for batch in batches:
+        out = model(batch["tokens_a"], batch["mask_a"], batch["tokens_b"], batch["mask_b"])
+        binned = bin_student_map(
+            torch.sigmoid(out.interaction_map), batch["bins_a"], batch["bins_b"]
+        )
+        for i in range(len(binned)):
+            ma, mb = batch["map_mask_a"][i : i + 1], batch["map_mask_b"][i : i + 1]
+            if not (ma.any() and mb.any()):
+                continue
+            s, t = binned[i : i + 1], batch["teacher_map"][i : i + 1]
+            kl_student.append(map_kd(s, t, ma, mb, "spatial").item())
+            kl_flat.append(map_kd(torch.ones_like(s), t, ma, mb, "spatial").item())
+            cells = ma[0, :, None] & mb[0, None, :]
+            pair = torch.stack([s[0][cells], t[0][cells].float()])
+            rs.append(torch.corrcoef(pair)[0, 1].nan_to_num(0.0).item())
+    return {
+        "pairs": len(rs),
+        "pearson_r": _mean(rs),
+        "spatial_kl": _mean(kl_student),
+        "spatial_kl_flat_map": _mean(kl_flat),
+    }
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / max(len(values), 1)

@@ -1,4 +1,5 @@
-"""The PPI training step: alpha * T^2 * KL(teacher || student) + (1 - alpha) * CE + lambda * map."""
+"""The PPI training step: alpha * T^2 * KL(teacher || student) + (1 - alpha) * CE + lambda * map
+(map: spatial KL or MSE between binned student and teacher interaction maps)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ class PpiModule(DistillModule):
         alpha: float,
         temperature: float,
         map_weight: float = 0.0,
+        map_loss: str = "spatial",
     ) -> None:
         super().__init__(student, cfg)
-        self.alpha, self.temperature, self.map_weight = alpha, temperature, map_weight
+        self.alpha, self.temperature = alpha, temperature
+        self.map_weight, self.map_loss = map_weight, map_loss
 
     def step(self, batch: dict, stage: str) -> dict[str, torch.Tensor]:
         out = self.student(batch["tokens_a"], batch["mask_a"], batch["tokens_b"], batch["mask_b"])
@@ -49,7 +52,11 @@ class PpiModule(DistillModule):
                 torch.sigmoid(out.interaction_map), batch["bins_a"], batch["bins_b"]
             )
             terms["map"] = map_kd(
-                binned, batch["teacher_map"], batch["map_mask_a"], batch["map_mask_b"], mode="mse"
+                binned,
+                batch["teacher_map"],
+                batch["map_mask_a"],
+                batch["map_mask_b"],
+                mode=self.map_loss,
             )
             loss = loss + self.map_weight * terms["map"]
         terms["loss"] = loss

@@ -312,7 +312,7 @@ def train_config(cfg: PpiConfig):
         monitor="val_ce",
         mode="min",
         patience=cfg.patience,
-        seed=cfg.seed,
+        seed=cfg.student_seed_or_seed,
         batch_size=cfg.batch_size,
         progress=cfg.progress,
     )
@@ -349,7 +349,7 @@ def train_student(
     if model_path.exists():
         log(f"student already trained: {model_path}")
         return model_path
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.student_seed_or_seed)
     student = build_student(student_config(cfg))
     uses_map = cfg.uses_map and maps is not None
     datasets = {
@@ -370,6 +370,7 @@ def train_student(
         alpha=cfg.alpha if logits else 0.0,
         temperature=cfg.temperature,
         map_weight=cfg.map_weight if uses_map else 0,
+        map_loss=cfg.map_loss,
     )
     log(f"training {cfg.student} student ({count_parameters(student):,} parameters)")
     result = fit(
@@ -390,6 +391,12 @@ def train_student(
         "parameters": count_parameters(student),
         "best_score": result.best_score,
     }
+    if uses_map:
+        from protdistill.tasks.ppi.maps import map_agreement
+
+        agreement = map_agreement(student, _loader(cfg, datasets["val"], False, True))
+        write_json(run_dir / "student" / "map_agreement.json", agreement)
+        log(f"map agreement on validation pairs: {agreement}")
     save_model(model_path, student, meta)
     return model_path
 
@@ -458,6 +465,9 @@ def evaluate_run(
             "kind": cfg.student,
         }
     }
+    agreement = run_dir / "student" / "map_agreement.json"
+    if agreement.exists():
+        metrics["student"]["map_agreement_val"] = json.loads(agreement.read_text())
     curves = {f"student ({cfg.student})": (labels, probs)}
     rows = [(p.a, p.b, f"{s:.6f}", int(p.label)) for p, s in zip(test, probs, strict=True)]
     if logits is not None:
