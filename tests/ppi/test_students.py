@@ -131,3 +131,21 @@ def test_map_agreement_scores_pattern_not_level() -> None:
     flat = map_agreement(_FixedMap(torch.full((6, 5), 0.2)), [batch])
     assert flat["spatial_kl"] == pytest.approx(flat["spatial_kl_flat_map"], abs=1e-6)
     assert flat["pearson_r"] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_old_student_checkpoint_gives_a_clear_error(tmp_path) -> None:
+    """A student saved before the LayerNorm head (keys ``classifier.*``) must not half-load."""
+    from protdistill.distill.checkpoint import save_model
+    from protdistill.errors import CheckpointError
+    from protdistill.tasks.ppi.pipeline import load_student
+
+    model = build_student({"kind": "resnet1d"})
+    state = {
+        k.replace("head.classifier.", "classifier."): v
+        for k, v in model.state_dict().items()
+        if not k.startswith("head.norm.")
+    }
+    path = tmp_path / "student.safetensors"
+    save_model(path, state, {"student": {"kind": "resnet1d"}})
+    with pytest.raises(CheckpointError, match="retrain"):
+        load_student(path)

@@ -75,7 +75,7 @@ class PpiConfig(Config):
 
     @property
     def student_seed_or_seed(self) -> int:
-        """Student seeds vary the student alone; split, teacher head and map subset keep ``seed``."""
+        """The student seed; split, teacher head and map subset always follow ``seed``."""
         return self.seed if self.student_seed is None else self.student_seed
 
     @property

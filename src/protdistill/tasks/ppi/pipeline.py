@@ -21,7 +21,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
-from protdistill.errors import ConfigError, InputError
+from protdistill.errors import CheckpointError, ConfigError, InputError
 from protdistill.io.atomic import save_tensors, write_json, write_text
 from protdistill.io.pairs import Pair
 from protdistill.tasks.ppi.config import PpiConfig
@@ -423,7 +423,16 @@ def load_student(path: str | Path):
         )
     state, meta = load_model_state(path)
     model = build_student(meta["student"])
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        missing = sorted(set(model.state_dict()) ^ set(state))[:3]
+        raise CheckpointError(
+            f"the weights do not fit a {meta['student'].get('kind')} student (keys {missing}); "
+            "it was made by another protdistill version",
+            path=path,
+            fix="retrain it with `protdistill ppi train` (or `ppi run`) on this version",
+        ) from exc
     return model.eval(), meta
 
 
