@@ -116,12 +116,16 @@ def test_interaction_student_predict_evaluate_explain(tmp_path, ppi_files, tiny_
             "1",
             "--student",
             "interaction",
+            "--feature-weight",
+            "0.5",
             "--config",
             _config(tmp_path),
         ]
     )
     student = json.loads((out / "metrics.json").read_text())["student"]
     assert student["kind"] == "interaction"
+    history = json.loads((out / "student" / "history.json").read_text())
+    assert history[0]["train_feature"] > 0 and history[0]["train_map"] >= 0
     agreement = student["map_agreement_val"]  # val pairs carry teacher maps
     assert agreement["pairs"] > 0 and -1.0 <= agreement["pearson_r"] <= 1.0
     assert agreement["spatial_kl"] >= 0 and agreement["spatial_kl_flat_map"] >= 0

@@ -149,3 +149,41 @@ def test_old_student_checkpoint_gives_a_clear_error(tmp_path) -> None:
     save_model(path, state, {"student": {"kind": "resnet1d"}})
     with pytest.raises(CheckpointError, match="retrain"):
         load_student(path)
+
+
+def test_swapped_pairs_keep_their_teacher_embeddings() -> None:
+    from protdistill.io.pairs import Pair
+    from protdistill.tasks.ppi.data import PairDataset, collate_pairs
+
+    seqs = {"A": "MKVLAA", "B": "PPGGSW"}
+    emb = {"A": torch.zeros(4), "B": torch.ones(4)}
+    ds = PairDataset([Pair("A", "B", 1)], seqs, max_residues=8, teacher_embeddings=emb, swap_rate=1)
+    batch = collate_pairs([ds[0]])
+    # swapped: B's tokens come first, and so does B's embedding
+    from protdistill.alphabet import encode
+
+    assert torch.equal(batch["tokens_a"][0], encode(seqs["B"]))
+    assert torch.equal(batch["teacher_emb_a"][0], emb["B"])
+    assert torch.equal(batch["teacher_emb_b"][0], emb["A"])
+
+
+def test_feature_kd_term_trains_student_and_projector() -> None:
+    from protdistill.distill.trainer import TrainConfig
+    from protdistill.tasks.ppi.module import PpiModule
+
+    torch.manual_seed(0)
+    model = build_student({"kind": "resnet1d", "channels": [8, 8], "hidden": 8})
+    module = PpiModule(model, TrainConfig(), alpha=0.0, temperature=1.0, feature_weight=2.0,
+                       teacher_dim=5)  # fmt: skip
+    ta, ma = encode_batch(SEQ_A)
+    tb, mb = encode_batch(SEQ_B)
+    batch = {
+        "tokens_a": ta, "mask_a": ma, "tokens_b": tb, "mask_b": mb,
+        "label": torch.tensor([1, 0]),
+        "teacher_emb_a": torch.randn(2, 5), "teacher_emb_b": torch.randn(2, 5),
+    }  # fmt: skip
+    terms = module.step(batch, "train")
+    torch.testing.assert_close(terms["loss"], terms["ce"] + 2.0 * terms["feature"])
+    terms["loss"].backward()
+    assert module.projector.proj.weight.grad.abs().sum() > 0
+    assert model.encoder.stem.weight.grad.abs().sum() > 0

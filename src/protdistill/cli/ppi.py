@@ -44,6 +44,9 @@ def run(
     alpha: float = typer.Option(None, help="Weight of the T^2 KL term (0 = labels only)."),
     temperature: float = typer.Option(None, help="Distillation temperature T."),
     map_weight: float = typer.Option(None, help="Weight of the masked map loss (interaction)."),
+    feature_weight: float = typer.Option(
+        None, help="Weight of feature KD on the students' protein embeddings (0 = off)."
+    ),
     cache: Path = typer.Option(None, help="Teacher cache directory (shared across runs)."),
     seed: int = typer.Option(None, help="Seed for subsampling, splits and training."),
     config: Path = CONFIG,
@@ -65,6 +68,7 @@ def run(
         alpha=alpha,
         temperature=temperature,
         map_weight=map_weight,
+        feature_weight=feature_weight,
         cache=_s(cache),
         seed=seed,
     )
@@ -109,13 +113,8 @@ def _stage(pairs, fasta, teacher, out, config, until: str) -> None:
     logits = pl.fit_teacher(cfg, out, emb, split, log=_echo)
     if until == "teacher":
         return
-    maps = None
-    if cfg.uses_map:
-        maps = {
-            n: pl._maps_for(cfg, out, data, split[n], teacher_model, _echo)
-            for n in ("train", "val")
-        }
-    pl.train_student(cfg, out, data, split, logits, maps, log=_echo)
+    maps, feats = pl.distill_targets(cfg, out, data, split, teacher_model, emb, log=_echo)
+    pl.train_student(cfg, out, data, split, logits, maps, feats, log=_echo)
 
 
 @app.command()

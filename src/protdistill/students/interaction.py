@@ -61,6 +61,11 @@ class InteractionStudent(nn.Module):
         self.map_bias = nn.Parameter(torch.tensor(-3.0))
         self.head = PairHead(3 * cfg.channels + 2, cfg.hidden, cfg.dropout)
 
+    @property
+    def embedding_dim(self) -> int:
+        """Width D of the max-pooled protein embedding."""
+        return self.cfg.channels
+
     def residues(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens -> (B, C, L) per-residue features, zero on padding."""
         x = self.stem(self.embed(tokens).transpose(1, 2)) * mask[:, None, :]
@@ -98,7 +103,8 @@ class InteractionStudent(nn.Module):
         ha, hb = self.residues(tokens_a, mask_a), self.residues(tokens_b, mask_b)
         scores = self.interaction_map(ha, hb, mask_a, mask_b)
         valid = mask_a[:, :, None] & mask_b[:, None, :]
-        pooled = symmetric_combine(masked_max(ha, mask_a), masked_max(hb, mask_b))
+        za, zb = masked_max(ha, mask_a), masked_max(hb, mask_b)
+        pooled = symmetric_combine(za, zb)
         features = torch.cat([pooled, self._map_summary(scores, valid)], dim=1)
         return PairOutput(
             logits=self.head(features),
@@ -106,4 +112,6 @@ class InteractionStudent(nn.Module):
             interaction_map=scores,
             mask_a=mask_a,
             mask_b=mask_b,
+            embedding_a=za,
+            embedding_b=zb,
         )

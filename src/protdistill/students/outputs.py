@@ -16,6 +16,8 @@ class PairOutput:
     features: (B, F) the symmetric pair representation fed to the classifier.
     interaction_map: (B, La, Lb) residue-pair logits, or None for models without a map.
     mask_a, mask_b: (B, La), (B, Lb) True on real residues of the map's rows / columns.
+    embedding_a, embedding_b: (B, D) pooled protein embeddings (what feature KD aligns with the
+        teacher's per-protein embeddings).
     """
 
     logits: torch.Tensor
@@ -23,6 +25,8 @@ class PairOutput:
     interaction_map: torch.Tensor | None = None
     mask_a: torch.Tensor | None = None
     mask_b: torch.Tensor | None = None
+    embedding_a: torch.Tensor | None = None
+    embedding_b: torch.Tensor | None = None
 
     @property
     def probability(self) -> torch.Tensor:

@@ -91,6 +91,11 @@ class SiameseResNet1D(nn.Module):
         d = self.encoder.out_dim
         self.head = PairHead(3 * d, self.cfg.hidden, self.cfg.dropout)
 
+    @property
+    def embedding_dim(self) -> int:
+        """Width D of :meth:`embed`."""
+        return self.encoder.out_dim
+
     def embed(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens -> (B, D) pooled protein embedding."""
         x, m = self.encoder(tokens, mask)
@@ -106,4 +111,6 @@ class SiameseResNet1D(nn.Module):
         """(B, La), (B, La), (B, Lb), (B, Lb) -> PairOutput with logits (B, 2)."""
         za, zb = self.embed(tokens_a, mask_a), self.embed(tokens_b, mask_b)
         features = symmetric_combine(za, zb)
-        return PairOutput(logits=self.head(features), features=features)
+        return PairOutput(
+            logits=self.head(features), features=features, embedding_a=za, embedding_b=zb
+        )

@@ -59,6 +59,12 @@ class PpiConfig(Config):
         description="spatial: KL between maps normalised over their cells (where, not how much); "
         "mse: squared error of binned probabilities",
     )
+    feature_weight: float = Field(
+        0.0,
+        ge=0,
+        description="beta of feature KD: the student's pooled protein embedding, projected, vs "
+        "the teacher's (standardised on training proteins)",
+    )
     mask_rate: float = Field(0.05, ge=0, lt=1, description="random residue masking (train only)")
     swap_rate: float = Field(0.5, ge=0, le=1, description="random A/B order swap (train only)")
     # training

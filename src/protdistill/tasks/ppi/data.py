@@ -174,9 +174,10 @@ def load_split(path: str | Path) -> dict[str, list[Pair]]:
 
 
 class PairDataset(Dataset):
-    """Pairs as tensors; teacher logits (N, C) and binned teacher maps [(na, nb)] attached when
-    given (row i belongs to pair i). Augmentation (train only): residues masked to X at
-    ``mask_rate`` and A/B swapped at ``swap_rate`` (the teacher map is transposed with them)."""
+    """Pairs as tensors; teacher logits (N, C), binned teacher maps [(na, nb)] (row i belongs to
+    pair i) and per-protein teacher embeddings {id: (D,)} attached when given. Augmentation
+    (train only): residues masked to X at ``mask_rate`` and A/B swapped at ``swap_rate`` (the
+    teacher map is transposed with them)."""
 
     def __init__(
         self,
@@ -186,11 +187,13 @@ class PairDataset(Dataset):
         max_residues: int,
         teacher_logits: torch.Tensor | None = None,
         teacher_maps: list[torch.Tensor] | None = None,
+        teacher_embeddings: dict[str, torch.Tensor] | None = None,
         mask_rate: float = 0.0,
         swap_rate: float = 0.0,
     ) -> None:
         self.pairs, self.sequences, self.max_residues = pairs, sequences, max_residues
         self.teacher_logits, self.teacher_maps = teacher_logits, teacher_maps
+        self.teacher_embeddings = teacher_embeddings
         self.mask_rate, self.swap_rate = mask_rate, swap_rate
         self._tokens = {k: encode(v[:max_residues]) for k, v in sequences.items()}
 
@@ -216,6 +219,9 @@ class PairDataset(Dataset):
         }
         if self.teacher_logits is not None:
             item["teacher_logits"] = self.teacher_logits[i]
+        if self.teacher_embeddings is not None:
+            item["teacher_emb_a"] = self.teacher_embeddings[a]
+            item["teacher_emb_b"] = self.teacher_embeddings[b]
         if self.teacher_maps is not None:
             tmap = self.teacher_maps[i]
             item["teacher_map"] = tmap.T if swap else tmap
@@ -241,6 +247,9 @@ def collate_pairs(items: list[dict], map_residues: int | None = None, map_bins: 
     batch["index"] = torch.stack([it["index"] for it in items])
     if "teacher_logits" in items[0]:
         batch["teacher_logits"] = torch.stack([it["teacher_logits"] for it in items]).float()
+    for key in ("teacher_emb_a", "teacher_emb_b"):
+        if key in items[0]:
+            batch[key] = torch.stack([it[key] for it in items]).float()
     if "teacher_map" in items[0]:
         maps, mask_a, mask_b = pad_maps([it["teacher_map"] for it in items], map_bins)
         batch["teacher_map"], batch["map_mask_a"], batch["map_mask_b"] = maps, mask_a, mask_b

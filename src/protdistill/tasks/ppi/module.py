@@ -1,13 +1,15 @@
-"""The PPI training step: alpha * T^2 * KL(teacher || student) + (1 - alpha) * CE + lambda * map
-(map: spatial KL or MSE between binned student and teacher interaction maps)."""
+"""The PPI training step: alpha * T^2 * KL(teacher || student) + (1 - alpha) * CE
++ lambda * map (spatial KL or MSE between binned student and teacher interaction maps)
++ beta * feature (projected student protein embeddings vs standardised teacher embeddings)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from protdistill.distill.losses import map_kd, response_kd
+from protdistill.distill.losses import FeatureProjector, feature_kd, map_kd, response_kd
 from protdistill.distill.trainer import DistillModule, TrainConfig
+from protdistill.errors import ConfigError
 from protdistill.tasks.ppi.maps import bin_student_map
 
 
@@ -26,10 +28,18 @@ class PpiModule(DistillModule):
         temperature: float,
         map_weight: float = 0.0,
         map_loss: str = "spatial",
+        feature_weight: float = 0.0,
+        teacher_dim: int | None = None,
     ) -> None:
         super().__init__(student, cfg)
         self.alpha, self.temperature = alpha, temperature
         self.map_weight, self.map_loss = map_weight, map_loss
+        self.feature_weight = feature_weight
+        if feature_weight > 0:
+            if teacher_dim is None:
+                raise ConfigError("feature KD needs the teacher's embedding width", record="ppi")
+            # trained with the student, dropped at export: only the student is saved
+            self.projector = FeatureProjector(student.embedding_dim, teacher_dim)
 
     def step(self, batch: dict, stage: str) -> dict[str, torch.Tensor]:
         out = self.student(batch["tokens_a"], batch["mask_a"], batch["tokens_b"], batch["mask_b"])
@@ -59,5 +69,11 @@ class PpiModule(DistillModule):
                 mode=self.map_loss,
             )
             loss = loss + self.map_weight * terms["map"]
+        if self.feature_weight > 0 and "teacher_emb_a" in batch:
+            terms["feature"] = 0.5 * (
+                feature_kd(self.projector(out.embedding_a), batch["teacher_emb_a"])
+                + feature_kd(self.projector(out.embedding_b), batch["teacher_emb_b"])
+            )
+            loss = loss + self.feature_weight * terms["feature"]
         terms["loss"] = loss
         return terms

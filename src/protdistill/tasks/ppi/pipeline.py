@@ -210,6 +210,17 @@ def embed_proteins(
     return {pid: v.float() for pid, v in zip(keys, values, strict=True)}
 
 
+def standardise(emb: dict[str, torch.Tensor], fit_on: set[str]) -> dict[str, torch.Tensor]:
+    """Z-score every embedding with the per-dimension mean / sd of the proteins in ``fit_on``.
+
+    ESM-2 mean-pooled embeddings share a large common direction; without this, feature KD is
+    mostly rewarded for reproducing that constant.
+    """
+    stacked = torch.stack([emb[p] for p in sorted(fit_on)])
+    mean, sd = stacked.mean(0), stacked.std(0).clamp_min(1e-6)
+    return {p: (v - mean) / sd for p, v in emb.items()}
+
+
 def teacher_maps(
     cfg: PpiConfig,
     run_dir: Path,
@@ -336,6 +347,7 @@ def train_student(
     split: dict[str, list[Pair]],
     logits: dict[str, torch.Tensor] | None,
     maps: dict[str, list] | None,
+    embeddings: dict[str, torch.Tensor] | None = None,
     *,
     log: Log = _quiet,
 ) -> Path:
@@ -359,6 +371,7 @@ def train_student(
             max_residues=cfg.max_residues,
             teacher_logits=None if logits is None else logits[name],
             teacher_maps=None if not uses_map else maps[name],
+            teacher_embeddings=embeddings if cfg.feature_weight > 0 else None,
             mask_rate=cfg.mask_rate if name == "train" else 0.0,
             swap_rate=cfg.swap_rate if name == "train" else 0.0,
         )
@@ -371,6 +384,8 @@ def train_student(
         temperature=cfg.temperature,
         map_weight=cfg.map_weight if uses_map else 0,
         map_loss=cfg.map_loss,
+        feature_weight=cfg.feature_weight if embeddings else 0.0,
+        teacher_dim=next(iter(embeddings.values())).shape[0] if embeddings else None,
     )
     log(f"training {cfg.student} student ({count_parameters(student):,} parameters)")
     result = fit(
@@ -399,6 +414,28 @@ def train_student(
         log(f"map agreement on validation pairs: {agreement}")
     save_model(model_path, student, meta)
     return model_path
+
+
+def distill_targets(
+    cfg: PpiConfig,
+    run_dir: Path,
+    data: PpiData,
+    split: dict[str, list[Pair]],
+    teacher=None,
+    emb: dict[str, torch.Tensor] | None = None,
+    *,
+    log: Log = _quiet,
+) -> tuple[dict[str, list] | None, dict[str, torch.Tensor] | None]:
+    """Teacher maps (train / val) when the map loss is on, standardised teacher embeddings when
+    feature KD is on; both come from the teacher cache when it has them."""
+    maps = feats = None
+    if cfg.uses_map:
+        teacher = teacher or load_teacher(cfg)
+        maps = {n: _maps_for(cfg, run_dir, data, split[n], teacher, log) for n in ("train", "val")}
+    if cfg.feature_weight > 0:
+        emb = emb or embed_proteins(cfg, run_dir, data.sequences, teacher, log=log)
+        feats = standardise(emb, _proteins(split["train"]))
+    return maps, feats
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -521,14 +558,10 @@ def _run_single(cfg: PpiConfig, run_dir: Path, *, fold: int, log: Log) -> dict:
         teacher = load_teacher(cfg)
         emb = embed_proteins(cfg, run_dir, data.sequences, teacher, log=log)
     logits = fit_teacher(cfg, run_dir, emb, split, log=log)
-    maps = None
-    if cfg.uses_map and not (run_dir / "student.safetensors").exists():
-        teacher = teacher or load_teacher(cfg)
-        maps = {
-            name: _maps_for(cfg, run_dir, data, split[name], teacher, log)
-            for name in ("train", "val")
-        }
-    train_student(cfg, run_dir, data, split, logits, maps, log=log)
+    maps, feats = None, None
+    if not (run_dir / "student.safetensors").exists():
+        maps, feats = distill_targets(cfg, run_dir, data, split, teacher, emb, log=log)
+    train_student(cfg, run_dir, data, split, logits, maps, feats, log=log)
     return evaluate_run(cfg, run_dir, data, split, logits, log=log)
 
 
