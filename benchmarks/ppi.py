@@ -24,9 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 VARIANTS = {
-    "student_label_only": {"student": "resnet1d", "alpha": 0.0},
-    "student_logit_kd": {"student": "resnet1d", "alpha": 0.5},
-    "interaction_logit_map_kd": {"student": "interaction", "alpha": 0.5, "map_weight": 1.0},
+    "student_label_only": {"student": "resnet1d", "alpha": 0.0, "feature_weight": 0.0},
+    "student_logit_kd": {"student": "resnet1d", "alpha": 0.5, "feature_weight": 0.0},
+    "student_logit_feature_kd": {"student": "resnet1d", "alpha": 0.5, "feature_weight": 1.0},
+    "interaction_logit_map_kd": {
+        "student": "interaction",
+        "alpha": 0.5,
+        "map_weight": 1.0,
+        "feature_weight": 0.0,
+    },
 }
 
 
