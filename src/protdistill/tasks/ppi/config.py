@@ -60,7 +60,7 @@ class PpiConfig(Config):
         "mse: squared error of binned probabilities",
     )
     feature_weight: float = Field(
-        0.0,
+        1.0,
         ge=0,
         description="beta of feature KD: the student's pooled protein embedding, projected, vs "
         "the teacher's (standardised on training proteins)",
