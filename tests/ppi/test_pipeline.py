@@ -242,3 +242,5 @@ def test_test_pairs_file_is_the_test_split(tmp_path, ppi_files, tiny_teacher_dir
     assert json.loads((out / "metrics.json").read_text())["student"]["n"] == 15
     report = json.loads((out / "data_report.json").read_text())
     assert report["split"] == {"train": len(split["train"]), "val": len(split["val"]), "test": 15}
+    # --split protein (the default): validation pairs touch proteins held back from training
+    assert report["val_pairs_with_a_protein_unseen_in_training"] == len(split["val"]) > 0

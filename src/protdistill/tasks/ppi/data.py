@@ -89,7 +89,7 @@ def make_split(
     so no test protein is ever seen in training; cross pairs are dropped. With ``folds > 1`` the
     test part is fold ``fold`` of a k-fold partition (of pairs or of proteins). Validation is a
     random ``val_fraction`` of the training pairs (for checkpoint selection only); with ``protein``
-    it is the pairs of held-back training proteins (see :func:`_held_back_proteins`).
+    it is the pairs of held-back training proteins (see :func:`held_back_proteins`).
     """
     rng = random.Random(seed)
     k = max(folds, 1)
@@ -118,7 +118,7 @@ def make_split(
             f"unknown split mode {mode!r}", record="split", fix="use protein or random"
         )
     if mode == "protein":
-        train, val = _held_back_proteins(pairs, train, val_fraction, rng)
+        train, val = held_back_proteins(pairs, train, val_fraction, rng)
     else:
         rng.shuffle(train)
         n_val = max(1, round(val_fraction * len(train)))
@@ -134,7 +134,7 @@ def make_split(
     return split
 
 
-def _held_back_proteins(
+def held_back_proteins(
     pairs: list[Pair], train: list[int], val_fraction: float, rng: random.Random
 ) -> tuple[list[int], list[int]]:
     """Move to validation every training pair that touches a seeded set of held-back proteins,

@@ -29,6 +29,7 @@ from protdistill.tasks.ppi.data import (
     PairDataset,
     PpiData,
     collate_pairs,
+    held_back_proteins,
     load_ppi,
     load_split,
     make_split,
@@ -75,7 +76,7 @@ def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = _quiet):
         log(f"reusing split {split_path}")
     else:
         if cfg.test_pairs:
-            idx = held_out_split(n_fit, len(data.pairs), cfg.val_fraction, cfg.seed)
+            idx = held_out_split(data.pairs, n_fit, cfg.split, cfg.val_fraction, cfg.seed)
         else:
             idx = make_split(
                 data.pairs,
@@ -88,6 +89,7 @@ def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = _quiet):
             )
         save_split(split_path, data.pairs, idx)
         split = {name: [data.pairs[i] for i in ids] for name, ids in idx.items()}
+    trained_on = _proteins(split["train"])
     report = {
         "pairs_read": data.report.n_read,
         "duplicates_dropped": data.report.duplicates_dropped,
@@ -96,7 +98,10 @@ def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = _quiet):
         "pairs_used": len(data.pairs),
         "proteins": len(data.sequences),
         "split": {name: len(pairs) for name, pairs in split.items()},
-        "test_proteins_seen_in_training": len(_proteins(split["test"]) & _proteins(split["train"])),
+        "test_proteins_seen_in_training": len(_proteins(split["test"]) & trained_on),
+        "val_pairs_with_a_protein_unseen_in_training": sum(
+            bool({p.a, p.b} - trained_on) for p in split["val"]
+        ),
     }
     write_json(run_dir / "data_report.json", report)
     log(f"data: {report['pairs_used']} pairs, {report['proteins']} proteins, {report['split']}")
@@ -117,18 +122,22 @@ def _with_test_file(cfg: PpiConfig, data: PpiData) -> PpiData:
     return PpiData(data.pairs + test.pairs, {**data.sequences, **test.sequences}, data.report)
 
 
-def held_out_split(n_fit: int, n_all: int, val_fraction: float, seed: int) -> dict[str, list[int]]:
-    """Train / val drawn from the first ``n_fit`` pairs; the rest (a held-out file) is test."""
+def held_out_split(
+    pairs: list[Pair], n_fit: int, mode: str, val_fraction: float, seed: int
+) -> dict[str, list[int]]:
+    """Train / val drawn from the first ``n_fit`` pairs (val as in :func:`make_split` for
+    ``mode``); the rest (a held-out file) is test."""
     import random
 
-    order = list(range(n_fit))
-    random.Random(seed).shuffle(order)
-    n_val = max(1, round(val_fraction * n_fit))
-    return {
-        "train": sorted(order[n_val:]),
-        "val": sorted(order[:n_val]),
-        "test": list(range(n_fit, n_all)),
-    }
+    rng = random.Random(seed)
+    fit = list(range(n_fit))
+    if mode == "protein":
+        train, val = held_back_proteins(pairs, fit, val_fraction, rng)
+    else:
+        rng.shuffle(fit)
+        n_val = max(1, round(val_fraction * n_fit))
+        train, val = fit[n_val:], fit[:n_val]
+    return {"train": sorted(train), "val": sorted(val), "test": list(range(n_fit, len(pairs)))}
 
 
 def _check_resume(cfg: PpiConfig, run_dir: Path) -> None:
