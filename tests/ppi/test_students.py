@@ -187,3 +187,22 @@ def test_feature_kd_term_trains_student_and_projector() -> None:
     terms["loss"].backward()
     assert module.projector.proj.weight.grad.abs().sum() > 0
     assert model.encoder.stem.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(("probs_scale", "expected"), [("flat", 1.0), ("teacher", 0.0)])
+def test_spatial_map_term_is_relative_to_a_flat_map(probs_scale, expected) -> None:
+    from protdistill.distill.trainer import TrainConfig
+    from protdistill.io.pairs import Pair
+    from protdistill.tasks.ppi.data import PairDataset, collate_pairs
+    from protdistill.tasks.ppi.module import PpiModule
+
+    torch.manual_seed(1)
+    teacher = torch.rand(6, 5) * 0.5 + 0.01
+    probs = torch.full((6, 5), 0.3) if probs_scale == "flat" else teacher / 2
+    seqs = {"A": "MKVLAA", "B": "PPGGS"}
+    ds = PairDataset([Pair("A", "B", 1)], seqs, max_residues=8, teacher_maps=[teacher])
+    batch = collate_pairs([ds[0]], map_residues=8, map_bins=8)
+    module = PpiModule(_FixedMap(probs), TrainConfig(), alpha=0.0, temperature=1.0, map_weight=3.0)
+    terms = module.step(batch, "train")
+    assert terms["map"].item() == pytest.approx(expected, abs=1e-5)
+    torch.testing.assert_close(terms["loss"], terms["ce"] + 3.0 * terms["map"])

@@ -56,8 +56,8 @@ class PpiConfig(Config):
     map_weight: float = Field(1.0, ge=0, description="lambda of the masked map loss")
     map_loss: Literal["spatial", "mse"] = Field(
         "spatial",
-        description="spatial: KL between maps normalised over their cells (where, not how much); "
-        "mse: squared error of binned probabilities",
+        description="spatial: KL between maps normalised over their cells (where, not how "
+        "much), divided by that of a flat map; mse: squared error of binned probabilities",
     )
     feature_weight: float = Field(
         1.0,
