@@ -40,8 +40,13 @@ def _agreement_line(name: str, agreement: dict | list[dict]) -> str:
     )
 
 
+ORDER = ["student_label_only", "student_logit_kd", "student_logit_feature_kd"]
+
+
 def render(report: dict) -> str:
-    variants = report["variants"]
+    variants = dict(
+        sorted(report["variants"].items(), key=lambda kv: (ORDER + [kv[0]]).index(kv[0]))
+    )
     first = next(iter(variants.values()))["metrics"]
     teacher_params = report.get("throughput", {}).get("teacher", {}).get("parameters", "-")
     teacher_params = f"{teacher_params:,}" if isinstance(teacher_params, int) else teacher_params

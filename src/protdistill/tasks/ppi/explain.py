@@ -9,6 +9,10 @@ import torch
 from protdistill.alphabet import encode_batch
 from protdistill.errors import ModelError
 
+#: Both panels are drawn relative to their own mean: the spatial map loss teaches the student
+#: *where* the teacher's contacts are, not their level, so absolute values are not comparable.
+RELATIVE = "contact score / the pair's mean"
+
 
 def top_region(prob_map: torch.Tensor, window: int = 9) -> tuple[int, int, float]:
     """(row, col, mean) of the ``window`` x ``window`` square with the highest mean probability."""
@@ -61,9 +65,13 @@ def plot_interaction(
         la, lb = m.shape
         extent = (0.5, lb + 0.5, la + 0.5, 0.5) if m is prob_map else None
         im = ax.imshow(
-            m.numpy(), cmap="magma", aspect="auto", extent=extent, interpolation="nearest"
+            (m / m.mean()).numpy(),
+            cmap="magma",
+            aspect="auto",
+            extent=extent,
+            interpolation="nearest",
         )
-        fig.colorbar(im, ax=ax, fraction=0.046, label="contact probability")
+        fig.colorbar(im, ax=ax, fraction=0.046, label=RELATIVE)
         ax.set_title(title, fontsize=9)
         if m is prob_map:
             ax.add_patch(Rectangle((col + 0.5, row + 0.5), w, w, fill=False, ec="cyan", lw=1.5))
@@ -88,5 +96,6 @@ def plot_interaction(
             "b_start": col + 1,
             "b_end": col + w,
             "mean_probability": score,
+            "relative_to_pair_mean": score / float(prob_map.mean()),
         },
     }
