@@ -117,12 +117,7 @@ def make_split(
         raise InputError(
             f"unknown split mode {mode!r}", record="split", fix="use protein or random"
         )
-    if mode == "protein":
-        train, val = held_back_proteins(pairs, train, val_fraction, rng)
-    else:
-        rng.shuffle(train)
-        n_val = max(1, round(val_fraction * len(train)))
-        train, val = train[n_val:], train[:n_val]
+    train, val = split_validation(pairs, train, mode, val_fraction, rng)
     split = {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
     for name in SPLITS:
         if not split[name]:
@@ -132,6 +127,18 @@ def make_split(
                 fix="use more pairs, a larger test fraction or --split random",
             )
     return split
+
+
+def split_validation(
+    pairs: list[Pair], train: list[int], mode: str, val_fraction: float, rng: random.Random
+) -> tuple[list[int], list[int]]:
+    """(train, val) indices: held-back proteins for ``protein``, a random subset otherwise."""
+    if mode == "protein":
+        return held_back_proteins(pairs, train, val_fraction, rng)
+    train = list(train)
+    rng.shuffle(train)
+    n_val = max(1, round(val_fraction * len(train)))
+    return train[n_val:], train[:n_val]
 
 
 def held_back_proteins(

@@ -29,11 +29,11 @@ from protdistill.tasks.ppi.data import (
     PairDataset,
     PpiData,
     collate_pairs,
-    held_back_proteins,
     load_ppi,
     load_split,
     make_split,
     save_split,
+    split_validation,
 )
 
 Log = Callable[[str], None]
@@ -130,13 +130,7 @@ def held_out_split(
     import random
 
     rng = random.Random(seed)
-    fit = list(range(n_fit))
-    if mode == "protein":
-        train, val = held_back_proteins(pairs, fit, val_fraction, rng)
-    else:
-        rng.shuffle(fit)
-        n_val = max(1, round(val_fraction * n_fit))
-        train, val = fit[n_val:], fit[:n_val]
+    train, val = split_validation(pairs, list(range(n_fit)), mode, val_fraction, rng)
     return {"train": sorted(train), "val": sorted(val), "test": list(range(n_fit, len(pairs)))}
 
 
@@ -380,7 +374,7 @@ def train_student(
             max_residues=cfg.max_residues,
             teacher_logits=None if logits is None else logits[name],
             teacher_maps=None if not uses_map else maps[name],
-            teacher_embeddings=embeddings if cfg.feature_weight > 0 else None,
+            teacher_embeddings=embeddings,
             mask_rate=cfg.mask_rate if name == "train" else 0.0,
             swap_rate=cfg.swap_rate if name == "train" else 0.0,
         )
