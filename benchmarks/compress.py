@@ -43,8 +43,8 @@ def train_student(run_dir: Path, epochs: int, max_residues: int) -> Path:
     """A label-only ResNet-1D student on Guo yeast via the PPI pipeline stages."""
     from protdistill.config import resolve
     from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.pipeline import prepare
     from protdistill.tasks.ppi.pipeline import train_student as train
+    from protdistill.tasks.ppi.prepare import prepare
 
     folder = SHARED / "data" / "ppi" / "guo_yeast"
     cfg = resolve(
@@ -62,7 +62,8 @@ def train_student(run_dir: Path, epochs: int, max_residues: int) -> Path:
 
 
 def compress_all(model: str, recipes: dict, out_root: Path, common: dict) -> dict:
-    from protdistill.compress.pipeline import CompressConfig, compress
+    from protdistill.api.compress import compress_model as compress
+    from protdistill.compress.config import CompressConfig
     from protdistill.config import resolve
 
     reports = {}

@@ -103,15 +103,12 @@ def main() -> None:
     torch.set_num_threads(2)
     from transformers import AutoTokenizer, EsmModel
 
-    from protdistill.distill.partial import DistillConfig, run_distill
+    from protdistill.api.distill import run_distill
+    from protdistill.distill.config import DistillConfig
     from protdistill.io.atomic import write_json
     from protdistill.io.fasta import read_fasta
-    from protdistill.students.small_esm import (
-        load_small_esm,
-        make_small_esm,
-        protein_loader,
-        split_proteins,
-    )
+    from protdistill.students.small_esm import load_small_esm, make_small_esm
+    from protdistill.tasks.esm.distill import protein_loader, split_proteins
 
     started = time.time()
     tok = AutoTokenizer.from_pretrained(TEACHER)

@@ -202,7 +202,8 @@ def throughput_one(kind: str, run_dir: Path, teacher: str, n_pairs: int) -> dict
     from protdistill.distill.checkpoint import load_model_state
     from protdistill.students import count_parameters
     from protdistill.tasks.ppi.data import load_split
-    from protdistill.tasks.ppi.pipeline import load_student, predict_pairs
+    from protdistill.tasks.ppi.evaluate import predict_pairs
+    from protdistill.tasks.ppi.student import load_student
     from protdistill.tasks.ppi.teacher_head import TeacherHead, head_logits
     from protdistill.teachers.esm import EsmTeacher
 

@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _distill(args: tuple[str, str, float, argparse.Namespace]) -> str:
     teacher, part, temp, opts = args
-    from protdistill.distill.partial import DistillConfig, run_distill
+    from protdistill.api.distill import run_distill
+    from protdistill.distill.config import DistillConfig
 
     torch.set_num_threads(opts.threads)
     out = Path(opts.out) / f"{part}_T{temp:g}"

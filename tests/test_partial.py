@@ -8,12 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+from protdistill.api.distill import detect_family
+from protdistill.distill.config import DistillConfig
 from protdistill.distill.partial import (
-    DistillConfig,
     copy_layers,
     copy_part,
     copy_shared,
-    detect_family,
     evenly_spaced,
     freeze,
     hybrid,

@@ -8,16 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from protdistill.distill.partial import DistillConfig, run_distill
+from protdistill.api.distill import run_distill
+from protdistill.distill.config import DistillConfig
 from protdistill.distill.trainer import TrainConfig
 from protdistill.errors import ConfigError
 from protdistill.students.small_esm import (
-    EsmDistillModule,
     esm_forward,
     load_small_esm,
     make_small_esm,
     save_small_esm,
 )
+from protdistill.tasks.esm.distill import EsmDistillModule
 from protdistill.testing import ESM_VOCAB, tiny_esm_config
 
 

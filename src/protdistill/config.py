@@ -47,3 +47,14 @@ def resolve(cls: type[C], path: str | Path | None = None, **overrides: Any) -> C
             path=path,
             fix=f"see the {cls.__name__} fields in the docs or `--help`",
         ) from exc
+
+
+def plain_data(obj: Any) -> Any:
+    """JSON-like copy (str/int/float/bool/None, lists, dicts) so ``weights_only`` loading works."""
+    if isinstance(obj, dict):
+        return {str(k): plain_data(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain_data(v) for v in obj]
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)

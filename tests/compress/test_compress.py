@@ -211,7 +211,7 @@ def test_lowrank_full_rank_exact_and_energy():
 
 # ----------------------------------------------------------------------------- pipeline
 def test_config_enforces_order():
-    from protdistill.compress.pipeline import CompressConfig
+    from protdistill.compress.config import CompressConfig
     from protdistill.config import resolve
 
     assert resolve(CompressConfig, method="prune,quantize").method == ["prune", "quantize"]
@@ -222,11 +222,12 @@ def test_config_enforces_order():
 
 
 def test_compress_ppi_run_end_to_end(ppi_run, tmp_path):
-    from protdistill.compress import load_compressed
-    from protdistill.compress.pipeline import CompressConfig, compress
+    from protdistill.api.compress import compress_model as compress
+    from protdistill.compress.artifact import load_compressed
+    from protdistill.compress.config import CompressConfig
     from protdistill.config import resolve
     from protdistill.tasks.ppi.evaluate import predict_file
-    from protdistill.tasks.ppi.pipeline import load_student
+    from protdistill.tasks.ppi.student import load_student
 
     out = tmp_path / "small"
     cfg = resolve(
@@ -273,7 +274,7 @@ def test_compress_cli_and_tampered_manifest(ppi_run, tmp_path):
     from typer.testing import CliRunner
 
     from protdistill.cli.main import app
-    from protdistill.compress import load_compressed
+    from protdistill.compress.artifact import load_compressed
     from protdistill.errors import CheckpointError
 
     out = tmp_path / "q"
@@ -306,8 +307,9 @@ def test_compress_cli_and_tampered_manifest(ppi_run, tmp_path):
 def test_compress_esm_directory(tmp_path):
     from transformers import EsmTokenizer
 
-    from protdistill.compress import load_compressed
-    from protdistill.compress.pipeline import CompressConfig, compress
+    from protdistill.api.compress import compress_model as compress
+    from protdistill.compress.artifact import load_compressed
+    from protdistill.compress.config import CompressConfig
     from protdistill.config import resolve
 
     model = tiny_esm()
@@ -349,8 +351,9 @@ def test_compress_esm_directory(tmp_path):
 
 
 def test_compress_small_esm_pt_file(tmp_path):
-    from protdistill.compress import load_compressed
-    from protdistill.compress.pipeline import CompressConfig, compress
+    from protdistill.api.compress import compress_model as compress
+    from protdistill.compress.artifact import load_compressed
+    from protdistill.compress.config import CompressConfig
     from protdistill.config import resolve
     from protdistill.students.small_esm import save_small_esm
 

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from torch import nn
 
 from protdistill.distill import trainer
+from protdistill.distill.callbacks import AtomicCheckpointIO
 from protdistill.distill.checkpoint import (
     load_model_state,
     load_torch,
     save_model,
     student_state_from_checkpoint,
 )
-from protdistill.distill.trainer import AtomicCheckpointIO
 from protdistill.errors import CheckpointError
 
 JSON = st.recursive(

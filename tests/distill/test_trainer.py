@@ -16,12 +16,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from protdistill.config import resolve
 from protdistill.distill.checkpoint import load_torch, student_state_from_checkpoint
+from protdistill.distill.module import warmup_cosine
 from protdistill.distill.trainer import (
     DistillModule,
     TrainConfig,
     build_trainer,
     fit,
-    warmup_cosine,
 )
 from protdistill.errors import CheckpointError, ConfigError, ModelError
 

@@ -86,7 +86,7 @@ def test_resume_refuses_other_data_settings(tmp_path, ppi_files, tiny_teacher_di
     from protdistill.config import resolve
     from protdistill.errors import ConfigError
     from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.pipeline import prepare
+    from protdistill.tasks.ppi.prepare import prepare
 
     pairs, fasta = ppi_files
     cfg = resolve(PpiConfig, pairs=str(pairs), fasta=str(fasta), split="random")

@@ -137,7 +137,7 @@ def test_old_student_checkpoint_gives_a_clear_error(tmp_path) -> None:
     """A student saved before the LayerNorm head (keys ``classifier.*``) must not half-load."""
     from protdistill.distill.checkpoint import save_model
     from protdistill.errors import CheckpointError
-    from protdistill.tasks.ppi.pipeline import load_student
+    from protdistill.tasks.ppi.student import load_student
 
     model = build_student({"kind": "resnet1d"})
     state = {

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from protdistill.distill.partial import DistillConfig, run_distill
+from protdistill.api.distill import run_distill
+from protdistill.distill.config import DistillConfig
 from protdistill.errors import InputError, ModelError
 from protdistill.tasks.semcom.analysis import (
     AnalyzeConfig,

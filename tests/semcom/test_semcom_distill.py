@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from protdistill.distill.partial import DistillConfig, identical, run_distill
+from protdistill.api.distill import run_distill
+from protdistill.distill.config import DistillConfig
+from protdistill.distill.partial import identical
 from protdistill.errors import ConfigError
 from protdistill.tasks.semcom.data import START
 from protdistill.tasks.semcom.distill import make_student

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-
-def _echo(message: str) -> None:
-    typer.secho(message, fg=typer.colors.CYAN, err=True)
+from protdistill.cli.options import echo, overrides
+from protdistill.compress.config import CompressConfig
+from protdistill.config import resolve
 
 
 def compress(
@@ -42,44 +42,14 @@ def compress(
     config: Path = typer.Option(None, "--config", help="YAML file with any CompressConfig field."),
 ) -> None:
     """Prune, quantize or low-rank factorise a trained student; print the before/after table."""
-    from rich.console import Console
+    cfg = resolve(CompressConfig, config, **overrides(locals()))
+    from rich.console import Console  # lazy: start-up time (here and below)
     from rich.table import Table
 
-    from protdistill.compress.pipeline import CompressConfig
-    from protdistill.compress.pipeline import compress as run
+    from protdistill.api.compress import compress_model
     from protdistill.compress.report import format_table
-    from protdistill.config import resolve
 
-    cfg = resolve(
-        CompressConfig,
-        config,
-        model=str(model),
-        out=str(out),
-        method=method,
-        ratio=ratio,
-        importance=importance,
-        finetune_steps=finetune_steps,
-        finetune_lr=finetune_lr,
-        distill=distill,
-        alpha=alpha,
-        temperature=temperature,
-        rank=rank,
-        energy=energy,
-        quantize_linear=quantize_linear,
-        quantize_conv=quantize_conv,
-        backend=backend,
-        calibration_batches=calibration_batches,
-        skip=skip or None,
-        pairs=None if pairs is None else str(pairs),
-        fasta=None if fasta is None else str(fasta),
-        batch_size=batch_size,
-        max_eval=max_eval,
-        bench_batch=bench_batch,
-        bench_repeats=bench_repeats,
-        threads=threads,
-        seed=seed,
-    )
-    report = run(cfg, log=_echo)
+    report = compress_model(cfg, log=echo)
     rows = format_table(report["stages"], report["metric"], report["unit"])
     table = Table(title=f"compression of {model} ({report['threads']} CPU threads)")
     for name in rows[0]:

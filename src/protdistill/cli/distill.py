@@ -16,6 +16,10 @@ from pathlib import Path
 
 import typer
 
+from protdistill.cli.options import overrides
+from protdistill.config import resolve
+from protdistill.distill.config import DistillConfig
+
 
 def distill(
     teacher_checkpoint: str = typer.Option(
@@ -54,11 +58,9 @@ def distill(
     config: Path = typer.Option(None, "--config", help="YAML file of options (CLI overrides it)."),
 ) -> None:
     """Distil a teacher into a smaller student (full / encoder / decoder part)."""
-    opts = {k: v for k, v in locals().items() if k != "config"}
-    from protdistill.config import resolve
-    from protdistill.distill.partial import DistillConfig, run_distill
+    cfg = resolve(DistillConfig, config, **overrides(locals()))
+    from protdistill.api.distill import run_distill  # lazy: start-up time
 
-    cfg = resolve(DistillConfig, config, **opts)
     rep = run_distill(cfg)
     typer.echo(
         f"student: {cfg.output_path}/best_student_model.pt ({rep['student_parameters']:,} vs "

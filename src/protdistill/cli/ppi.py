@@ -6,6 +6,10 @@ from pathlib import Path
 
 import typer
 
+from protdistill.cli.options import echo, overrides
+from protdistill.config import resolve
+from protdistill.tasks.ppi.config import PpiConfig
+
 app = typer.Typer(no_args_is_help=True, help="Protein-protein interaction distillation.")
 
 PAIRS = typer.Option(None, "--pairs", help="Pairs TSV: idA idB [label], header optional.")
@@ -16,15 +20,8 @@ CONFIG = typer.Option(None, "--config", help="YAML file with any PpiConfig field
 MODEL = typer.Option(..., "--model", help="Run directory (or student.safetensors) of a student.")
 
 
-def _echo(message: str) -> None:
-    typer.secho(message, fg=typer.colors.CYAN, err=True)
-
-
-def _config(config: Path | None, **overrides):
-    from protdistill.config import resolve
-    from protdistill.tasks.ppi.config import PpiConfig
-
-    return resolve(PpiConfig, config, **overrides)
+def _config(config: Path | None, **options):
+    return resolve(PpiConfig, config, **overrides(options, drop=()))
 
 
 @app.command()
@@ -52,33 +49,12 @@ def run(
     config: Path = CONFIG,
 ) -> None:
     """Validate -> split -> teacher embeddings + head -> student -> metrics and plots."""
-    from protdistill.tasks.ppi.pipeline import run as run_pipeline
+    cfg = resolve(PpiConfig, config, **overrides(locals(), drop=("config", "out")))
+    from protdistill.tasks.ppi.pipeline import run as run_pipeline  # lazy: start-up time
 
-    cfg = _config(
-        config,
-        pairs=_s(pairs),
-        fasta=_s(fasta),
-        teacher=teacher,
-        split=split,
-        test_pairs=_s(test_pairs),
-        student=student,
-        epochs=epochs,
-        max_pairs=max_pairs,
-        folds=folds,
-        alpha=alpha,
-        temperature=temperature,
-        map_weight=map_weight,
-        feature_weight=feature_weight,
-        cache=_s(cache),
-        seed=seed,
-    )
-    metrics = run_pipeline(cfg, out, log=_echo)
+    metrics = run_pipeline(cfg, out, log=echo)
     _print_metrics(metrics)
     typer.echo(f"run directory: {out}")
-
-
-def _s(path: Path | None) -> str | None:
-    return None if path is None else str(path)
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -102,55 +78,44 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _stage(pairs, fasta, teacher, out, config, until: str) -> None:
-    from protdistill.tasks.ppi import pipeline as pl
+    from protdistill.tasks.ppi import prepare, train  # lazy: start-up time
+    from protdistill.tasks.ppi import teacher as stage
 
-    cfg = _config(config, pairs=_s(pairs), fasta=_s(fasta), teacher=teacher)
-    data, split = pl.prepare(cfg, out, log=_echo)
-    teacher_model = pl.load_teacher(cfg)
-    emb = pl.embed_proteins(cfg, out, data.sequences, teacher_model, log=_echo)
+    cfg = _config(config, pairs=pairs, fasta=fasta, teacher=teacher)
+    data, split = prepare.prepare(cfg, out, log=echo)
+    teacher_model = stage.load_teacher(cfg)
+    emb = stage.embed_proteins(cfg, out, data.sequences, teacher_model, log=echo)
     if until == "embed":
         return
-    logits = pl.fit_teacher(cfg, out, emb, split, log=_echo)
+    logits = stage.fit_teacher(cfg, out, emb, split, log=echo)
     if until == "teacher":
         return
-    maps, feats = pl.distill_targets(cfg, out, data, split, teacher_model, emb, log=_echo)
-    pl.train_student(cfg, out, data, split, logits, maps, feats, log=_echo)
+    maps, feats = stage.distill_targets(cfg, out, data, split, teacher_model, emb, log=echo)
+    train.train_student(cfg, out, data, split, logits, maps, feats, log=echo)
 
 
-@app.command()
-def embed(
-    pairs: Path = PAIRS,
-    fasta: Path = FASTA,
-    teacher: str = TEACHER,
-    out: Path = OUT,
-    config: Path = CONFIG,
-) -> None:
-    """Embed every protein once with the frozen teacher into the teacher cache."""
-    _stage(pairs, fasta, teacher, out, config, "embed")
+def _stage_command(until: str):
+    """The `ppi embed` / `ppi teacher` / `ppi train` command: the pipeline up to ``until``."""
+
+    def command(
+        pairs: Path = PAIRS,
+        fasta: Path = FASTA,
+        teacher: str = TEACHER,
+        out: Path = OUT,
+        config: Path = CONFIG,
+    ) -> None:
+        _stage(pairs, fasta, teacher, out, config, until)
+
+    return command
 
 
-@app.command(name="teacher")
-def teacher_cmd(
-    pairs: Path = PAIRS,
-    fasta: Path = FASTA,
-    teacher: str = TEACHER,
-    out: Path = OUT,
-    config: Path = CONFIG,
-) -> None:
-    """Train the teacher head on frozen embeddings and cache its logits for every pair."""
-    _stage(pairs, fasta, teacher, out, config, "teacher")
-
-
-@app.command()
-def train(
-    pairs: Path = PAIRS,
-    fasta: Path = FASTA,
-    teacher: str = TEACHER,
-    out: Path = OUT,
-    config: Path = CONFIG,
-) -> None:
-    """Train (distil) the student; earlier stages run first when their outputs are missing."""
-    _stage(pairs, fasta, teacher, out, config, "train")
+_STAGES = {
+    "embed": "Embed every protein once with the frozen teacher into the teacher cache.",
+    "teacher": "Train the teacher head on frozen embeddings and cache its logits for every pair.",
+    "train": "Train (distil) the student; earlier stages run first when their outputs are missing.",
+}
+for _name, _help in _STAGES.items():
+    app.command(name=_name, help=_help)(_stage_command(_name))
 
 
 @app.command()
@@ -162,9 +127,9 @@ def evaluate(
     teacher: str = typer.Option(None, "--teacher", help="Also score the run's teacher."),
 ) -> None:
     """Score labelled pairs with a trained student (and the teacher) -> OUT/metrics.json."""
-    from protdistill.tasks.ppi.evaluate import evaluate_pairs
+    from protdistill.tasks.ppi.evaluate import evaluate_pairs  # lazy: start-up
 
-    metrics = evaluate_pairs(model, pairs, fasta, out, teacher=teacher, log=_echo)
+    metrics = evaluate_pairs(model, pairs, fasta, out, teacher=teacher, log=echo)
     _print_metrics(metrics)
 
 
@@ -176,7 +141,7 @@ def predict(
     out: Path = typer.Option(..., "--out", help="Output TSV: protein_a protein_b probability."),
 ) -> None:
     """Write interaction probabilities for (unlabelled) pairs."""
-    from protdistill.tasks.ppi.evaluate import predict_file
+    from protdistill.tasks.ppi.evaluate import predict_file  # lazy: start-up
 
     n = predict_file(model, pairs, fasta, out)
     typer.echo(f"wrote {n} predictions to {out}")
@@ -193,7 +158,7 @@ def explain(
     window: int = typer.Option(9, help="Side of the marked top-scoring square (residues)."),
 ) -> None:
     """Heatmap of the interaction student's A x B map, top-scoring region marked."""
-    from protdistill.tasks.ppi.evaluate import explain_pair
+    from protdistill.tasks.ppi.explain import explain_pair  # lazy: start-up
 
     info = explain_pair(model, fasta, a, b, out, teacher=teacher, window=window)
     r = info["top_region"]

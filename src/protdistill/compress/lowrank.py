@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from protdistill.compress.specs import set_module, weighted_kinds
+from protdistill.compress.surgery import set_module, weighted_kinds
 from protdistill.errors import ConfigError, ModelError
 
 

@@ -22,9 +22,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
+import torch.fx
 from torch import Tensor, nn
+from torch.fx.passes.shape_prop import ShapeProp
 
-from protdistill.compress.specs import get_module, set_module, weighted_kinds
+from protdistill.compress.surgery import get_module, set_module, weighted_kinds
 from protdistill.errors import ConfigError, ModelError
 
 IMPORTANCE = ("l1", "taylor")
@@ -100,9 +102,6 @@ def _is_elementwise(node, cur, modules: dict[str, nn.Module], channel_dim: int) 
 
 
 def _trace(parent: nn.Module, example: tuple | None):
-    import torch.fx
-    from torch.fx.passes.shape_prop import ShapeProp
-
     try:
         gm = torch.fx.symbolic_trace(parent)
     except Exception:  # untraceable: its layers are simply not pruned

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from protdistill.distill.checkpoint import save_model
+
 _STATS = ("running_mean", "running_var", "num_batches_tracked", "act_scale", "act_zero")
 
 
@@ -25,8 +27,6 @@ def count_weights(model: nn.Module) -> int:
 
 def disk_mb(model: nn.Module) -> float:
     """Size in MB (1e6 bytes) of the model's state dict written as safetensors."""
-    from protdistill.distill.checkpoint import save_model
-
     with tempfile.TemporaryDirectory() as tmp:
         path = save_model(Path(tmp) / "m.safetensors", model, {})
         return path.stat().st_size / 1e6

@@ -7,32 +7,14 @@ from typing import Any
 
 from torch import nn
 
+from protdistill.compress.int8 import QuantConv1d, QuantLinear
+from protdistill.compress.lowrank import LowRankLinear
+from protdistill.compress.surgery import get_module, set_module
 from protdistill.errors import CheckpointError, ModelError
-
-
-def get_module(model: nn.Module, path: str) -> nn.Module:
-    """The sub-module at dotted ``path`` (``""`` is the model itself)."""
-    try:
-        return model.get_submodule(path)
-    except AttributeError as exc:
-        raise ModelError(
-            f"no module {path!r} in {type(model).__name__}",
-            record=path,
-            fix="the manifest was written for another architecture; re-run compress",
-        ) from exc
-
-
-def set_module(model: nn.Module, path: str, module: nn.Module) -> None:
-    """Replace the sub-module at dotted ``path``."""
-    parent_path, _, name = path.rpartition(".")
-    setattr(get_module(model, parent_path), name, module)
 
 
 def module_spec(module: nn.Module) -> dict[str, Any]:
     """JSON constructor arguments of a module that compression can produce."""
-    from protdistill.compress.lowrank import LowRankLinear
-    from protdistill.compress.quantize import QuantConv1d, QuantLinear
-
     if isinstance(module, (QuantLinear, QuantConv1d, LowRankLinear)):
         return {"type": type(module).__name__, **module.spec()}
     if isinstance(module, nn.Linear):
@@ -75,9 +57,6 @@ def module_spec(module: nn.Module) -> dict[str, Any]:
 
 def build_module(spec: dict[str, Any]) -> nn.Module:
     """Inverse of :func:`module_spec` (fresh weights; load the state dict afterwards)."""
-    from protdistill.compress.lowrank import LowRankLinear
-    from protdistill.compress.quantize import QuantConv1d, QuantLinear
-
     kinds = {
         "Linear": nn.Linear,
         "Conv1d": nn.Conv1d,
@@ -108,11 +87,3 @@ def apply_specs(model: nn.Module, specs: dict[str, dict[str, Any]]) -> nn.Module
         else:
             set_module(model, path, build_module(spec))
     return model
-
-
-def weighted_kinds(model: nn.Module) -> str:
-    """Comma-separated class names of the layers that own parameters (for error messages)."""
-    kinds = {
-        type(m).__name__ for m in model.modules() if next(m.parameters(False), None) is not None
-    }
-    return ", ".join(sorted(kinds)) or "none"

@@ -20,6 +20,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 
 from protdistill.errors import CheckpointError
@@ -79,8 +80,6 @@ def save_model(path: str | Path, model: nn.Module | Mapping[str, Tensor], meta: 
 
 def load_model_state(path: str | Path) -> tuple[dict[str, Tensor], dict]:
     """Read a file written by :func:`save_model`: ``(state_dict, meta)`` (tensors on CPU)."""
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
@@ -149,3 +148,10 @@ def student_state_from_checkpoint(
             fix="pass a checkpoint written by protdistill's fit() or the right prefix",
         )
     return state, dict(ckpt.get("hyper_parameters") or {})
+
+
+def load_best_student(student: nn.Module, best_path: str | Path | None) -> None:
+    """Load the student weights of ``best.ckpt`` into ``student`` (no-op without one)."""
+    if best_path is not None and Path(best_path).is_file():
+        state, _ = student_state_from_checkpoint(best_path)
+        student.load_state_dict(state)

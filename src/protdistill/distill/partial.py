@@ -4,17 +4,14 @@ and DistilBERT-style initialisation of a shallower stack from evenly spaced teac
 from __future__ import annotations
 
 import copy
-from typing import Literal
+import time
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from protdistill.config import Config
+from protdistill.distill.config import DistillConfig, TrainConfig
 from protdistill.errors import ConfigError, ModelError
-
-DistillPart = Literal["full", "encoder", "decoder"]
-PARTS: tuple[str, ...] = ("full", "encoder", "decoder")
 
 
 def evenly_spaced(n_teacher: int, n_student: int) -> list[int]:
@@ -109,82 +106,38 @@ def hybrid(encoder_from: nn.Module, decoder_from: nn.Module, attrs: tuple[str, s
     return model
 
 
-class DistillConfig(Config):
-    """`protdistill distill` settings (every field is a CLI option: ``--temperature`` ...)."""
-
-    teacher_checkpoint: str | None = Field(
-        None, description="teacher: a semcom .pt, an ESM-2 folder or a hub id"
-    )
-    data: str | None = Field(
-        None, description="semcom: Europarl folder (default: the teacher's); esm: FASTA file"
-    )
-    family: Literal["auto", "semcom", "esm"] = "auto"
-    temperature: float = Field(4.0, gt=0)
-    distill_weight: float = Field(0.7, ge=0, le=1, description="alpha: weight of the KD term")
-    distill_part: DistillPart = "full"
-    student_layers: int = Field(1, ge=1)
-    create_hybrid: bool = False
-    hybrid_output: str | None = None
-    batch_size: int = Field(64, ge=1)
-    epochs: int = Field(3, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    output_path: str = "runs/distill"
-    resume: bool = False
-    seed: int = 0
-    progress: bool = True
-    # semantic communication
-    snr_min: float = 0.0
-    snr_max: float = 18.0
-    channel: Literal["awgn", "rayleigh", "mixed"] = "mixed"
-    val_sentences: int = Field(500, ge=1)
-    max_train_sentences: int | None = Field(
-        None, ge=1, description="semcom: use only this many of the teacher's training sentences"
-    )
-    # ESM-like encoders
-    max_length: int = Field(256, ge=8, description="residues per protein (longer are cropped)")
-    max_proteins: int | None = Field(2000, ge=2, description="seeded subset of the FASTA")
-    val_fraction: float = Field(0.1, gt=0, lt=1)
-    hidden_weight: float = Field(1.0, ge=0, description="hidden-state KD (mapped layers)")
-    attention_weight: float = Field(1.0, ge=0, description="attention-map KD (mapped layers)")
-    contact_weight: float = Field(1.0, ge=0, description="contact-map KD")
-    logit_weight: float = Field(1.0, ge=0, description="masked-LM logit KD (teacher LM head)")
-
-
-def detect_family(cfg: DistillConfig) -> str:
-    """``semcom`` for a DeepSC ``.pt``, ``esm`` for an ESM-2 folder or hub id."""
-    from pathlib import Path
-
-    from protdistill.errors import CheckpointError
-
-    if not cfg.teacher_checkpoint:
-        raise ConfigError("no teacher given", fix="pass --teacher-checkpoint PATH")
-    path = Path(cfg.teacher_checkpoint)
-    if cfg.family != "auto":
-        return cfg.family
-    if path.is_dir():
-        if (path / "config.json").is_file():
-            return "esm"
-        raise CheckpointError(
-            "folder holds no config.json", path=path, fix="pass an ESM-2 model folder"
-        )
-    if path.is_file():
-        return "semcom"
-    hub_like = "/" in str(path) and not str(path).startswith((".", "/")) and not path.suffix
-    if hub_like:
-        return "esm"
-    raise CheckpointError(
-        "teacher checkpoint not found",
-        path=path,
-        fix="train one with `protdistill semcom train` or pass an ESM-2 folder / hub id",
+def train_config(cfg: DistillConfig) -> TrainConfig:
+    """The training-loop settings a `protdistill distill` run uses."""
+    return TrainConfig(
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        progress=cfg.progress,
     )
 
 
-def run_distill(cfg: DistillConfig) -> dict:
-    """Distil by ``cfg`` (family detected from the teacher); returns the saved report dict."""
-    if detect_family(cfg) == "esm":
-        from protdistill.students.small_esm import distill_esm
-
-        return distill_esm(cfg)
-    from protdistill.tasks.semcom.distill import distill_semcom
-
-    return distill_semcom(cfg)
+def distill_report(
+    cfg: DistillConfig,
+    family: str,
+    teacher: nn.Module,
+    student: nn.Module,
+    history: list[dict[str, float]],
+    start: float,
+    *,
+    best: tuple[float, int],
+) -> dict[str, Any]:
+    """The part of ``distillation_config.json`` every family writes (``start``: ``time.time()``)."""
+    n_teacher = sum(p.numel() for p in teacher.parameters())
+    n_student = sum(p.numel() for p in student.parameters())
+    return {
+        **cfg.model_dump(),
+        "family": family,
+        "best_loss": best[0],
+        "best_epoch": best[1],
+        "teacher_parameters": n_teacher,
+        "student_parameters": n_student,
+        "compression_ratio": n_teacher / n_student,
+        "history": history,
+        "wall_time_s": time.time() - start,
+    }

@@ -10,6 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors.torch import save_file
+
 
 @contextmanager
 def atomic_path(path: str | Path, *, exclusive: bool = False) -> Iterator[Path]:
@@ -60,8 +63,6 @@ def save_tensors(
 ) -> Path:
     """Save a flat ``{name: tensor}`` dict as safetensors, atomically (``exclusive``: never
     replacing an existing file)."""
-    from safetensors.torch import save_file
-
     contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     return atomic_write(
         path, lambda p: save_file(contiguous, str(p), metadata=metadata), exclusive=exclusive
@@ -70,6 +71,4 @@ def save_tensors(
 
 def torch_save(path: str | Path, obj: Any) -> Path:
     """``torch.save`` atomically (objects must load with ``weights_only=True``)."""
-    import torch
-
     return atomic_write(path, lambda p: torch.save(obj, p))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from protdistill.alphabet import AMBIGUOUS, AMINO_ACIDS
 from protdistill.errors import InputError
+from protdistill.io.atomic import write_text
 
 _ALLOWED = set(AMINO_ACIDS)
 _TO_X = set(AMBIGUOUS)
@@ -116,8 +117,6 @@ def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, 
 
 def write_fasta(path: str | Path, records: dict[str, str], width: int = 60) -> Path:
     """Write ``{id: sequence}`` as FASTA, atomically."""
-    from protdistill.io.atomic import write_text
-
     lines = []
     for name, seq in records.items():
         lines.append(f">{name}")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from protdistill.errors import InputError
+from protdistill.io.atomic import write_text
 
 _TRUE = {"1", "1.0", "true", "yes", "positive"}
 _FALSE = {"0", "0.0", "false", "no", "negative"}
@@ -156,7 +157,5 @@ _HEADER_WORDS = {"protein_a", "protein_b", "ida", "idb", "id_a", "id_b", "protei
 
 def write_pairs(path: str | Path, rows: list[tuple], header: tuple[str, ...]) -> Path:
     """Write rows as a TSV with ``header``, atomically."""
-    from protdistill.io.atomic import write_text
-
     lines = ["\t".join(header)] + ["\t".join(str(v) for v in row) for row in rows]
     return write_text(path, "\n".join(lines) + "\n")

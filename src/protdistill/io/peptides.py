@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from protdistill.errors import InputError
+from protdistill.io.atomic import write_text
 from protdistill.io.fasta import clean_sequence
 
 
@@ -154,7 +155,5 @@ def read_peptides(
 
 def write_peptide_fasta(path: str | Path, peptides: list[Peptide]) -> Path:
     """Write peptides as FASTA with ``>id type=T`` headers (atomic)."""
-    from protdistill.io.atomic import write_text
-
     lines = [f">{p.id or f'pep{i}'} type={p.type}\n{p.sequence}" for i, p in enumerate(peptides)]
     return write_text(path, "\n".join(lines) + "\n")

@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+from rich.progress import Progress
+from safetensors import safe_open
+from safetensors.torch import load_file
 from torch import Tensor
 
 from protdistill.errors import CacheError, InputError
@@ -268,8 +271,6 @@ class TeacherCache:
         return out  # type: ignore[return-value]
 
     def _handle(self, shard: str) -> Any:
-        from safetensors import safe_open
-
         if shard in self._handles:
             self._handles.move_to_end(shard)
             return self._handles[shard]
@@ -320,8 +321,6 @@ class TeacherCache:
 
     def verify(self) -> list[Path]:
         """Re-hash every shard's content against its stored fingerprint; return the bad shards."""
-        from safetensors.torch import load_file
-
         bad = []
         for shard in sorted(set(self._index.values())):
             path = self.root / shard
@@ -380,7 +379,6 @@ def build(
     """
     wanted = [fields] if isinstance(fields, str) else list(fields)
     todo = cache.missing(items, wanted)
-    from rich.progress import Progress
 
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("teacher cache", total=len(todo))

@@ -16,8 +16,6 @@ Sequences longer than ``max_residues`` (1022 for ESM-2) follow ``long_policy``, 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,30 +24,27 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from protdistill.errors import InputError, ModelError
+from protdistill.teachers.loading import (
+    config_hash,
+    load_esm,
+    sha256_state_dict,
+    weights_digest,
+)
+from protdistill.teachers.windows import Piece, crop_pair, stack_padded, stitch, window_starts
+
+__all__ = ["EsmEmbedding", "EsmTeacher", "PairMap", "crop_pair", "stack_padded", "window_starts"]
+
 
 LongPolicy = Literal["crop", "window", "error"]
+
+
 ESM2_MAX_RESIDUES = 1022
+
+
 DEFAULT_LINKER = "G" * 25
-#: Config fields that change what the network computes (hashed into ``identity``).
-_ARCH_KEYS = (
-    "model_type",
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "max_position_embeddings",
-    "position_embedding_type",
-    "token_dropout",
-    "emb_layer_norm_before",
-    "layer_norm_eps",
-    "hidden_act",
-    "pad_token_id",
-    "mask_token_id",
-    "rope_theta",
-)
 
 
 @dataclass
@@ -77,164 +72,6 @@ class PairMap:
     range_b: tuple[int, int]
 
 
-@dataclass(frozen=True)
-class _Piece:
-    item: int  # index of the input sequence
-    start: int  # residue offset of this piece in the original sequence
-    seq: str
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_state_dict(module: nn.Module) -> str:
-    """Hex sha256 over the names, dtypes, shapes and bytes of a module's state dict."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def config_hash(config: Any, vocab: dict[str, int]) -> str:
-    """Hex sha256 of the architecture fields of an ``EsmConfig`` plus the tokenizer vocabulary."""
-    arch = {k: getattr(config, k, None) for k in _ARCH_KEYS}
-    blob = json.dumps({"arch": arch, "vocab": sorted(vocab.items())}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def crop_pair(
-    len_a: int, len_b: int, budget: int, max_each: int | None = None
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Residue ranges kept for A and B so that ``na + nb <= budget`` (first residues kept).
-
-    Each protein is first cut to ``max_each``; if both still do not fit, a protein shorter than
-    half the budget is kept whole and the other gets the rest; otherwise each gets half.
-    """
-    na = min(len_a, max_each) if max_each else len_a
-    nb = min(len_b, max_each) if max_each else len_b
-    if na + nb > budget:
-        half = budget // 2
-        if na <= half:
-            nb = budget - na
-        elif nb <= budget - half:
-            na = budget - nb
-        else:
-            na, nb = half, budget - half
-    return (0, na), (0, nb)
-
-
-def window_starts(length: int, window: int, overlap: int) -> list[int]:
-    """Start offsets of windows of ``window`` residues covering ``length`` with ``overlap``."""
-    if length <= window:
-        return [0]
-    stride = window - overlap
-    starts = list(range(0, length - window, stride))
-    return [*starts, length - window]
-
-
-def stack_padded(tensors: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-    """Right-pad ``(L_i, D)`` tensors to ``(B, L, D)`` plus a bool mask ``(B, L)`` (True = real)."""
-    length = max((t.shape[0] for t in tensors), default=0)
-    out = tensors[0].new_zeros((len(tensors), length, *tensors[0].shape[1:]))
-    mask = torch.zeros(len(tensors), length, dtype=torch.bool)
-    for i, t in enumerate(tensors):
-        out[i, : t.shape[0]] = t
-        mask[i, : t.shape[0]] = True
-    return out, mask
-
-
-@contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' loading progress bar (the library never prints)."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
-
-
-def _weights_digest(name_or_path: str) -> str | None:
-    """sha256 of the weight file(s) of a local directory or a cached hub checkpoint, else None."""
-    path = Path(name_or_path)
-    if path.is_dir():
-        files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
-    else:
-        from transformers.utils import cached_file
-
-        files = []
-        for fname in ("model.safetensors", "pytorch_model.bin"):
-            try:
-                found = cached_file(
-                    name_or_path,
-                    fname,
-                    local_files_only=True,
-                    _raise_exceptions_for_missing_entries=False,
-                )
-            except OSError:
-                found = None
-            if found:
-                files = [Path(found)]
-                break
-    if not files:
-        return None
-    if len(files) == 1:
-        return sha256_file(files[0])
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f"{f.name}:{sha256_file(f)}|".encode())
-    return digest.hexdigest()
-
-
-def _has_lm_head(name_or_path: str, config: Any) -> bool:
-    """True when the checkpoint holds a masked-LM head (weights checked when local)."""
-    path = Path(name_or_path)
-    files = sorted(path.glob("*.safetensors")) if path.is_dir() else []
-    if files:
-        from safetensors import safe_open
-
-        for f in files:
-            with safe_open(str(f), framework="pt") as fh:
-                if any(k.startswith("lm_head.") for k in fh.keys()):  # noqa: SIM118
-                    return True
-        return False
-    return "EsmForMaskedLM" in (getattr(config, "architectures", None) or [])
-
-
-def _load(name_or_path: str) -> tuple[nn.Module, Any]:
-    """Load ``(model, tokenizer)``: ``EsmForMaskedLM`` when an LM head exists, else ``EsmModel``."""
-    from transformers import AutoConfig, AutoTokenizer, EsmForMaskedLM, EsmModel
-
-    fix = "pass a local ESM-2 directory or a hub id such as facebook/esm2_t6_8M_UR50D"
-    try:
-        config = AutoConfig.from_pretrained(name_or_path)
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    except (OSError, ValueError) as exc:
-        msg = f"cannot load an ESM-2 model ({exc})".replace("\n", " ")
-        raise ModelError(msg, path=name_or_path, fix=fix) from exc
-    if config.model_type != "esm" or getattr(config, "is_folding_model", False):
-        raise ModelError(
-            f"model type {config.model_type!r} is not ESM-2", path=name_or_path, fix=fix
-        )
-    with _quiet_transformers():
-        if _has_lm_head(name_or_path, config):
-            model = EsmForMaskedLM.from_pretrained(name_or_path)
-        else:
-            model = EsmModel.from_pretrained(name_or_path, add_pooling_layer=False)
-    return model, tokenizer
-
-
 class EsmTeacher:
     """A frozen ESM-2 model with batched, length-sorted inference.
 
@@ -256,8 +93,8 @@ class EsmTeacher:
         sort_by_length: bool = True,
     ) -> None:
         name = str(name_or_path)
-        model, tokenizer = _load(name)
-        digest = _weights_digest(name) or sha256_state_dict(model)
+        model, tokenizer = load_esm(name)
+        digest = weights_digest(name) or sha256_state_dict(model)
         label = Path(name.rstrip("/")).name or name
         self._setup(model, tokenizer, label, digest)
         self._configure(max_residues, long_policy, window_overlap, tokens_per_batch, sort_by_length)
@@ -363,7 +200,6 @@ class EsmTeacher:
         self, seqs: Sequence[str], progress: bool = False, ids: Sequence[str] | None = None
     ) -> list[Tensor]:
         """Contact probabilities ``(L, L)`` from ESM-2's contact head, one per input."""
-
         def run(tokens: Tensor, mask: Tensor) -> Tensor:
             return self.model.predict_contacts(tokens, mask)  # (B, T-2, T-2), residues only
 
@@ -375,7 +211,6 @@ class EsmTeacher:
         self, seqs: Sequence[str], progress: bool = False, ids: Sequence[str] | None = None
     ) -> list[Tensor]:
         """Attention maps ``(layers, H, L, L)`` between residues (CLS/EOS rows/cols dropped)."""
-
         def run(tokens: Tensor, mask: Tensor) -> Tensor:
             out = self.model(tokens, attention_mask=mask, output_attentions=True)
             return torch.stack(out.attentions, dim=1)  # (B, layers, H, T, T)
@@ -467,7 +302,7 @@ class EsmTeacher:
 
     def _pieces(
         self, seqs: Sequence[str], ids: Sequence[str] | None
-    ) -> tuple[list[_Piece], list[tuple[int, int]]]:
+    ) -> tuple[list[Piece], list[tuple[int, int]]]:
         """Split inputs into model-sized pieces by ``long_policy``; return pieces and spans."""
         pieces, spans = [], []
         for i, raw in enumerate(seqs):
@@ -481,15 +316,15 @@ class EsmTeacher:
                     fix="use long_policy 'window' or 'crop', or split the sequence",
                 )
             if n > limit and self.long_policy == "crop":
-                pieces.append(_Piece(i, 0, seq[:limit]))
+                pieces.append(Piece(i, 0, seq[:limit]))
                 spans.append((0, limit))
                 continue
             for start in window_starts(n, limit, self.window_overlap):
-                pieces.append(_Piece(i, start, seq[start : start + limit]))
+                pieces.append(Piece(i, start, seq[start : start + limit]))
             spans.append((0, n))
         return pieces, spans
 
-    def _batches(self, pieces: list[_Piece]) -> Iterator[list[int]]:
+    def _batches(self, pieces: list[Piece]) -> Iterator[list[int]]:
         """Indices of pieces grouped (longest first) so that ``B * T <= tokens_per_batch``."""
         order = list(range(len(pieces)))
         if self.sort_by_length:
@@ -543,50 +378,11 @@ class EsmTeacher:
                     ).clone()
                 bar(sum(len(pieces[j].seq) for j in batch))
         bar(None)
-        return _stitch(pieces, results, spans, kind), spans
-
-
-def _stitch(
-    pieces: list[_Piece],
-    results: list[Tensor | None],
-    spans: list[tuple[int, int]],
-    kind: str,
-) -> list[Tensor]:
-    """Average overlapping window outputs per residue (or residue pair) for each input."""
-    by_item: dict[int, list[int]] = {}
-    for j, p in enumerate(pieces):
-        by_item.setdefault(p.item, []).append(j)
-    out = []
-    for item, (lo, hi) in enumerate(spans):
-        js = by_item[item]
-        if len(js) == 1:
-            out.append(results[js[0]])
-            continue
-        first = results[js[0]]
-        n = hi - lo
-        shape = (
-            (*first.shape[:-2], n, first.shape[-1])
-            if kind == "residue"
-            else (*first.shape[:-2], n, n)
-        )
-        total = first.new_zeros(shape)
-        count = first.new_zeros((n, 1) if kind == "residue" else (n, n))
-        for j in js:
-            s, m = pieces[j].start, len(pieces[j].seq)
-            if kind == "residue":
-                total[..., s : s + m, :] += results[j]
-                count[s : s + m] += 1
-            else:
-                total[..., s : s + m, s : s + m] += results[j]
-                count[s : s + m, s : s + m] += 1
-        out.append(total / count.clamp(min=1))
-    return out
+        return stitch(pieces, results, spans, kind), spans
 
 
 def _progress(total: int, enabled: bool) -> Callable[[int | None], None]:
     """A tqdm bar over residues; call with a count to advance, with None to close."""
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=total, unit="res", disable=not enabled, desc="ESM-2")
 
     def step(n: int | None) -> None:

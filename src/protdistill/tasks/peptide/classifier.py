@@ -14,10 +14,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from protdistill.alphabet import VOCAB_SIZE, encode_batch
+from protdistill.distill.checkpoint import load_model_state, save_model
+from protdistill.distill.losses import response_kd
 
 
 @dataclass
@@ -67,8 +70,6 @@ def unambiguous(peptides: Sequence, types: Sequence[str]) -> tuple[list[str], Te
 
 
 def _probe_logits(x_train: Tensor, y_train: Tensor, x_all: list[Tensor], c: float = 1.0):
-    from sklearn.linear_model import LogisticRegression
-
     probe = LogisticRegression(C=c, max_iter=2000)
     probe.fit(x_train.numpy(), y_train.numpy())
     return [torch.tensor(probe.decision_function(x.numpy()), dtype=torch.float32) for x in x_all]
@@ -86,9 +87,6 @@ def train_type_classifier(
     log: Callable[[str], None] = lambda _: None,
 ) -> dict:
     """Fit probe (teacher) then CNN student; save ``classifier.safetensors``; return accuracies."""
-    from protdistill.distill.checkpoint import save_model
-    from protdistill.distill.losses import response_kd
-
     torch.manual_seed(seed)
     types = split.types
     tr_seqs, tr_y = unambiguous(split.train, types)
@@ -154,8 +152,6 @@ def per_type_accuracy(pred: Tensor, target: Tensor, types: Sequence[str]) -> dic
 
 
 def load_classifier(path: str | Path) -> tuple[TypeClassifier, dict]:
-    from protdistill.distill.checkpoint import load_model_state
-
     state, meta = load_model_state(path)
     model = TypeClassifier(len(meta["types"]), int(meta["dim"]))
     model.load_state_dict(state)

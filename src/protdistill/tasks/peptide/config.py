@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from protdistill.config import Config
-from protdistill.distill.trainer import TrainConfig
+from protdistill.distill.config import TrainConfig
 
 
 class ModelConfig(Config):

@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from protdistill.io.peptides import Peptide
+from protdistill.teachers.cache import TeacherCache, sequence_key
 
 
 @dataclass
@@ -133,7 +134,6 @@ def _cached_fields(
 ) -> dict[str, list[Tensor]]:
     if cache_root is None:
         return {name: _batched(fn, seqs, batch) for name, fn in fields.items()}
-    from protdistill.teachers.cache import TeacherCache, sequence_key
 
     cache = TeacherCache(Path(cache_root), identity, settings)
     keys = {sequence_key(s): s for s in seqs}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from transformers import AutoTokenizer, EsmForMaskedLM
 
 from protdistill.alphabet import AMINO_ACIDS
 from protdistill.errors import ModelError
@@ -83,8 +84,6 @@ class LMHeadDecoder(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_path: str) -> LMHeadDecoder:
         """Load the LM head of an ``EsmForMaskedLM`` checkpoint; ModelError when it has none."""
-        from transformers import AutoTokenizer, EsmForMaskedLM
-
         try:
             model, info = EsmForMaskedLM.from_pretrained(name_or_path, output_loading_info=True)
         except (OSError, ValueError) as exc:

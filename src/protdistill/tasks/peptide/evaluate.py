@@ -14,14 +14,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import peptides
+from Bio import Align
+from scipy import linalg
+from scipy.stats import wasserstein_distance
 
 from protdistill.alphabet import AMINO_ACIDS
+from protdistill.io.atomic import atomic_path
+from protdistill.plotting import pyplot
 
 PHYSCHEM = ("charge", "hydrophobicity", "hydrophobic_moment", "isoelectric_point")
 
 
 def _aligner():  # noqa: ANN202 - Bio type
-    from Bio import Align
 
     aligner = Align.PairwiseAligner()
     aligner.mode = "global"
@@ -126,8 +131,6 @@ def length_histogram(seqs: Sequence[str], max_length: int) -> np.ndarray:
 
 def physchem(seqs: Sequence[str]) -> dict[str, np.ndarray]:
     """Net charge (pH 7), Eisenberg hydrophobicity, hydrophobic moment (100°), pI per peptide."""
-    import peptides
-
     out: dict[str, list[float]] = {k: [] for k in PHYSCHEM}
     for s in seqs:
         p = peptides.Peptide(s.replace("X", "G"))
@@ -140,8 +143,6 @@ def physchem(seqs: Sequence[str]) -> dict[str, np.ndarray]:
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to feature sets ``(N, D)`` and ``(M, D)``."""
-    from scipy import linalg
-
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
@@ -157,8 +158,6 @@ def distribution_metrics(
     samples: Sequence[str], reference: Sequence[str], max_length: int = 50
 ) -> dict[str, float]:
     """JSD of composition and length, and per-property mean gap / Wasserstein distance."""
-    from scipy.stats import wasserstein_distance
-
     out = {
         "composition_jsd": js_divergence(composition(samples), composition(reference)),
         "length_jsd": js_divergence(
@@ -204,12 +203,8 @@ def plot_distributions(
     groups: dict[str, Sequence[str]], path: str | Path, max_length: int = 50
 ) -> Path:
     """One PNG: composition, length and physico-chemical histograms for named peptide sets."""
-    import matplotlib
+    plt = pyplot()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from protdistill.io.atomic import atomic_path
 
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     width = 0.8 / max(len(groups), 1)
@@ -245,7 +240,6 @@ def safe_float(value: float) -> float | None:
 
 def pooled_embedder(teacher) -> Callable[[list[str]], np.ndarray]:  # noqa: ANN001
     """Mean-pooled last-layer teacher embeddings ``(N, D)`` as a numpy array."""
-
     def embed(seqs: list[str]) -> np.ndarray:
         return np.stack([e.pooled.float().numpy() for e in teacher.embed(seqs)])
 

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from transformers import EsmConfig
+from transformers.models.esm.modeling_esm import EsmLMHead
 
+from protdistill.distill.checkpoint import load_model_state, save_model
 from protdistill.errors import CheckpointError, InputError
 from protdistill.tasks.peptide.decoder import DecoderOutput, LMHeadDecoder, ResidueDecoder
 from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructDenoiser
@@ -61,9 +64,6 @@ def lm_head_meta(lm: LMHeadDecoder) -> dict:
 
 
 def rebuild_lm_decoder(meta: dict) -> LMHeadDecoder:
-    from transformers import EsmConfig
-    from transformers.models.esm.modeling_esm import EsmLMHead
-
     cfg = EsmConfig(
         vocab_size=meta["vocab_size"],
         hidden_size=meta["hidden_size"],
@@ -93,8 +93,6 @@ class StructDiff:
         return self.types.index(name)
 
     def save(self, path: str | Path) -> Path:
-        from protdistill.distill.checkpoint import save_model
-
         meta = dict(self.meta)
         meta.update(
             {
@@ -116,8 +114,6 @@ class StructDiff:
 
     @classmethod
     def load(cls, path: str | Path) -> StructDiff:
-        from protdistill.distill.checkpoint import load_model_state
-
         state, meta = load_model_state(path)
         try:
             cfg = DenoiserConfig.model_validate(meta["denoiser"])

@@ -7,7 +7,12 @@ from pathlib import Path
 
 from protdistill.io.atomic import write_json
 from protdistill.io.peptides import read_peptides
+from protdistill.tasks.peptide.classifier import load_classifier
 from protdistill.tasks.peptide.config import EvaluateConfig
+from protdistill.tasks.peptide.evaluate import evaluate_samples, plot_distributions, pooled_embedder
+from protdistill.tasks.peptide.model import StructDiff
+from protdistill.tasks.peptide.train import read_split
+from protdistill.teachers.esm import EsmTeacher
 
 
 def evaluate_file(
@@ -18,15 +23,6 @@ def evaluate_file(
     log: Callable[[str], None] = lambda _: None,  # noqa: ANN001
 ) -> dict:
     """Evaluate a typed FASTA of generated peptides against the model's training split."""
-    from protdistill.tasks.peptide.classifier import load_classifier
-    from protdistill.tasks.peptide.evaluate import (
-        evaluate_samples,
-        plot_distributions,
-        pooled_embedder,
-    )
-    from protdistill.tasks.peptide.model import StructDiff
-    from protdistill.tasks.peptide.train import read_split
-
     samples = Path(samples)
     model_path = Path(cfg.model)
     model = StructDiff.load(model_path)
@@ -36,8 +32,6 @@ def evaluate_file(
     for p in peps:
         by_type.setdefault(p.type, []).append(p.sequence)
     if teacher is None:
-        from protdistill.teachers.esm import EsmTeacher
-
         teacher = EsmTeacher(model.meta["teacher_path"])
     clf_path = (
         Path(cfg.classifier) if cfg.classifier else model_path.parent / "classifier.safetensors"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from transformers import EsmForProteinFolding
 
 from protdistill.errors import ModelError
 
@@ -77,8 +78,6 @@ class FoldFeaturizer:
     @classmethod
     def from_pretrained(cls, name_or_path: str) -> FoldFeaturizer:
         """Load ESMFold weights (e.g. a local copy of ``facebook/esmfold_v1``)."""
-        from transformers import EsmForProteinFolding
-
         try:
             model = EsmForProteinFolding.from_pretrained(name_or_path)
         except (OSError, ValueError) as exc:

@@ -9,6 +9,7 @@ for conditional fidelity) and ``train_metrics.json``. Re-running resumes where i
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +18,17 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from protdistill.distill.checkpoint import (
+    load_model_state,
+    save_model,
+    student_state_from_checkpoint,
+)
 from protdistill.distill.trainer import DistillModule, TrainConfig, fit
-from protdistill.errors import ConfigError, ModelError
+from protdistill.errors import ConfigError, InputError, ModelError
 from protdistill.io.atomic import write_json
 from protdistill.io.peptides import Peptide, read_peptides
+from protdistill.tasks.peptide.baselines import length_distribution
+from protdistill.tasks.peptide.classifier import train_type_classifier
 from protdistill.tasks.peptide.config import PeptideTrainConfig, StageConfig
 from protdistill.tasks.peptide.data import (
     PeptideDataset,
@@ -35,7 +43,8 @@ from protdistill.tasks.peptide.decoder import LETTERS, LMHeadDecoder, decoder_ac
 from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructureFeatures
 from protdistill.tasks.peptide.diffusion import GaussianDiffusion
 from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
-from protdistill.tasks.peptide.structure import pair_dim, residue_dim
+from protdistill.tasks.peptide.structure import FoldFeaturizer, pair_dim, residue_dim
+from protdistill.teachers.esm import EsmTeacher, stack_padded
 
 Log = Callable[[str], None]
 
@@ -127,13 +136,9 @@ def teacher_features(
     log: Log = _quiet,  # noqa: ANN001
 ) -> tuple[TeacherFeatures, object]:
     """Cached teacher (and optional ESMFold) features for ``seqs``; returns (features, teacher)."""
-    from protdistill.teachers.esm import EsmTeacher
-
     teacher = teacher or EsmTeacher(cfg.teacher, tokens_per_batch=cfg.tokens_per_batch)
     fold = None
     if cfg.fold_model:
-        from protdistill.tasks.peptide.structure import FoldFeaturizer
-
         fold = FoldFeaturizer.from_pretrained(cfg.fold_model)
     root = Path(cfg.cache) if cfg.cache else Path(cfg.out).parent / "teacher_cache" / "peptide"
     log(f"teacher features for {len(set(seqs))} peptides (cache {root})")
@@ -220,8 +225,6 @@ def train_structdiff(
         stage_dir = out / "stages" / f"{i}-{stage.name}"
         done = stage_dir / "done.json"
         if done.exists():
-            from protdistill.distill.checkpoint import load_model_state
-
             state, _ = load_model_state(stage_dir / "stage_model.safetensors")
             net.load_state_dict(state)
             log(f"stage {stage.name}: already done, skipped")
@@ -232,11 +235,8 @@ def train_structdiff(
         log(f"stage {i} {stage.name}: {stage.epochs} epochs, trainable={stage.trainable}")
         result = fit(module, train_loader, val_loader, tcfg, stage_dir, resume=True)
         if result.best_path is not None:
-            from protdistill.distill.checkpoint import student_state_from_checkpoint
-
             state, _ = student_state_from_checkpoint(result.best_path)
             net.load_state_dict(state)
-        from protdistill.distill.checkpoint import save_model
 
         save_model(stage_dir / "stage_model.safetensors", net, {"stage": stage.model_dump()})
         info = {"stage": stage.name, "best_score": result.best_score, "epochs": len(result.history)}
@@ -259,9 +259,6 @@ def _finish(
     train_seconds: float,
     log: Log,
 ) -> dict:
-    from protdistill.tasks.peptide.baselines import length_distribution
-    from protdistill.tasks.peptide.classifier import train_type_classifier
-
     out = Path(cfg.out)
     net.eval()
     val_seqs = split.sequences("val") or split.sequences("train")
@@ -299,8 +296,6 @@ def _finish(
 def _decoder_accuracy(
     net: StructDiffNet, feats: TeacherFeatures, seqs: list[str], lm: bool = False
 ) -> float:
-    from protdistill.teachers.esm import stack_padded
-
     correct = total = 0.0
     for i in range(0, len(seqs), 256):
         chunk = seqs[i : i + 256]
@@ -325,10 +320,6 @@ def _split_json(split: PeptideSplit) -> dict:
 
 def read_split(path: str | Path) -> PeptideSplit:
     """Inverse of the ``split.json`` written by training."""
-    import json
-
-    from protdistill.errors import InputError
-
     path = Path(path)
     if not path.is_file():
         raise InputError(

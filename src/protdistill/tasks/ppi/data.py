@@ -16,6 +16,7 @@ from protdistill.errors import InputError
 from protdistill.io.atomic import write_json
 from protdistill.io.fasta import read_fasta
 from protdistill.io.pairs import Pair, PairReport, read_pairs
+from protdistill.tasks.ppi.maps import bin_matrix, pad_maps
 
 SPLITS = ("train", "val", "test")
 
@@ -237,8 +238,6 @@ class PairDataset(Dataset):
 
 def collate_pairs(items: list[dict], map_residues: int | None = None, map_bins: int = 32) -> dict:
     """Pad a list of items into a batch: tokens (B, L) + masks; teacher maps (B, bins, bins)."""
-    from protdistill.tasks.ppi.maps import bin_matrix, pad_maps
-
     batch: dict[str, torch.Tensor] = {}
     for side in ("a", "b"):
         seqs = [it[f"tokens_{side}"] for it in items]

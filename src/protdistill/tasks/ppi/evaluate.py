@@ -1,25 +1,96 @@
-"""Use a trained run: score labelled pairs, predict unlabelled ones, explain one pair."""
+"""Stage 4 of the PPI flow, and using a trained run: score the test split, score any labelled
+pairs, predict unlabelled ones."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader
 
+from protdistill.config import resolve
+from protdistill.distill.checkpoint import load_model_state
 from protdistill.io.atomic import write_json
-from protdistill.io.pairs import write_pairs
-from protdistill.tasks.ppi.data import load_ppi
-from protdistill.tasks.ppi.pipeline import load_student, predict_pairs
+from protdistill.io.pairs import Pair, write_pairs
+from protdistill.progress import Log, no_log
+from protdistill.tasks.ppi.config import PpiConfig
+from protdistill.tasks.ppi.data import PairDataset, PpiData, collate_pairs, load_ppi
+from protdistill.tasks.ppi.metrics import binary_metrics, plot_curves, plot_history
+from protdistill.tasks.ppi.student import load_student, max_residues_of
+from protdistill.tasks.ppi.teacher import embed_proteins
+from protdistill.tasks.ppi.teacher_head import TeacherHead, head_logits
+
+
+@torch.no_grad()
+def predict_pairs(
+    model, pairs: list[Pair], sequences: dict[str, str], *, max_residues: int, batch_size: int = 64
+) -> torch.Tensor:
+    """(N,) interaction probabilities of ``model`` for ``pairs``."""
+    dataset = PairDataset(pairs, sequences, max_residues=max_residues)
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate_pairs)
+    model.eval()
+    probs = [
+        model(b["tokens_a"], b["mask_a"], b["tokens_b"], b["mask_b"]).probability for b in loader
+    ]
+    return torch.cat(probs) if probs else torch.zeros(0)
+
+
+def evaluate_run(
+    cfg: PpiConfig,
+    run_dir: Path,
+    data: PpiData,
+    split: dict[str, list[Pair]],
+    logits: dict[str, torch.Tensor] | None,
+    *,
+    log: Log = no_log,
+) -> dict:
+    """Score the test split: metrics.json, predictions TSV, ROC / PR and training-curve PNGs."""
+    test = split["test"]
+    labels = torch.tensor([p.label for p in test]).numpy()
+    model, meta = load_student(run_dir / "student.safetensors")
+    probs = predict_pairs(model, test, data.sequences, max_residues=cfg.max_residues).numpy()
+    metrics = {
+        "student": {
+            **binary_metrics(labels, probs),
+            "parameters": meta["parameters"],
+            "kind": cfg.student,
+        }
+    }
+    agreement = run_dir / "student" / "map_agreement.json"
+    if agreement.exists():
+        metrics["student"]["map_agreement_val"] = json.loads(agreement.read_text())
+    curves = {f"student ({cfg.student})": (labels, probs)}
+    rows = [(p.a, p.b, f"{s:.6f}", int(p.label)) for p, s in zip(test, probs, strict=True)]
+    if logits is not None:
+        t_probs = logits["test"].softmax(-1)[:, 1].numpy()
+        metrics["teacher"] = binary_metrics(labels, t_probs)
+        curves["teacher (ESM-2 + head)"] = (labels, t_probs)
+        rows = [(*r, f"{t:.6f}") for r, t in zip(rows, t_probs, strict=True)]
+    header = ("protein_a", "protein_b", "probability", "label") + (
+        ("teacher_probability",) if logits is not None else ()
+    )
+    write_pairs(run_dir / "predictions_test.tsv", rows, header)
+    write_json(run_dir / "metrics.json", metrics)
+    plot_curves(curves, run_dir)
+    history_path = run_dir / "student" / "history.json"
+    if history_path.exists():
+        plot_history(json.loads(history_path.read_text()), run_dir / "training_curves.png")
+    log(
+        "test metrics: "
+        + json.dumps(
+            {
+                k: {m: round(v, 4) for m, v in d.items() if isinstance(v, float)}
+                for k, d in metrics.items()
+            }
+        )
+    )
+    return metrics
 
 
 def _run_dir(model: str | Path) -> Path:
     model = Path(model)
     return model if model.is_dir() else model.parent
-
-
-def _max_residues(meta: dict) -> int:
-    return int(meta.get("ppi", {}).get("max_residues", 1000))
 
 
 def evaluate_pairs(
@@ -29,17 +100,15 @@ def evaluate_pairs(
     out: str | Path,
     *,
     teacher: str | None = None,
-    log: Callable[[str], None] = lambda _: None,
+    log: Log = no_log,
 ) -> dict:
     """Metrics of the student (and, with ``teacher``, the run's teacher) -> ``out/metrics.json``."""
-    from protdistill.tasks.ppi.metrics import binary_metrics, plot_curves
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = load_ppi(pairs, fasta)
     student, meta = load_student(model)
     labels = torch.tensor([p.label for p in data.pairs]).numpy()
-    probs = predict_pairs(student, data.pairs, data.sequences, max_residues=_max_residues(meta))
+    probs = predict_pairs(student, data.pairs, data.sequences, max_residues=max_residues_of(meta))
     metrics = {"student": binary_metrics(labels, probs.numpy())}
     curves = {"student": (labels, probs.numpy())}
     if teacher:
@@ -53,12 +122,6 @@ def evaluate_pairs(
 
 def teacher_probabilities(run_dir: Path, teacher: str, data, out: Path, *, log) -> torch.Tensor:
     """(N,) probabilities of the run's teacher head on the teacher's (cached) embeddings."""
-    from protdistill.config import resolve
-    from protdistill.distill.checkpoint import load_model_state
-    from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.pipeline import embed_proteins
-    from protdistill.tasks.ppi.teacher_head import TeacherHead, head_logits
-
     cfg = resolve(PpiConfig, run_dir / "config.yaml", teacher=teacher)
     state, meta = load_model_state(run_dir / "teacher" / "head.safetensors")
     head = TeacherHead(int(meta["dim"]), int(meta["hidden"]))
@@ -71,57 +134,7 @@ def predict_file(model: str | Path, pairs: str | Path, fasta: str | Path, out: s
     """Write ``protein_a protein_b probability`` for every pair; returns the number written."""
     data = load_ppi(pairs, fasta, require_labels=False)
     student, meta = load_student(model)
-    probs = predict_pairs(student, data.pairs, data.sequences, max_residues=_max_residues(meta))
+    probs = predict_pairs(student, data.pairs, data.sequences, max_residues=max_residues_of(meta))
     rows = [(p.a, p.b, f"{s:.6f}") for p, s in zip(data.pairs, probs.tolist(), strict=True)]
     write_pairs(out, rows, ("protein_a", "protein_b", "probability"))
     return len(rows)
-
-
-def explain_pair(
-    model: str | Path,
-    fasta: str | Path,
-    a: str,
-    b: str,
-    out: str | Path,
-    *,
-    teacher: str | None = None,
-    window: int = 9,
-) -> dict:
-    """Heatmap PNG of the student's interaction map for the pair ``a``, ``b``."""
-    from protdistill.errors import InputError
-    from protdistill.io.fasta import read_fasta
-    from protdistill.tasks.ppi.explain import interaction_probabilities, plot_interaction
-
-    sequences = read_fasta(fasta)
-    for pid in (a, b):
-        if pid not in sequences:
-            raise InputError(
-                f"protein {pid!r} is not in the FASTA",
-                path=fasta,
-                fix="pass ids that appear in the FASTA headers",
-            )
-    student, meta = load_student(model)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    prob_map, probability = interaction_probabilities(
-        student, sequences[a], sequences[b], _max_residues(meta)
-    )
-    teacher_map = None
-    if teacher:
-        from protdistill.tasks.ppi.maps import pool_map
-        from protdistill.teachers.esm import EsmTeacher
-
-        cfg = meta.get("ppi", {})
-        crop, bins = int(cfg.get("map_residues", 128)), int(cfg.get("map_bins", 32))
-        raw = EsmTeacher(teacher).pair_map(sequences[a][:crop], sequences[b][:crop])
-        teacher_map = pool_map(raw, crop, bins)
-    info = plot_interaction(
-        prob_map,
-        out,
-        name_a=a,
-        name_b=b,
-        probability=probability,
-        window=window,
-        teacher_map=teacher_map,
-    )
-    write_json(Path(out).with_suffix(".json"), info)
-    return info

@@ -7,7 +7,13 @@ from pathlib import Path
 import torch
 
 from protdistill.alphabet import encode_batch
-from protdistill.errors import ModelError
+from protdistill.errors import InputError, ModelError
+from protdistill.io.atomic import write_json
+from protdistill.io.fasta import read_fasta
+from protdistill.plotting import pyplot
+from protdistill.tasks.ppi.maps import pool_map
+from protdistill.tasks.ppi.student import load_student, max_residues_of
+from protdistill.teachers.esm import EsmTeacher
 
 #: Both panels are drawn relative to their own mean: the spatial map loss teaches the student
 #: *where* the teacher's contacts are, not their level, so absolute values are not comparable.
@@ -49,12 +55,7 @@ def plot_interaction(
     teacher_map: torch.Tensor | None = None,
 ) -> dict:
     """Write the heatmap PNG (rows: residues of A, columns: residues of B; 1-based positions)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
+    plt = pyplot()
     row, col, score = top_region(prob_map, window)
     w = min(window, *prob_map.shape)
     panels = [("student interaction map", prob_map)]
@@ -74,7 +75,7 @@ def plot_interaction(
         fig.colorbar(im, ax=ax, fraction=0.046, label=RELATIVE)
         ax.set_title(title, fontsize=9)
         if m is prob_map:
-            ax.add_patch(Rectangle((col + 0.5, row + 0.5), w, w, fill=False, ec="cyan", lw=1.5))
+            ax.add_patch(plt.Rectangle((col + 0.5, row + 0.5), w, w, fill=False, ec="cyan", lw=1.5))
             ax.set_xlabel(f"{name_b} residue position")
             ax.set_ylabel(f"{name_a} residue position")
         else:
@@ -99,3 +100,46 @@ def plot_interaction(
             "relative_to_pair_mean": score / float(prob_map.mean()),
         },
     }
+
+
+def explain_pair(
+    model: str | Path,
+    fasta: str | Path,
+    a: str,
+    b: str,
+    out: str | Path,
+    *,
+    teacher: str | None = None,
+    window: int = 9,
+) -> dict:
+    """Heatmap PNG of the student's interaction map for the pair ``a``, ``b``."""
+    sequences = read_fasta(fasta)
+    for pid in (a, b):
+        if pid not in sequences:
+            raise InputError(
+                f"protein {pid!r} is not in the FASTA",
+                path=fasta,
+                fix="pass ids that appear in the FASTA headers",
+            )
+    student, meta = load_student(model)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    prob_map, probability = interaction_probabilities(
+        student, sequences[a], sequences[b], max_residues_of(meta)
+    )
+    teacher_map = None
+    if teacher:
+        cfg = meta.get("ppi", {})
+        crop, bins = int(cfg.get("map_residues", 128)), int(cfg.get("map_bins", 32))
+        raw = EsmTeacher(teacher).pair_map(sequences[a][:crop], sequences[b][:crop])
+        teacher_map = pool_map(raw, crop, bins)
+    info = plot_interaction(
+        prob_map,
+        out,
+        name_a=a,
+        name_b=b,
+        probability=probability,
+        window=window,
+        teacher_map=teacher_map,
+    )
+    write_json(Path(out).with_suffix(".json"), info)
+    return info

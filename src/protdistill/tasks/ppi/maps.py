@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from protdistill.distill.losses import map_kd
+
 
 def bin_matrix(lengths: list[int], padded: int, map_residues: int, bins: int) -> torch.Tensor:
     """(B, bins, padded) averaging matrices: row k averages the residues of bin k.
@@ -66,8 +68,6 @@ def map_agreement(model: torch.nn.Module, batches) -> dict[str, float]:
     skipped. Per pair: Pearson r between binned student and teacher maps, and the spatial KL of
     the student next to that of a flat map (the score of a student that learned no pattern).
     """
-    from protdistill.distill.losses import map_kd
-
     model.eval()
     rs, kl_student, kl_flat = [], [], []
     for batch in batches:

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as skm
 
+from protdistill.plotting import pyplot
+
 
 def binary_metrics(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict:
     """AUROC, AUPR (average precision), accuracy, F1, MCC and n for labels in {0, 1}."""
@@ -27,10 +29,7 @@ def plot_curves(
     curves: dict[str, tuple[np.ndarray, np.ndarray]], out_dir: str | Path
 ) -> list[Path]:
     """ROC and PR curves of each named model (``{name: (labels, probs)}``) as two PNGs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     out_dir = Path(out_dir)
     paths = []
@@ -61,10 +60,7 @@ def plot_curves(
 
 def plot_history(history: list[dict], path: str | Path) -> Path:
     """Training curves: every logged ``train_*`` / ``val_*`` term per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     keys = sorted({k for row in history for k in row if k.startswith(("train_", "val_"))})
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)

@@ -21,9 +21,15 @@ from typing import Any
 
 import torch
 from pydantic import Field
+from rich.progress import Progress
+from sacrebleu.metrics import BLEU
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
 
 from protdistill.config import Config
 from protdistill.errors import ConfigError, InputError, ModelError
+from protdistill.io.atomic import atomic_path, write_json
+from protdistill.plotting import pyplot
 from protdistill.tasks.semcom.data import PAD, Vocab, load_split, make_loader
 from protdistill.tasks.semcom.model import DeepSC, LoadedDeepSC, count_parameters, load_deepsc
 from protdistill.tasks.semcom.train import SemcomDataConfig
@@ -62,8 +68,6 @@ class Entry:
 def bleu(hyps: list[str], refs: list[str]) -> list[float]:
     """Corpus BLEU-1..4 in [0, 1] (``max_ngram_order`` n, whitespace tokens, as DeepSC's BLEU-n
     with uniform weights over 1..n-grams)."""
-    from sacrebleu.metrics import BLEU
-
     out = []
     for n in (1, 2, 3, 4):
         metric = BLEU(max_ngram_order=n, tokenize="none", effective_order=True, force=True)
@@ -75,13 +79,9 @@ class Similarity:
     """Mean cosine similarity of TF-IDF vectors (a lexical stand-in for BERT similarity)."""
 
     def __init__(self, corpus: list[str]) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         self.vec = TfidfVectorizer(token_pattern=r"[^ ]+").fit(corpus)
 
     def __call__(self, hyps: list[str], refs: list[str]) -> float:
-        from sklearn.preprocessing import normalize
-
         a = normalize(self.vec.transform(hyps))
         b = normalize(self.vec.transform(refs))
         return float(a.multiply(b).sum(axis=1).mean())
@@ -158,8 +158,6 @@ def _check_vocab(teacher: LoadedDeepSC, other: LoadedDeepSC) -> None:
 
 def analyze(cfg: AnalyzeConfig) -> dict[str, Any]:
     """Score every model, write ``report.json``, ``metric_vs_snr.png`` and ``gap_vs_T.png``."""
-    from protdistill.io.atomic import write_json
-
     start = time.time()
     entries = load_runs(cfg)
     teacher = entries[0].loaded
@@ -263,12 +261,8 @@ def temperature_gaps(models: dict[str, Any], channels: list[str]) -> list[dict[s
 
 def plot_metric_vs_snr(report: dict[str, Any], path: Path) -> Path:
     """BLEU-1 and similarity vs SNR, one column per channel; students solid, hybrids dashed."""
-    import matplotlib
+    plt = pyplot()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from protdistill.io.atomic import atomic_path
 
     chans = report["channels"]
     fig, axes = plt.subplots(2, len(chans), figsize=(5.5 * len(chans), 8), squeeze=False)
@@ -307,12 +301,8 @@ def plot_metric_vs_snr(report: dict[str, Any], path: Path) -> Path:
 
 def plot_gap_vs_t(report: dict[str, Any], path: Path) -> Path:
     """Teacher-minus-model BLEU-1 gap and KL(teacher ‖ model) against the temperature T."""
-    import matplotlib
+    plt = pyplot()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from protdistill.io.atomic import atomic_path
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -344,7 +334,6 @@ def _bar(total: int, enabled: bool) -> Any:
     """A callable advancing a rich progress bar (no-op when disabled)."""
     if not enabled:
         return lambda: None
-    from rich.progress import Progress
 
     progress = Progress(transient=True)
     progress.start()

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from protdistill.errors import InputError
+from protdistill.io.europarl import read_europarl
 
 PAD, START, END, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<start>", "<end>", "<unk>")
@@ -148,7 +149,5 @@ def load_split(
     seed: int = 0,
 ) -> tuple[list[str], list[str]]:
     """Read a Europarl folder and return its seeded ``(train, test)`` sentences."""
-    from protdistill.io.europarl import read_europarl
-
     sents = read_europarl(corpus, min_words=min_words, max_words=max_words)
     return split_corpus(sents, test_fraction=test_fraction, seed=seed, max_sentences=max_sentences)

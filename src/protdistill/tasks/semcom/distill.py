@@ -12,22 +12,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+from protdistill.distill.checkpoint import load_best_student
 from protdistill.distill.partial import (
     DistillConfig,
     copy_layers,
     copy_part,
     copy_shared,
+    distill_report,
     freeze,
+    train_config,
     trainable_count,
 )
-from protdistill.distill.trainer import TrainConfig, fit
+from protdistill.distill.trainer import best_epoch, fit
+from protdistill.errors import ConfigError
 from protdistill.io.atomic import write_json
 from protdistill.tasks.semcom.data import Vocab, load_split, make_loader
 from protdistill.tasks.semcom.hybrid import save_hybrid
 from protdistill.tasks.semcom.model import (
     DeepSC,
     LoadedDeepSC,
-    count_parameters,
     load_deepsc,
     save_deepsc,
 )
@@ -35,8 +38,6 @@ from protdistill.tasks.semcom.train import (
     ExportEpochs,
     SemcomDataConfig,
     SemcomModule,
-    best_epoch,
-    load_best_student,
 )
 
 
@@ -63,8 +64,6 @@ def make_student(teacher: DeepSC, part: str, student_layers: int) -> tuple[DeepS
 
 def _check_layers(teacher: LoadedDeepSC, cfg: DistillConfig) -> None:
     """The distilled part(s) cannot have more layers than the teacher's."""
-    from protdistill.errors import ConfigError
-
     tc = teacher.model.config
     parts = {"full": ("enc_layers", "dec_layers"), "encoder": ("enc_layers",)}
     names = parts.get(cfg.distill_part, ("dec_layers",))
@@ -78,11 +77,8 @@ def _check_layers(teacher: LoadedDeepSC, cfg: DistillConfig) -> None:
         )
 
 
-def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
-    """Run `protdistill distill` for a DeepSC teacher; returns the distillation_config.json dict."""
-    start = time.time()
-    out = Path(cfg.output_path)
-    teacher = load_deepsc(cfg.teacher_checkpoint)
+def _sentences(teacher: LoadedDeepSC, cfg: DistillConfig) -> tuple[SemcomDataConfig, list, list]:
+    """The teacher's data settings (corpus overridden by ``--data``) and its train / test split."""
     data = SemcomDataConfig(**teacher.meta.get("data", {}))
     if cfg.data:
         data = data.model_copy(update={"corpus": cfg.data})
@@ -95,16 +91,34 @@ def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
         seed=data.split_seed,
     )
     train = train[: cfg.max_train_sentences] if cfg.max_train_sentences else train
+    return data, train, test
+
+
+def _hybrid(cfg: DistillConfig, teacher: LoadedDeepSC, student: DeepSC, vocab: Vocab) -> Path:
+    """Teacher transmitter + student receiver, saved as one model."""
+    out = Path(cfg.output_path)
+    path = Path(cfg.hybrid_output or out / "hybrid_model.pt")
+    save_hybrid(
+        path,
+        teacher.model,
+        student,
+        vocab.words,
+        {"transmitter": str(teacher.path), "receiver": str(out / "best_student_model.pt"),
+         "temperature": cfg.temperature, "distill_part": cfg.distill_part},
+    )  # fmt: skip
+    return path
+
+
+def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
+    """Run `protdistill distill` for a DeepSC teacher; returns the distillation_config.json dict."""
+    start = time.time()
+    out = Path(cfg.output_path)
+    teacher = load_deepsc(cfg.teacher_checkpoint)
+    data, train, test = _sentences(teacher, cfg)
     _check_layers(teacher, cfg)
     vocab = Vocab(teacher.vocab)
     student, layer_map = make_student(teacher.model, cfg.distill_part, cfg.student_layers)
-    tcfg = TrainConfig(
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed,
-        progress=cfg.progress,
-    )
+    tcfg = train_config(cfg)
     module = SemcomModule(
         student,
         tcfg,
@@ -122,7 +136,6 @@ def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
         "distill": cfg.model_dump(),
         "layer_map": layer_map,
     }
-    export = ExportEpochs(out, "student_model_epoch", vocab.words, meta)
     result = fit(
         module,
         make_loader(train, vocab, cfg.batch_size, shuffle=True, seed=cfg.seed),
@@ -130,39 +143,21 @@ def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
         tcfg,
         out,
         resume=cfg.resume,
-        callbacks=[export],
+        callbacks=[ExportEpochs(out, "student_model_epoch", vocab.words, meta)],
     )
     save_deepsc(out / "final_student_model.pt", student, vocab.words, meta)
-    load_best_student(module, result.best_path)
+    load_best_student(student, result.best_path)
     loss, epoch = best_epoch(result.history)
     save_deepsc(out / "best_student_model.pt", student, vocab.words, {**meta, "best_epoch": epoch})
-    hybrid_path = None
-    if cfg.create_hybrid:
-        hybrid_path = Path(cfg.hybrid_output or out / "hybrid_model.pt")
-        save_hybrid(
-            hybrid_path,
-            teacher.model,
-            student,
-            vocab.words,
-            {"transmitter": str(teacher.path), "receiver": str(out / "best_student_model.pt"),
-             "temperature": cfg.temperature, "distill_part": cfg.distill_part},
-        )  # fmt: skip
-    n_teacher, n_student = count_parameters(teacher.model), count_parameters(student)
-    report = {
-        **cfg.model_dump(),
-        "family": "semcom",
-        "best_loss": loss,
-        "best_epoch": epoch,
-        "teacher_parameters": n_teacher,
-        "student_parameters": n_student,
+    hybrid_path = _hybrid(cfg, teacher, student, vocab) if cfg.create_hybrid else None
+    report = distill_report(cfg, "semcom", teacher.model, student, result.history, start,
+                            best=(loss, epoch))  # fmt: skip
+    report |= {
         "distilled_parameters": trainable_count(student),
-        "compression_ratio": n_teacher / n_student,
         "layer_map": layer_map,
         "hybrid_path": None if hybrid_path is None else str(hybrid_path),
         "data": data.model_dump(),
         "train_sentences": len(train),
-        "history": result.history,
-        "wall_time_s": time.time() - start,
     }
     write_json(out / "distillation_config.json", report)
     return report

@@ -17,7 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from protdistill.config import Config
+from protdistill.config import Config, plain_data
+from protdistill.errors import CheckpointError
+from protdistill.io.atomic import torch_save
 from protdistill.tasks.semcom.channel import power_normalize, transmit
 from protdistill.tasks.semcom.data import END, PAD, START
 
@@ -211,8 +213,6 @@ def save_deepsc(
 
     It loads with ``torch.load(..., weights_only=True)`` and :func:`load_deepsc`.
     """
-    from protdistill.io.atomic import torch_save
-
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     payload = {
         "format": FORMAT,
@@ -220,20 +220,9 @@ def save_deepsc(
         "config": model.config.model_dump(),
         "state_dict": state,
         "vocab": list(vocab),
-        "meta": _plain(meta or {}),
+        "meta": plain_data(meta or {}),
     }
     return torch_save(path, payload)
-
-
-def _plain(obj: Any) -> Any:
-    """JSON-like copy (str/int/float/bool/None, lists, dicts) so ``weights_only`` loading works."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    return str(obj)
 
 
 @dataclass
@@ -248,8 +237,6 @@ class LoadedDeepSC:
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Raw checkpoint dict; :class:`CheckpointError` when missing, unreadable or not DeepSC."""
-    from protdistill.errors import CheckpointError
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
@@ -274,8 +261,6 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_deepsc(path: str | Path) -> LoadedDeepSC:
     """Rebuild a :class:`DeepSC` (eval mode) from :func:`save_deepsc` output."""
-    from protdistill.errors import CheckpointError
-
     payload = read_checkpoint(path)
     model = DeepSC(DeepSCConfig(**payload["config"]))
     try:

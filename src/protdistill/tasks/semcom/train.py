@@ -13,11 +13,18 @@ import torch
 from pydantic import Field
 
 from protdistill.config import Config
+from protdistill.distill.checkpoint import load_best_student
 from protdistill.distill.losses import cross_entropy, kd_kl
-from protdistill.distill.trainer import DistillModule, TrainConfig, fit
-from protdistill.errors import ConfigError
+from protdistill.distill.trainer import DistillModule, TrainConfig, best_epoch, fit
+from protdistill.errors import ConfigError, ModelError
 from protdistill.tasks.semcom.data import PAD, Vocab, load_split, make_loader
-from protdistill.tasks.semcom.model import DeepSC, DeepSCConfig, count_parameters, save_deepsc
+from protdistill.tasks.semcom.model import (
+    DeepSC,
+    DeepSCConfig,
+    count_parameters,
+    load_deepsc,
+    save_deepsc,
+)
 
 
 class SemcomDataConfig(Config):
@@ -134,29 +141,8 @@ class ExportEpochs(L.Callback):
         save_deepsc(self.out_dir / f"{self.prefix}{epoch}.pt", pl_module.student, self.vocab, meta)
 
 
-def best_epoch(history: list[dict[str, float]], monitor: str = "val_loss") -> tuple[float, int]:
-    """``(best value, 1-based epoch)`` of ``monitor`` in a fit history (min)."""
-    rows = [r for r in history if monitor in r]
-    if not rows:
-        return float("nan"), 0
-    row = min(rows, key=lambda r: r[monitor])
-    return float(row[monitor]), int(row["epoch"]) + 1
-
-
-def load_best_student(module: SemcomModule, best_path: Path | None) -> None:
-    """Load the student weights of ``best.ckpt`` into ``module.student`` (no-op without one)."""
-    from protdistill.distill.checkpoint import student_state_from_checkpoint
-
-    if best_path is not None and Path(best_path).is_file():
-        state, _ = student_state_from_checkpoint(best_path)
-        module.student.load_state_dict(state)
-
-
 def _warm_start(model: DeepSC, vocab: Vocab, path: str) -> None:
     """Load weights from an earlier DeepSC checkpoint with the same vocabulary and shapes."""
-    from protdistill.errors import ModelError
-    from protdistill.tasks.semcom.model import load_deepsc
-
     init = load_deepsc(path)
     if init.vocab != vocab.words or init.model.config != model.config:
         raise ModelError(
@@ -214,7 +200,7 @@ def train_teacher(cfg: SemcomTrainConfig) -> TeacherResult:
     export = ExportEpochs(out, "teacher_epoch", vocab.words, meta)
     result = fit(module, *loaders, tcfg, out, resume=cfg.resume, callbacks=[export])
     save_deepsc(out / "teacher_last.pt", model, vocab.words, meta)
-    load_best_student(module, result.best_path)
+    load_best_student(model, result.best_path)
     loss, epoch = best_epoch(result.history)
     meta = {**meta, "best_loss": loss, "best_epoch": epoch}
     path = save_deepsc(out / "teacher.pt", model, vocab.words, meta)

@@ -1,0 +1,127 @@
+"""Stage 1 of the PPI flow: validate the inputs, write the resolved config and the split (reused
+when a run resumes; a run directory made with other data is refused)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import yaml
+
+from protdistill.errors import ConfigError
+from protdistill.io.atomic import write_json, write_text
+from protdistill.io.pairs import Pair
+from protdistill.progress import Log, no_log
+from protdistill.tasks.ppi.config import PpiConfig
+from protdistill.tasks.ppi.data import (
+    PpiData,
+    load_ppi,
+    load_split,
+    make_split,
+    save_split,
+    split_validation,
+)
+
+#: Settings that define the data and split; resuming a run with other values is refused.
+_DATA_FIELDS = (
+    "pairs",
+    "fasta",
+    "test_pairs",
+    "max_pairs",
+    "self_pairs",
+    "split",
+    "test_fraction",
+    "val_fraction",
+    "folds",
+    "seed",
+)
+
+
+def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = no_log):
+    """Validate inputs, write the resolved config and the split; reuse them when resuming."""
+    if not cfg.pairs or not cfg.fasta:
+        raise ConfigError("both --pairs and --fasta are required", fix="pass the two input files")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_resume(cfg, run_dir)
+    write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.model_dump(), sort_keys=True))
+    data = load_ppi(
+        cfg.pairs, cfg.fasta, self_pairs=cfg.self_pairs, max_pairs=cfg.max_pairs, seed=cfg.seed
+    )
+    n_fit = len(data.pairs)
+    if cfg.test_pairs:
+        data = _with_test_file(cfg, data)
+    split_path = run_dir / "split.json"
+    if split_path.exists():
+        split = load_split(split_path)
+        log(f"reusing split {split_path}")
+    else:
+        if cfg.test_pairs:
+            idx = held_out_split(data.pairs, n_fit, cfg.split, cfg.val_fraction, cfg.seed)
+        else:
+            idx = make_split(
+                data.pairs,
+                mode=cfg.split,
+                test_fraction=cfg.test_fraction,
+                val_fraction=cfg.val_fraction,
+                folds=cfg.folds,
+                fold=fold,
+                seed=cfg.seed,
+            )
+        save_split(split_path, data.pairs, idx)
+        split = {name: [data.pairs[i] for i in ids] for name, ids in idx.items()}
+    trained_on = proteins_of(split["train"])
+    report = {
+        "pairs_read": data.report.n_read,
+        "duplicates_dropped": data.report.duplicates_dropped,
+        "self_pairs": data.report.self_pairs,
+        "self_pairs_dropped": data.report.self_pairs_dropped,
+        "pairs_used": len(data.pairs),
+        "proteins": len(data.sequences),
+        "split": {name: len(pairs) for name, pairs in split.items()},
+        "test_proteins_seen_in_training": len(proteins_of(split["test"]) & trained_on),
+        "val_pairs_with_a_protein_unseen_in_training": sum(
+            bool({p.a, p.b} - trained_on) for p in split["val"]
+        ),
+    }
+    write_json(run_dir / "data_report.json", report)
+    log(f"data: {report['pairs_used']} pairs, {report['proteins']} proteins, {report['split']}")
+    return data, split
+
+
+def proteins_of(pairs: list[Pair]) -> set[str]:
+    return {p for pair in pairs for p in (pair.a, pair.b)}
+
+
+def _with_test_file(cfg: PpiConfig, data: PpiData) -> PpiData:
+    """``data`` followed by the pairs of ``cfg.test_pairs`` (same FASTA)."""
+    if cfg.folds > 1:
+        raise ConfigError(
+            "--test-pairs and --folds > 1 exclude each other", fix="drop one of the two"
+        )
+    test = load_ppi(cfg.test_pairs, cfg.fasta, self_pairs=cfg.self_pairs)
+    return PpiData(data.pairs + test.pairs, {**data.sequences, **test.sequences}, data.report)
+
+
+def held_out_split(
+    pairs: list[Pair], n_fit: int, mode: str, val_fraction: float, seed: int
+) -> dict[str, list[int]]:
+    """Train / val drawn from the first ``n_fit`` pairs (val as in :func:`make_split` for
+    ``mode``); the rest (a held-out file) is test."""
+    rng = random.Random(seed)
+    train, val = split_validation(pairs, list(range(n_fit)), mode, val_fraction, rng)
+    return {"train": sorted(train), "val": sorted(val), "test": list(range(n_fit, len(pairs)))}
+
+
+def _check_resume(cfg: PpiConfig, run_dir: Path) -> None:
+    old_path = run_dir / "config.yaml"
+    if not old_path.exists():
+        return
+    old = yaml.safe_load(old_path.read_text()) or {}
+    for name in _DATA_FIELDS:
+        if old.get(name) != getattr(cfg, name):
+            raise ConfigError(
+                f"this run directory was made with {name}={old.get(name)!r}, not "
+                f"{getattr(cfg, name)!r}",
+                path=old_path,
+                fix="use a new --out directory, or the same settings to resume",
+            )

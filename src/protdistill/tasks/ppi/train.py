@@ -1,0 +1,115 @@
+"""Stage 3 of the PPI flow: distil (or, with alpha=0, just train) the student on labels, teacher
+logits, teacher maps and teacher embeddings; resumes from the last checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from protdistill.distill.checkpoint import load_torch, save_model
+from protdistill.distill.trainer import TrainConfig, fit
+from protdistill.io.atomic import write_json
+from protdistill.io.pairs import Pair
+from protdistill.progress import Log, no_log
+from protdistill.students import build_student, count_parameters
+from protdistill.tasks.ppi.config import PpiConfig
+from protdistill.tasks.ppi.data import PairDataset, PpiData, collate_pairs
+from protdistill.tasks.ppi.maps import map_agreement
+from protdistill.tasks.ppi.module import PpiModule
+from protdistill.tasks.ppi.student import student_config
+
+
+def train_config(cfg: PpiConfig):
+    return TrainConfig(
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        warmup_ratio=cfg.warmup_ratio,
+        grad_clip=cfg.grad_clip,
+        accumulate=cfg.accumulate,
+        ema_decay=cfg.ema_decay,
+        monitor="val_ce",
+        mode="min",
+        patience=cfg.patience,
+        seed=cfg.student_seed_or_seed,
+        batch_size=cfg.batch_size,
+        progress=cfg.progress,
+    )
+
+
+def _loader(cfg: PpiConfig, dataset: PairDataset, shuffle: bool, uses_map: bool) -> DataLoader:
+    def collate(items: list[dict]) -> dict:
+        return collate_pairs(items, cfg.map_residues if uses_map else None, cfg.map_bins)
+
+    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=shuffle, collate_fn=collate)
+
+
+def train_student(
+    cfg: PpiConfig,
+    run_dir: Path,
+    data: PpiData,
+    split: dict[str, list[Pair]],
+    logits: dict[str, torch.Tensor] | None,
+    maps: dict[str, list] | None,
+    embeddings: dict[str, torch.Tensor] | None = None,
+    *,
+    log: Log = no_log,
+) -> Path:
+    """Distil (or, with alpha=0, just train) the student; resumes from the last checkpoint."""
+    model_path = run_dir / "student.safetensors"
+    if model_path.exists():
+        log(f"student already trained: {model_path}")
+        return model_path
+    torch.manual_seed(cfg.student_seed_or_seed)
+    student = build_student(student_config(cfg))
+    uses_map = cfg.uses_map and maps is not None
+    datasets = {
+        name: PairDataset(
+            split[name],
+            data.sequences,
+            max_residues=cfg.max_residues,
+            teacher_logits=None if logits is None else logits[name],
+            teacher_maps=None if not uses_map else maps[name],
+            teacher_embeddings=embeddings,
+            mask_rate=cfg.mask_rate if name == "train" else 0.0,
+            swap_rate=cfg.swap_rate if name == "train" else 0.0,
+        )
+        for name in ("train", "val")
+    }
+    module = PpiModule(
+        student,
+        train_config(cfg),
+        alpha=cfg.alpha if logits else 0.0,
+        temperature=cfg.temperature,
+        map_weight=cfg.map_weight if uses_map else 0,
+        map_loss=cfg.map_loss,
+        feature_weight=cfg.feature_weight if embeddings else 0.0,
+        teacher_dim=next(iter(embeddings.values())).shape[0] if embeddings else None,
+    )
+    log(f"training {cfg.student} student ({count_parameters(student):,} parameters)")
+    result = fit(
+        module,
+        _loader(cfg, datasets["train"], True, uses_map),
+        _loader(cfg, datasets["val"], False, uses_map),
+        train_config(cfg),
+        run_dir / "student",
+        resume=True,
+    )
+    best = load_torch(result.best_path)["state_dict"]
+    student.load_state_dict(
+        {k.removeprefix("student."): v for k, v in best.items() if k.startswith("student.")}
+    )
+    meta = {
+        "student": student_config(cfg),
+        "ppi": cfg.model_dump(),
+        "parameters": count_parameters(student),
+        "best_score": result.best_score,
+    }
+    if uses_map:
+        agreement = map_agreement(student, _loader(cfg, datasets["val"], False, True))
+        write_json(run_dir / "student" / "map_agreement.json", agreement)
+        log(f"map agreement on validation pairs: {agreement}")
+    save_model(model_path, student, meta)
+    return model_path
