@@ -90,15 +90,7 @@ def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, 
                 continue
             if line.startswith(">"):
                 flush()
-                words = line[1:].split()
-                if not words:
-                    raise InputError(
-                        "header without an id",
-                        path=path,
-                        record=f"line {lineno}",
-                        fix="write '>ID description' on header lines",
-                    )
-                name, chunks, chunk_lines, start = words[0], [], [], lineno
+                name, chunks, chunk_lines, start = _header_id(line, path, lineno), [], [], lineno
             elif name is None:
                 raise InputError(
                     "sequence data before the first '>' header",
@@ -114,6 +106,19 @@ def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, 
         raise InputError("no FASTA records found", path=path, fix="check that this is a FASTA file")
     return records
 
+
+
+def _header_id(line: str, path: Path, lineno: int) -> str:
+    """The id of a ``>ID description`` header line (its first word)."""
+    words = line[1:].split()
+    if not words:
+        raise InputError(
+            "header without an id",
+            path=path,
+            record=f"line {lineno}",
+            fix="write '>ID description' on header lines",
+        )
+    return words[0]
 
 def write_fasta(path: str | Path, records: dict[str, str], width: int = 60) -> Path:
     """Write ``{id: sequence}`` as FASTA, atomically."""

@@ -72,7 +72,7 @@ def read_pairs(
     if not path.is_file():
         raise InputError("pairs file not found", path=path, fix="check the --pairs path")
     report = PairReport()
-    seen: dict[frozenset[str] | tuple[str, str], tuple[float | None, int]] = {}
+    seen: dict[frozenset[str], tuple[float | None, int]] = {}
     pairs: list[Pair] = []
     with path.open(encoding="utf-8", errors="replace") as handle:
         for lineno, raw in enumerate(handle, 1):
@@ -80,66 +80,93 @@ def read_pairs(
             if not line or line.startswith("#"):
                 continue
             fields = _split(line)
-            record = f"line {lineno}"
             if lineno == 1 and _looks_like_header(fields, proteins):
                 continue
-            if len(fields) < 2 or len(fields) > 3:
-                raise InputError(
-                    f"expected 2 or 3 columns (protein_a protein_b [label]), found {len(fields)}",
-                    path=path,
-                    record=record,
-                    fix="use tab-separated columns: idA, idB and optionally a 1/0 label",
-                )
-            a, b = fields[0], fields[1]
-            label = _parse_label(fields[2], path=path, record=record) if len(fields) == 3 else None
-            if label is None and require_labels:
-                raise InputError(
-                    "missing label",
-                    path=path,
-                    record=record,
-                    fix="add a third column with 1/0 labels",
-                )
+            pair = _parse_line(fields, path, f"line {lineno}", proteins, require_labels)
             report.n_read += 1
-            if proteins is not None:
-                for pid in (a, b):
-                    if pid not in proteins:
-                        raise InputError(
-                            f"protein {pid!r} is not in the FASTA file",
-                            path=path,
-                            record=record,
-                            fix="add its sequence to the FASTA or remove the pair",
-                        )
-            if a == b:
-                report.self_pairs += 1
-                if self_pairs == "error":
-                    raise InputError(
-                        f"self-pair {a}-{a}",
-                        path=path,
-                        record=record,
-                        fix="remove it or set self_pairs: keep",
-                    )
-                if self_pairs == "drop":
-                    report.self_pairs_dropped += 1
-                    continue
-            key = frozenset((a, b))
-            if key in seen:
-                prev_label, prev_line = seen[key]
-                if prev_label != label:
-                    raise InputError(
-                        f"pair {a}-{b} has label {label} here but {prev_label} at line {prev_line}",
-                        path=path,
-                        record=record,
-                        fix="keep one label per pair",
-                    )
+            if not _keep_self_pair(pair, self_pairs, report, path, f"line {lineno}"):
+                continue
+            if _seen_before(pair, seen, lineno, path):
                 report.duplicates_dropped += 1
                 continue
-            seen[key] = (label, lineno)
-            pairs.append(Pair(a, b, label))
+            pairs.append(pair)
     if not pairs:
         raise InputError(
             "no pairs found", path=path, fix="the file must list idA idB [label] per line"
         )
     return pairs, report
+
+
+def _parse_line(
+    fields: list[str],
+    path: Path,
+    record: str,
+    proteins: Mapping[str, str] | None,
+    require_labels: bool,
+) -> Pair:
+    """One validated pair from the columns of a line."""
+    if len(fields) < 2 or len(fields) > 3:
+        raise InputError(
+            f"expected 2 or 3 columns (protein_a protein_b [label]), found {len(fields)}",
+            path=path,
+            record=record,
+            fix="use tab-separated columns: idA, idB and optionally a 1/0 label",
+        )
+    a, b = fields[0], fields[1]
+    label = _parse_label(fields[2], path=path, record=record) if len(fields) == 3 else None
+    if label is None and require_labels:
+        raise InputError(
+            "missing label", path=path, record=record, fix="add a third column with 1/0 labels"
+        )
+    for pid in (a, b):
+        if proteins is not None and pid not in proteins:
+            raise InputError(
+                f"protein {pid!r} is not in the FASTA file",
+                path=path,
+                record=record,
+                fix="add its sequence to the FASTA or remove the pair",
+            )
+    return Pair(a, b, label)
+
+
+def _keep_self_pair(
+    pair: Pair, policy: SelfPairPolicy, report: PairReport, path: Path, record: str
+) -> bool:
+    """False when ``pair`` is a self-pair to drop; counts self-pairs; errors under ``error``."""
+    if pair.a != pair.b:
+        return True
+    report.self_pairs += 1
+    if policy == "error":
+        raise InputError(
+            f"self-pair {pair.a}-{pair.a}",
+            path=path,
+            record=record,
+            fix="remove it or set self_pairs: keep",
+        )
+    if policy == "drop":
+        report.self_pairs_dropped += 1
+        return False
+    return True
+
+
+def _seen_before(
+    pair: Pair, seen: dict[frozenset[str], tuple[float | None, int]], lineno: int, path: Path
+) -> bool:
+    """True for a repeat (either orientation) with the same label; a conflicting label errors."""
+    key = frozenset((pair.a, pair.b))
+    if key not in seen:
+        seen[key] = (pair.label, lineno)
+        return False
+    prev_label, prev_line = seen[key]
+    if prev_label != pair.label:
+        raise InputError(
+            f"pair {pair.a}-{pair.b} has label {pair.label} here but {prev_label} at line "
+            f"{prev_line}",
+            path=path,
+            record=f"line {lineno}",
+            fix="keep one label per pair",
+        )
+    return True
 
 
 def _looks_like_header(fields: list[str], proteins: Mapping[str, str] | None) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from protdistill.distill.checkpoint import load_torch, save_model
+from protdistill.distill.checkpoint import load_best_student, save_model
 from protdistill.distill.trainer import TrainConfig, fit
 from protdistill.io.atomic import write_json
 from protdistill.io.pairs import Pair
@@ -65,19 +65,7 @@ def train_student(
     torch.manual_seed(cfg.student_seed_or_seed)
     student = build_student(student_config(cfg))
     uses_map = cfg.uses_map and maps is not None
-    datasets = {
-        name: PairDataset(
-            split[name],
-            data.sequences,
-            max_residues=cfg.max_residues,
-            teacher_logits=None if logits is None else logits[name],
-            teacher_maps=None if not uses_map else maps[name],
-            teacher_embeddings=embeddings,
-            mask_rate=cfg.mask_rate if name == "train" else 0.0,
-            swap_rate=cfg.swap_rate if name == "train" else 0.0,
-        )
-        for name in ("train", "val")
-    }
+    datasets = _datasets(cfg, data, split, logits, maps if uses_map else None, embeddings)
     module = PpiModule(
         student,
         train_config(cfg),
@@ -97,10 +85,7 @@ def train_student(
         run_dir / "student",
         resume=True,
     )
-    best = load_torch(result.best_path)["state_dict"]
-    student.load_state_dict(
-        {k.removeprefix("student."): v for k, v in best.items() if k.startswith("student.")}
-    )
+    load_best_student(student, result.best_path)
     meta = {
         "student": student_config(cfg),
         "ppi": cfg.model_dump(),
@@ -113,3 +98,27 @@ def train_student(
         log(f"map agreement on validation pairs: {agreement}")
     save_model(model_path, student, meta)
     return model_path
+
+
+def _datasets(
+    cfg: PpiConfig,
+    data: PpiData,
+    split: dict[str, list[Pair]],
+    logits: dict[str, torch.Tensor] | None,
+    maps: dict[str, list] | None,
+    embeddings: dict[str, torch.Tensor] | None,
+) -> dict[str, PairDataset]:
+    """Train / val pair datasets carrying the teacher outputs; augmentation on train only."""
+    return {
+        name: PairDataset(
+            split[name],
+            data.sequences,
+            max_residues=cfg.max_residues,
+            teacher_logits=None if logits is None else logits[name],
+            teacher_maps=None if maps is None else maps[name],
+            teacher_embeddings=embeddings,
+            mask_rate=cfg.mask_rate if name == "train" else 0.0,
+            swap_rate=cfg.swap_rate if name == "train" else 0.0,
+        )
+        for name in ("train", "val")
+    }
