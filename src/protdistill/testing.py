@@ -10,7 +10,7 @@ from protdistill.alphabet import ESM_VOCAB, write_esm_vocab  # noqa: F401 (re-ex
 
 def tiny_esm_config(**overrides):  # noqa: ANN201 (transformers.EsmConfig, imported lazily)
     """An `EsmConfig` of ESM-2 shape: rotary positions, token dropout, 33-token vocabulary."""
-    from transformers import EsmConfig
+    from transformers import EsmConfig  # lazy: start-up time
 
     base = dict(
         vocab_size=33,
@@ -29,7 +29,7 @@ def tiny_esm_config(**overrides):  # noqa: ANN201 (transformers.EsmConfig, impor
 
 def tiny_esm(seed: int = 0, **overrides):  # noqa: ANN201 (transformers.EsmModel)
     """A seeded random `EsmModel` in eval mode."""
-    import torch
+    import torch  # lazy: start-up time
     from transformers import EsmModel
 
     torch.manual_seed(seed)
@@ -38,7 +38,7 @@ def tiny_esm(seed: int = 0, **overrides):  # noqa: ANN201 (transformers.EsmModel
 
 def save_tiny_esm(folder: str | Path, seed: int = 0, **overrides) -> str:
     """Save a tiny random ESM-2 (weights + tokenizer) as a local model directory."""
-    from transformers import EsmTokenizer
+    from transformers import EsmTokenizer  # lazy: start-up time
 
     folder = Path(folder)
     tiny_esm(seed, **overrides).save_pretrained(folder)

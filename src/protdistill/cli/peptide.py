@@ -29,7 +29,7 @@ def train(
     progress: bool | None = typer.Option(None, "--progress/--no-progress"),
 ) -> None:
     """Train the denoiser, decoder and type classifier (re-run to resume)."""
-    from protdistill.config import read_yaml, resolve
+    from protdistill.config import read_yaml, resolve  # lazy: start-up time
     from protdistill.tasks.peptide.config import PeptideTrainConfig
     from protdistill.tasks.peptide.train import train_structdiff
 
@@ -84,7 +84,7 @@ def sample(
     out: str | None = typer.Option(None, help="output FASTA"),
 ) -> None:
     """Generate peptides of one type as FASTA (``>sN type=T``)."""
-    import time
+    import time  # lazy: start-up time
 
     from protdistill.config import read_yaml, resolve
     from protdistill.io.peptides import Peptide, write_peptide_fasta
@@ -135,7 +135,7 @@ def evaluate(
     out: str | None = typer.Option(None, help="output folder (JSON + PNG)"),
 ) -> None:
     """Uniqueness, novelty, diversity, distributions, Fréchet distance, conditional fidelity."""
-    from protdistill.config import read_yaml, resolve
+    from protdistill.config import read_yaml, resolve  # lazy: start-up time
     from protdistill.tasks.peptide.config import EvaluateConfig, command_section
     from protdistill.tasks.peptide.pipeline import evaluate_file
 

@@ -58,7 +58,7 @@ def run(
 
 
 def _print_metrics(metrics: dict) -> None:
-    from rich.console import Console
+    from rich.console import Console  # lazy: start-up time
     from rich.table import Table
 
     rows = {k: v for k, v in metrics.items() if isinstance(v, dict)}

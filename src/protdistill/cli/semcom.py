@@ -39,7 +39,7 @@ def train(
 ) -> None:
     """Train a DeepSC teacher on Europarl sentences at random SNRs."""
     opts = {k: v for k, v in locals().items() if k != "config"}
-    from protdistill.config import resolve
+    from protdistill.config import resolve  # lazy: start-up time
     from protdistill.tasks.semcom.train import SemcomTrainConfig, train_teacher
 
     cfg = resolve(SemcomTrainConfig, config, **opts)
@@ -69,7 +69,7 @@ def analyze(
     opts["runs"] = list(runs) if runs else None
     opts["snrs"] = [float(s) for s in snrs.split(",")] if snrs else None
     opts["channels"] = [c.strip() for c in channels.split(",")] if channels else None
-    from protdistill.config import resolve
+    from protdistill.config import resolve  # lazy: start-up time
     from protdistill.tasks.semcom.analysis import AnalyzeConfig
     from protdistill.tasks.semcom.analysis import analyze as run_analysis
 

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import torch
 from rich.progress import Progress
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -36,6 +34,7 @@ from torch import Tensor
 
 from protdistill.errors import CacheError, InputError
 from protdistill.io.atomic import save_tensors, write_json
+from protdistill.teachers.shards import fingerprint, read_header
 
 FORMAT = "protdistill-teacher-cache"
 VERSION = 1
@@ -65,48 +64,6 @@ def _check_name(key: str, field: str) -> None:
 def _normalise(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """Settings as they read back from JSON (tuples become lists, keys strings)."""
     return json.loads(json.dumps(dict(settings or {}), sort_keys=True, default=str))
-
-
-def _fingerprint(tensors: Mapping[str, Tensor]) -> str:
-    """sha256 over names, dtypes, shapes and bytes (stored in each shard's metadata)."""
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def read_header(path: Path) -> tuple[list[str], dict[str, str]]:
-    """Tensor names and metadata of a safetensors file; checks the file is complete.
-
-    A truncated or corrupt file raises :class:`CacheError` naming it.
-    """
-    fix = (
-        "delete this shard (its entries are recomputed by the next build) or open with repair=True"
-    )
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(8)
-            (size,) = struct.unpack("<Q", raw)
-            header = json.loads(fh.read(size))
-        file_size = path.stat().st_size
-    except (OSError, struct.error, ValueError, MemoryError, OverflowError) as exc:
-        raise CacheError(f"unreadable shard header ({exc})", path=path, fix=fix) from exc
-    if not isinstance(header, dict):
-        raise CacheError("shard header is not a mapping", path=path, fix=fix)
-    meta = header.pop("__metadata__", None) or {}
-    try:
-        end = max((int(v["data_offsets"][1]) for v in header.values()), default=0)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise CacheError("malformed shard header", path=path, fix=fix) from exc
-    if 8 + size + end != file_size:
-        raise CacheError(
-            f"shard is truncated or padded: {file_size} bytes, header says {8 + size + end}",
-            path=path,
-            fix=fix,
-        )
-    return list(header), meta
 
 
 class TeacherCache:
@@ -307,7 +264,7 @@ class TeacherCache:
                 tensors[f"{key}/{field}"] = tensor.detach().cpu().contiguous()
         if not tensors:
             return None
-        meta = {"teacher_id": self.teacher_id, "sha256": _fingerprint(tensors)}
+        meta = {"teacher_id": self.teacher_id, "sha256": fingerprint(tensors)}
         while True:
             path = self.root / f"shard-{self._next:06d}.safetensors"
             self._next += 1
@@ -325,7 +282,7 @@ class TeacherCache:
         for shard in sorted(set(self._index.values())):
             path = self.root / shard
             _, meta = read_header(path)
-            if _fingerprint(load_file(str(path))) != meta.get("sha256"):
+            if fingerprint(load_file(str(path))) != meta.get("sha256"):
                 bad.append(path)
         return bad
 

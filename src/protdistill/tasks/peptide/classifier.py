@@ -75,6 +75,37 @@ def _probe_logits(x_train: Tensor, y_train: Tensor, x_all: list[Tensor], c: floa
     return [torch.tensor(probe.decision_function(x.numpy()), dtype=torch.float32) for x in x_all]
 
 
+def _fit_student(
+    model: nn.Module,
+    seqs: list[str],
+    labels: Tensor,
+    teacher_logits: Tensor,
+    epochs: int,
+    seed: int,
+    alpha: float,
+    temperature: float,
+) -> None:
+    """AdamW + cosine on labels and the probe's logits (response KD)."""
+    tokens, _ = encode_batch(seqs)
+    loader = DataLoader(
+        TensorDataset(tokens, labels, teacher_logits),
+        batch_size=64,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * len(loader))
+    for _ in range(epochs):
+        model.train()
+        for tok, y, t in loader:
+            loss = response_kd(model(tok).logits, t, y, alpha=alpha, temperature=temperature)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+
+
 def train_type_classifier(
     split,  # noqa: ANN001 - data.PeptideSplit
     feats,  # noqa: ANN001 - data.TeacherFeatures
@@ -99,24 +130,7 @@ def train_type_classifier(
     x_va = pooled(va_seqs) if va_seqs else x_tr[:0]
     t_tr, t_va = _probe_logits(x_tr, tr_y, [x_tr, x_va])
     model = TypeClassifier(len(types))
-    tokens, _ = encode_batch(tr_seqs)
-    loader = DataLoader(
-        TensorDataset(tokens, tr_y, t_tr),
-        batch_size=64,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-    )
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * len(loader))
-    for _ in range(epochs):
-        model.train()
-        for tok, y, t in loader:
-            loss = response_kd(model(tok).logits, t, y, alpha=alpha, temperature=temperature)
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+    _fit_student(model, tr_seqs, tr_y, t_tr, epochs, seed, alpha, temperature)
     result = {
         "types": types,
         "n_train": len(tr_seqs),

@@ -60,6 +60,36 @@ class TeacherFeatures:
     fold_residue: dict[str, Tensor] = field(default_factory=dict)  # (L, F)
 
 
+def _fold_fields(
+    fold,  # noqa: ANN001 - structure.FoldFeaturizer
+    seqs: list[str],
+    root: Path | None,
+    batch: int,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, list[Tensor]]:
+    """ESMFold pair / residue features for ``seqs`` (one fold per sequence feeds both)."""
+    folded: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def fold_feats(xs: list[str], part: int) -> list[Tensor]:
+        todo = [x for x in xs if x not in folded]
+        folded.update(zip(todo, fold.features(todo), strict=True))
+        return [folded[x][part].half() for x in xs]
+
+    fold_fields = {
+        "fold_pair": lambda xs: fold_feats(xs, 0),
+        "fold_residue": lambda xs: fold_feats(xs, 1),
+    }
+    return _cached_fields(
+        fold.identity,
+        {"task": "peptide"},
+        seqs,
+        fold_fields,
+        root and root / "esmfold",
+        batch,
+        progress,
+    )
+
+
 def compute_features(
     teacher,  # noqa: ANN001 - protdistill.teachers.esm.EsmTeacher
     seqs: Sequence[str],
@@ -89,28 +119,7 @@ def compute_features(
         progress,
     )
     if fold is not None:
-        folded: dict[str, tuple[Tensor, Tensor]] = {}
-
-        def fold_feats(xs: list[str], part: int) -> list[Tensor]:
-            todo = [x for x in xs if x not in folded]
-            folded.update(zip(todo, fold.features(todo), strict=True))
-            return [folded[x][part].half() for x in xs]
-
-        fold_fields = {
-            "fold_pair": lambda xs: fold_feats(xs, 0),
-            "fold_residue": lambda xs: fold_feats(xs, 1),
-        }
-        values.update(
-            _cached_fields(
-                fold.identity,
-                {"task": "peptide"},
-                seqs,
-                fold_fields,
-                root and root / "esmfold",
-                batch,
-                progress,
-            )
-        )
+        values.update(_fold_fields(fold, seqs, root, batch, progress))
     out = TeacherFeatures()
     store = {
         "per_residue": out.embeddings,

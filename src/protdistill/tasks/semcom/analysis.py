@@ -30,9 +30,9 @@ from protdistill.config import Config
 from protdistill.errors import ConfigError, InputError, ModelError
 from protdistill.io.atomic import atomic_path, write_json
 from protdistill.plotting import pyplot
-from protdistill.tasks.semcom.data import PAD, Vocab, load_split, make_loader
+from protdistill.tasks.semcom.data import PAD, Vocab, make_loader
 from protdistill.tasks.semcom.model import DeepSC, LoadedDeepSC, count_parameters, load_deepsc
-from protdistill.tasks.semcom.train import SemcomDataConfig
+from protdistill.tasks.semcom.train import teacher_split
 
 DEFAULT_SNRS = [0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0]
 
@@ -161,17 +161,7 @@ def analyze(cfg: AnalyzeConfig) -> dict[str, Any]:
     start = time.time()
     entries = load_runs(cfg)
     teacher = entries[0].loaded
-    data = SemcomDataConfig(**teacher.meta.get("data", {}))
-    if cfg.data:
-        data = data.model_copy(update={"corpus": cfg.data})
-    train, test = load_split(
-        data.corpus,
-        min_words=data.min_words,
-        max_words=data.max_words,
-        max_sentences=data.max_sentences,
-        test_fraction=data.test_fraction,
-        seed=data.split_seed,
-    )
+    data, train, test = teacher_split(teacher, cfg.data)
     test = test[: cfg.max_sentences]
     vocab = Vocab(teacher.vocab)
     loader = make_loader(test, vocab, cfg.batch_size, shuffle=False)
@@ -179,38 +169,7 @@ def analyze(cfg: AnalyzeConfig) -> dict[str, Any]:
     sim = Similarity(train)
     total = len(entries) * len(cfg.channels) * len(cfg.snrs)
     bar = _bar(total, cfg.progress)
-    models: dict[str, Any] = {}
-    for e in entries:
-        rows: dict[str, list[dict[str, float]]] = {}
-        examples: list[str] = []
-        for ch in cfg.channels:
-            rows[ch] = []
-            for snr in cfg.snrs:
-                hyps = decode_all(e.loaded.model, loader, vocab, snr, ch, cfg.seed)
-                if ch == cfg.channels[0] and snr == max(cfg.snrs):
-                    examples = hyps[:3]
-                row = {"snr": snr, "similarity": sim(hyps, refs)}
-                row.update(
-                    {f"bleu{n}": b for n, b in zip((1, 2, 3, 4), bleu(hyps, refs), strict=True)}
-                )
-                if e.kind != "teacher":
-                    row["kl"] = output_kl(teacher.model, e.loaded.model, loader, snr, ch, cfg.seed)
-                rows[ch].append(row)
-                bar()
-        models[e.name] = {
-            "kind": e.kind,
-            "temperature": e.temperature,
-            "distill_part": e.part,
-            "path": str(e.loaded.path),
-            "parameters": count_parameters(e.loaded.model),
-            "results": rows,
-            "examples": {
-                "references": refs[:3],
-                "decoded": examples,
-                "channel": cfg.channels[0],
-                "snr": max(cfg.snrs),
-            },
-        }
+    models = {e.name: _score(e, teacher, cfg, loader, vocab, refs, sim, bar) for e in entries}
     report = {
         "teacher": str(teacher.path),
         "test_sentences": len(test),
@@ -228,6 +187,38 @@ def analyze(cfg: AnalyzeConfig) -> dict[str, Any]:
     plot_metric_vs_snr(report, out / "metric_vs_snr.png")
     plot_gap_vs_t(report, out / "gap_vs_T.png")
     return report
+
+
+def _score(e, teacher: LoadedDeepSC, cfg: AnalyzeConfig, loader, vocab: Vocab, refs, sim, bar):
+    """BLEU-1..4, similarity and (students) KL to the teacher of one model at every channel/SNR."""
+    rows: dict[str, list[dict[str, float]]] = {}
+    examples: list[str] = []
+    for ch in cfg.channels:
+        rows[ch] = []
+        for snr in cfg.snrs:
+            hyps = decode_all(e.loaded.model, loader, vocab, snr, ch, cfg.seed)
+            if ch == cfg.channels[0] and snr == max(cfg.snrs):
+                examples = hyps[:3]
+            row = {"snr": snr, "similarity": sim(hyps, refs)}
+            row.update({f"bleu{n}": b for n, b in zip((1, 2, 3, 4), bleu(hyps, refs), strict=True)})
+            if e.kind != "teacher":
+                row["kl"] = output_kl(teacher.model, e.loaded.model, loader, snr, ch, cfg.seed)
+            rows[ch].append(row)
+            bar()
+    return {
+        "kind": e.kind,
+        "temperature": e.temperature,
+        "distill_part": e.part,
+        "path": str(e.loaded.path),
+        "parameters": count_parameters(e.loaded.model),
+        "results": rows,
+        "examples": {
+            "references": refs[:3],
+            "decoded": examples,
+            "channel": cfg.channels[0],
+            "snr": max(cfg.snrs),
+        },
+    }
 
 
 def _mean(rows: dict[str, list[dict[str, float]]], key: str, channels: list[str]) -> float:
@@ -262,7 +253,6 @@ def temperature_gaps(models: dict[str, Any], channels: list[str]) -> list[dict[s
 def plot_metric_vs_snr(report: dict[str, Any], path: Path) -> Path:
     """BLEU-1 and similarity vs SNR, one column per channel; students solid, hybrids dashed."""
     plt = pyplot()
-
 
     chans = report["channels"]
     fig, axes = plt.subplots(2, len(chans), figsize=(5.5 * len(chans), 8), squeeze=False)
@@ -302,7 +292,6 @@ def plot_metric_vs_snr(report: dict[str, Any], path: Path) -> Path:
 def plot_gap_vs_t(report: dict[str, Any], path: Path) -> Path:
     """Teacher-minus-model BLEU-1 gap and KL(teacher ‖ model) against the temperature T."""
     plt = pyplot()
-
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}

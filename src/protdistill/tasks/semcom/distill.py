@@ -26,7 +26,7 @@ from protdistill.distill.partial import (
 from protdistill.distill.trainer import best_epoch, fit
 from protdistill.errors import ConfigError
 from protdistill.io.atomic import write_json
-from protdistill.tasks.semcom.data import Vocab, load_split, make_loader
+from protdistill.tasks.semcom.data import Vocab, make_loader
 from protdistill.tasks.semcom.hybrid import save_hybrid
 from protdistill.tasks.semcom.model import (
     DeepSC,
@@ -36,8 +36,8 @@ from protdistill.tasks.semcom.model import (
 )
 from protdistill.tasks.semcom.train import (
     ExportEpochs,
-    SemcomDataConfig,
     SemcomModule,
+    teacher_split,
 )
 
 
@@ -77,23 +77,6 @@ def _check_layers(teacher: LoadedDeepSC, cfg: DistillConfig) -> None:
         )
 
 
-def _sentences(teacher: LoadedDeepSC, cfg: DistillConfig) -> tuple[SemcomDataConfig, list, list]:
-    """The teacher's data settings (corpus overridden by ``--data``) and its train / test split."""
-    data = SemcomDataConfig(**teacher.meta.get("data", {}))
-    if cfg.data:
-        data = data.model_copy(update={"corpus": cfg.data})
-    train, test = load_split(
-        data.corpus,
-        min_words=data.min_words,
-        max_words=data.max_words,
-        max_sentences=data.max_sentences,
-        test_fraction=data.test_fraction,
-        seed=data.split_seed,
-    )
-    train = train[: cfg.max_train_sentences] if cfg.max_train_sentences else train
-    return data, train, test
-
-
 def _hybrid(cfg: DistillConfig, teacher: LoadedDeepSC, student: DeepSC, vocab: Vocab) -> Path:
     """Teacher transmitter + student receiver, saved as one model."""
     out = Path(cfg.output_path)
@@ -114,7 +97,8 @@ def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
     start = time.time()
     out = Path(cfg.output_path)
     teacher = load_deepsc(cfg.teacher_checkpoint)
-    data, train, test = _sentences(teacher, cfg)
+    data, train, test = teacher_split(teacher, cfg.data)
+    train = train[: cfg.max_train_sentences] if cfg.max_train_sentences else train
     _check_layers(teacher, cfg)
     vocab = Vocab(teacher.vocab)
     student, layer_map = make_student(teacher.model, cfg.distill_part, cfg.student_layers)

@@ -21,6 +21,7 @@ from protdistill.tasks.semcom.data import PAD, Vocab, load_split, make_loader
 from protdistill.tasks.semcom.model import (
     DeepSC,
     DeepSCConfig,
+    LoadedDeepSC,
     count_parameters,
     load_deepsc,
     save_deepsc,
@@ -151,6 +152,25 @@ def _warm_start(model: DeepSC, vocab: Vocab, path: str) -> None:
             fix="use the same corpus, subset, vocab_size and model sizes as that checkpoint",
         )
     model.load_state_dict(init.model.state_dict())
+
+
+def teacher_split(
+    teacher: LoadedDeepSC, corpus: str | None = None
+) -> tuple[SemcomDataConfig, list, list]:
+    """The data settings a teacher was trained with (``corpus`` overrides its corpus) and the
+    train / test sentences they give: students and analyses see the teacher's split."""
+    data = SemcomDataConfig(**teacher.meta.get("data", {}))
+    if corpus:
+        data = data.model_copy(update={"corpus": corpus})
+    train, test = load_split(
+        data.corpus,
+        min_words=data.min_words,
+        max_words=data.max_words,
+        max_sentences=data.max_sentences,
+        test_fraction=data.test_fraction,
+        seed=data.split_seed,
+    )
+    return data, train, test
 
 
 @dataclass
