@@ -23,3 +23,41 @@ def progress(
         yield from items
         return
     yield from track(items, description=description, total=total, transient=False)
+
+
+class Meter:
+    """A counter with a rate and ETA on stderr (rich) when ``show``; silent otherwise."""
+
+    def __init__(self, total: int, description: str, unit: str, *, show: bool) -> None:
+        self._progress = None
+        if show:
+            from rich.progress import (  # lazy: only long jobs that show a bar need it
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} " + unit),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+            )
+            self._task = self._progress.add_task(description, total=total, rate="")
+            self._progress.start()
+
+    def advance(self, n: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+            speed = self._progress.tasks[0].speed
+            rate = "" if not speed else f"{speed:,.0f}/s"
+            self._progress.update(self._task, rate=rate)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -1,7 +1,8 @@
-"""A trained PPI student behind one object: ``load(run)`` -> ``predict`` / ``embed``."""
+"""A trained PPI student behind one object: ``load(run)`` -> ``predict``, ``embed``, ``screen``."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,9 @@ from torch import nn
 
 from protdistill.io.fasta import read_fasta
 from protdistill.io.pairs import Pair
+from protdistill.tasks.ppi.embed import student_embeddings
 from protdistill.tasks.ppi.evaluate import predict_pairs
+from protdistill.tasks.ppi.screen import ScreenConfig, screen
 from protdistill.tasks.ppi.student import load_student, max_residues_of
 
 Sequences = Mapping[str, str] | str | Path
@@ -53,6 +56,25 @@ class PairModel:
         return predict_pairs(
             self.network, items, seqs, max_residues=self.max_residues, batch_size=batch_size
         )
+
+    def embed(
+        self, sequences: Sequences, *, cache_dir: str | Path | None = None
+    ) -> dict[str, torch.Tensor]:
+        """(D,) student embedding per protein id (Siamese students), cached in ``cache_dir``
+        when given; proteins that fail are left out (``ppi screen`` lists them)."""
+        seqs = _sequences(sequences)
+        with tempfile.TemporaryDirectory() as tmp:
+            emb, _ = student_embeddings(
+                self.network, seqs, cache_dir or tmp, max_residues=self.max_residues
+            )
+            return {k: v.clone() for k, v in emb.items()}
+
+    def screen(self, fasta: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
+        """`ppi screen` of this model: ``options`` are :class:`ScreenConfig` fields (``query``,
+        ``top_k``, ``threshold`` ...); returns the summary. Hits go to ``out``."""
+        options.setdefault("progress", False)
+        cfg = ScreenConfig(model=str(self.path), fasta=str(fasta), out=str(out), **options)
+        return screen(cfg)
 
 
 def load(run: str | Path, *, backend: str | None = None) -> PairModel:

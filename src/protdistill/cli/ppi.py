@@ -166,3 +166,31 @@ def explain(
         f"P(interact)={info['probability']:.3f}; top region {a}:{r['a_start']}-{r['a_end']}"
         f" x {b}:{r['b_start']}-{r['b_end']}; wrote {out}"
     )
+
+
+@app.command()
+def screen(
+    model: Path = MODEL,
+    fasta: Path = typer.Option(..., "--fasta", help="Proteome FASTA (all-vs-all, i < j)."),
+    out: Path = typer.Option(..., "--out", help="HITS.tsv.gz or HITS.parquet (never replaced)."),
+    query: Path = typer.Option(None, "--query", help="Query FASTA: score query x proteome."),
+    top_k: int = typer.Option(None, help="Partners kept per protein (default 50; 0 = none)."),
+    threshold: float = typer.Option(None, help="Keep pairs with probability >= this."),
+    include_self: bool = typer.Option(None, "--include-self/--no-self", help="Score A with A."),
+    memory_mb: int = typer.Option(None, "--memory", help="MB for one block of pairs (1024)."),
+    threads: int = typer.Option(None, help="torch CPU threads."),
+    config: Path = CONFIG,
+) -> None:
+    """Score every pair of a proteome (or query x proteome): top-K partners and/or hits."""
+    options = overrides(locals())
+    from protdistill.tasks.ppi import screen as stage  # lazy: start-up time
+
+    cfg = resolve(stage.ScreenConfig, config, **options)
+    summary = stage.screen(cfg, log=echo)
+    seconds = summary["wall_seconds"]
+    rate = summary["scoring_pairs_per_second"] or 0.0
+    typer.echo(
+        f"scored {summary['pairs_scored_this_run']:,} pairs ({rate:,.0f} pairs/s; embedding "
+        f"{seconds['embedding']:.1f} s, scoring {seconds['scoring']:.1f} s); "
+        f"wrote {summary['rows_written']:,} rows to {out}"
+    )

@@ -1,0 +1,235 @@
+"""`ppi screen`: score every pair of a proteome (or query x proteome) with a Siamese student.
+
+1. Each protein's student embedding is computed once (``tasks/ppi/embed``) and cached in
+   ``OUT_DIR/embeddings/`` so a re-run or a second query reuses it.
+2. The pair head runs over row blocks of the pair grid (``screen_blocks``): all-vs-all scores
+   each unordered pair once (i < j), bipartite every query x proteome pair. Block sides come from
+   the ``memory`` budget, so memory stays bounded whatever the proteome size.
+3. Kept: each protein's top-K partners (all-vs-all: both proteins of a pair see it; bipartite:
+   the query proteins) and/or every pair with probability >= ``threshold``. After every row block
+   the running top-K and that block's threshold hits are saved to ``HITS.parts/``, so a killed
+   screen restarts at the first unfinished row block and writes identical output.
+4. ``HITS.tsv.gz`` or ``HITS.parquet`` (protein_a, protein_b, probability, rank) and
+   ``HITS.summary.json`` (pairs scored, wall times, pairs/s, settings, skipped proteins).
+
+Long proteins are cropped to the student's ``max_residues`` (first residues), exactly as in
+training and ``ppi predict``: a screen's probability equals ``ppi predict``'s for that pair.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from pydantic import Field
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import Tensor
+
+from protdistill.config import Config
+from protdistill.errors import ConfigError, InputError
+from protdistill.io.atomic import save_tensors, write_json
+from protdistill.io.fasta import read_fasta
+from protdistill.progress import Log, Meter, no_log
+from protdistill.tasks.ppi.embed import student_embeddings, weights_digest
+from protdistill.tasks.ppi.screen_blocks import TopK, block_size, pair_mask, score_block
+from protdistill.tasks.ppi.screen_output import hits_table, output_paths, write_table
+from protdistill.tasks.ppi.student import load_student, max_residues_of
+
+
+class ScreenConfig(Config):
+    """Every `ppi screen` option."""
+
+    model: str
+    fasta: str
+    out: str
+    query: str | None = Field(None, description="query FASTA: score query x proteome")
+    top_k: int = Field(50, ge=0, description="partners kept per protein (0 = none)")
+    threshold: float | None = Field(None, ge=0, le=1, description="keep pairs with p >= this")
+    include_self: bool = Field(False, description="also score a protein with itself")
+    memory_mb: int = Field(1024, ge=16, description="working memory of one block of pairs")
+    block: int | None = Field(None, ge=1, description="block side (default: from memory_mb)")
+    tokens_per_batch: int = Field(64_000, ge=1000, description="residues per embedding batch")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads")
+    progress: bool = True
+
+
+def _grid(cfg: ScreenConfig, log: Log) -> tuple[list[str], dict[str, str], list[int], int]:
+    """(all ids, sequences, row indices, proteome size): the proteome's ids come first, then
+    query-only ids; rows are the proteome itself (all-vs-all) or the query proteins."""
+    proteome = read_fasta(cfg.fasta)
+    if cfg.query is None:
+        return list(proteome), proteome, list(range(len(proteome))), len(proteome)
+    query = read_fasta(cfg.query)
+    for pid in set(query) & set(proteome):
+        if query[pid] != proteome[pid]:
+            raise InputError(
+                f"protein {pid!r} has another sequence in the proteome FASTA",
+                path=cfg.query,
+                record=pid,
+                fix="use one sequence per id in both files",
+            )
+    ids = list(proteome) + [p for p in query if p not in proteome]
+    sequences = {**proteome, **query}
+    index = {pid: i for i, pid in enumerate(ids)}
+    log(f"bipartite screen: {len(query)} query x {len(proteome)} proteome proteins")
+    return ids, sequences, [index[p] for p in query], len(proteome)
+
+
+def _settings(cfg: ScreenConfig, digest: str, n: int, side: int) -> dict:
+    keys = ("fasta", "query", "top_k", "threshold", "include_self")
+    return {**{k: getattr(cfg, k) for k in keys}, "model": digest, "proteins": n, "block": side}
+
+
+def _resume(parts: Path, settings: dict, n: int, k: int) -> tuple[int, TopK]:
+    """(row blocks already done, top-K state) from ``parts``; a fresh start when absent.
+
+    ``topk.safetensors`` is the commit point: it holds the top-K after the last finished row
+    block and that block count, written atomically after the block's hits."""
+    state = parts / "settings.json"
+    if not state.exists():
+        if parts.exists():
+            shutil.rmtree(parts)  # parts of a screen killed before it wrote its settings
+        parts.mkdir(parents=True)
+        write_json(state, {"settings": settings})
+        return 0, TopK.empty(n, k)
+    saved = json.loads(state.read_text(encoding="utf-8"))
+    if saved["settings"] != settings:
+        raise ConfigError(
+            "an unfinished screen with other settings is in the way",
+            path=parts,
+            fix="re-run with the same options to resume it, or delete this folder",
+        )
+    committed = parts / "topk.safetensors"
+    if not committed.exists():
+        return 0, TopK.empty(n, k)
+    with safe_open(committed, "pt") as fh:
+        done = int(fh.metadata()["rows_done"])
+    loaded = load_file(committed)
+    return done, TopK(loaded["values"], loaded["index"])
+
+
+def _score_rows(
+    head,
+    emb: Tensor,
+    rows: Tensor,
+    cols: Tensor,
+    cfg: ScreenConfig,
+    sym: bool,
+    top: TopK,
+    side: int,
+) -> tuple[int, list[Tensor]]:
+    """Score one row block against every column block; returns (pairs scored, hit triples)."""
+    scored, hits = 0, []
+    start = int(rows[0]) if sym else 0
+    cols = cols[cols >= start] if sym else cols
+    for j in range(0, len(cols), side):
+        c = cols[j : j + side]
+        probs = score_block(head, emb[rows], emb[c])
+        keep = pair_mask(rows, c, sym, cfg.include_self)
+        scored += int(keep.sum())
+        probs = probs.masked_fill(~keep, float("-inf"))
+        top.merge(rows, probs, c)
+        if sym:
+            top.merge(c, probs.T, rows)
+        if cfg.threshold is not None:
+            r, q = torch.nonzero(probs >= cfg.threshold, as_tuple=True)
+            hits.append((torch.stack([rows[r], c[q]], dim=1).int(), probs[r, q]))
+    return scored, hits
+
+
+def _embeddings(cfg: ScreenConfig, model, meta: dict, digest: str, log: Log):
+    """(N, D) embeddings in id order (NaN rows for skipped proteins), the row and column indices
+    of the grid (skipped proteins left out) and the skipped ids."""
+    out = Path(cfg.out)
+    ids, sequences, query, n_proteome = _grid(cfg, log)
+    emb_map, skipped = student_embeddings(
+        model,
+        sequences,
+        out.parent / "embeddings" / f"student-{digest}",
+        max_residues=max_residues_of(meta),
+        tokens_per_batch=cfg.tokens_per_batch,
+        show_progress=cfg.progress,
+        log=log,
+    )
+    if not emb_map:
+        raise InputError("no protein could be embedded", path=cfg.fasta, fix="see the log")
+    width = next(iter(emb_map.values())).shape[0]
+    emb = torch.stack([emb_map.get(p, torch.full((width,), float("nan"))) for p in ids])
+    rows = torch.tensor([i for i in query if ids[i] in emb_map], dtype=torch.long)
+    cols = torch.tensor([i for i in range(n_proteome) if ids[i] in emb_map], dtype=torch.long)
+    return (ids, emb), rows, cols, skipped
+
+
+def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
+    """Run the screen described by ``cfg``; returns the summary (also written as JSON)."""
+    if cfg.top_k == 0 and cfg.threshold is None:
+        raise ConfigError("nothing to keep", fix="pass --top-k K and/or --threshold P")
+    out, parts, summary_path = output_paths(cfg.out)
+    if out.exists():
+        raise InputError("output exists", path=out, fix="choose another --out or delete the file")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    model, meta = load_student(cfg.model)
+    sym = cfg.query is None
+    digest = weights_digest(model)
+    t0 = time.perf_counter()
+    (ids, emb), rows_all, cols_all, skipped = _embeddings(cfg, model, meta, digest, log)
+    t_embed = time.perf_counter() - t0
+    side = cfg.block or block_size(cfg.memory_mb * 2**20, emb.shape[1], _hidden(model.head))
+    settings = _settings(cfg, digest, len(ids), side)
+    done, top = _resume(parts, settings, len(ids), cfg.top_k)
+    n_blocks = (len(rows_all) + side - 1) // side
+    total = _total_pairs(len(rows_all), len(cols_all), sym, cfg.include_self)
+    meter = Meter(total, "scoring pairs", "pairs", show=cfg.progress)
+    t1, scored = time.perf_counter(), 0
+    for b in range(done, n_blocks):
+        rows = rows_all[b * side : (b + 1) * side]
+        n, hits = _score_rows(model.head, emb, rows, cols_all, cfg, sym, top, side)
+        scored += n
+        meter.advance(n)
+        _save_rows(parts, b, hits, top)
+    meter.close()
+    t_score = time.perf_counter() - t1
+    table = hits_table(parts, n_blocks, top, ids, rows_all.tolist(), cfg.threshold, cfg.top_k)
+    write_table(out, table)
+    summary = {
+        "output": str(out),
+        "proteins": len(ids),
+        "query_proteins": len(rows_all),
+        "skipped_proteins": skipped,
+        "pairs_scored_this_run": scored,
+        "pairs_total": total,
+        "rows_written": len(table["protein_a"]),
+        "block_side": side,
+        "wall_seconds": {"embedding": t_embed, "scoring": t_score},
+        "scoring_pairs_per_second": scored / t_score if t_score > 0 and scored else None,
+        "threads": torch.get_num_threads(),
+        "settings": {**settings, "memory_mb": cfg.memory_mb, "long_proteins": "crop"},
+    }
+    write_json(summary_path, summary)
+    shutil.rmtree(parts)
+    return summary
+
+
+def _hidden(head) -> int:
+    linear = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
+    return linear[0].out_features if linear else 128
+
+
+def _total_pairs(n_rows: int, n_cols: int, sym: bool, include_self: bool) -> int:
+    if sym:
+        return n_rows * (n_rows - 1) // 2 + (n_rows if include_self else 0)
+    return n_rows * n_cols
+
+
+def _save_rows(parts: Path, b: int, hits: list[tuple[Tensor, Tensor]], top: TopK) -> None:
+    """Persist row block ``b``: its hits, then the top-K with the block count (the commit)."""
+    if hits:
+        pairs, prob = torch.cat([h[0] for h in hits]), torch.cat([h[1] for h in hits])
+        save_tensors(parts / f"hits-{b:06d}.safetensors", {"pairs": pairs, "prob": prob})
+    tensors = {"values": top.values, "index": top.index}
+    save_tensors(parts / "topk.safetensors", tensors, metadata={"rows_done": str(b + 1)})

@@ -1,0 +1,97 @@
+"""Where a screen writes, and the hit table it writes: TSV.gz or Parquet, atomically."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from safetensors.torch import load_file
+
+from protdistill.errors import ConfigError
+from protdistill.io.atomic import atomic_path
+from protdistill.tasks.ppi.screen_blocks import TopK
+
+SUFFIXES = (".tsv.gz", ".parquet")
+COLUMNS = ("protein_a", "protein_b", "probability", "rank")
+
+
+def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
+    """(hits file, resume folder ``HITS.parts``, ``HITS.summary.json``) for ``out``."""
+    out = Path(out)
+    suffix = next((s for s in SUFFIXES if out.name.endswith(s)), None)
+    if suffix is None:
+        raise ConfigError(
+            f"unknown output format for {out.name!r}",
+            path=out,
+            fix="name the output HITS.tsv.gz or HITS.parquet",
+        )
+    stem = out.name[: -len(suffix)]
+    return out, out.with_name(stem + ".parts"), out.with_name(stem + ".summary.json")
+
+
+def _top_rows(top: TopK, rows: list[int], threshold: float | None) -> np.ndarray:
+    """(H, 3) [protein, partner, probability] of each listed protein's kept partners, best first."""
+    values, index = top.values[rows], top.index[rows]
+    keep = (index >= 0) & torch.isfinite(values)
+    if threshold is not None:
+        keep &= values >= threshold
+    owner = torch.tensor(rows)[:, None].expand_as(index)
+    return np.stack([owner[keep].numpy(), index[keep].numpy(), values[keep].double().numpy()], 1)
+
+
+def _threshold_rows(parts: Path, n_blocks: int) -> np.ndarray:
+    """(H, 3) every hit saved by the row blocks, highest probability first (ties: a, then b)."""
+    blocks = [parts / f"hits-{b:06d}.safetensors" for b in range(n_blocks)]
+    loaded = [load_file(p) for p in blocks if p.exists()]
+    if not loaded:
+        return np.zeros((0, 3))
+    pairs = torch.cat([t["pairs"] for t in loaded]).numpy()
+    prob = torch.cat([t["prob"] for t in loaded]).double().numpy()
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -prob))
+    return np.column_stack([pairs[order], prob[order]])
+
+
+def hits_table(
+    parts: Path,
+    n_blocks: int,
+    top: TopK,
+    ids: list[str],
+    rows: list[int],
+    threshold: float | None,
+    top_k: int,
+) -> dict[str, list]:
+    """Columns of the output. With top-K: each protein's partners, ``rank`` 1 = its best partner
+    (and only those >= ``threshold`` when given). Threshold only: each unordered pair once,
+    ``rank`` = its position among all hits by probability."""
+    if top_k > 0:
+        found = _top_rows(top, rows, threshold)
+        owners = found[:, 0].astype(int) if len(found) else np.zeros(0, int)
+        starts = np.r_[0, np.flatnonzero(np.diff(owners)) + 1] if len(found) else np.zeros(0, int)
+        rank = np.arange(len(found)) - np.repeat(starts, np.diff(np.r_[starts, len(found)])) + 1
+    else:
+        found = _threshold_rows(parts, n_blocks)
+        rank = np.arange(1, len(found) + 1)
+    a, b = found[:, 0].astype(int), found[:, 1].astype(int)
+    return {
+        "protein_a": [ids[i] for i in a],
+        "protein_b": [ids[i] for i in b],
+        "probability": [float(p) for p in found[:, 2]],
+        "rank": [int(r) for r in rank],
+    }
+
+
+def write_table(out: Path, table: dict[str, list]) -> None:
+    """``out`` as gzip TSV (header line) or Parquet, written to a temporary file and renamed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out, exclusive=True) as tmp:
+        if out.name.endswith(".parquet"):
+            pq.write_table(pa.table(table), tmp)
+            return
+        with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+            fh.write("\t".join(COLUMNS) + "\n")
+            for a, b, p, r in zip(*(table[c] for c in COLUMNS), strict=True):
+                fh.write(f"{a}\t{b}\t{p:.6f}\t{r}\n")

@@ -1,0 +1,215 @@
+"""`ppi screen`: same numbers as `ppi predict`, exact top-K, bipartite = all-vs-all on shared pairs,
+resume after a kill gives the same output, TSV.gz / Parquet readable, API = CLI."""
+
+from __future__ import annotations
+
+import gzip
+import random
+
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import protdistill
+from protdistill.cli.main import app
+from protdistill.distill.checkpoint import save_model
+from protdistill.errors import ConfigError, InputError
+from protdistill.io.fasta import write_fasta
+from protdistill.students import build_student
+from protdistill.tasks.ppi import screen as screen_mod
+from protdistill.tasks.ppi.screen import ScreenConfig, screen
+from protdistill.tasks.ppi.screen_blocks import TopK
+from protdistill.tasks.ppi.screen_output import COLUMNS
+
+AA = "ACDEFGHIKLMNPQRSTVWY"
+STUDENT = {"kind": "resnet1d", "embed_dim": 8, "channels": [8, 12], "hidden": 16}
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    torch.manual_seed(0)
+    model = build_student(STUDENT).eval()
+    for m in model.modules():  # non-trivial BatchNorm statistics
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    path = tmp_path / "student.safetensors"
+    save_model(path, model, {"student": STUDENT, "ppi": {"max_residues": 60}})
+    return path
+
+
+@pytest.fixture
+def proteome(tmp_path):
+    rng = random.Random(1)
+    seqs = {f"P{i:02d}": "".join(rng.choices(AA, k=rng.randint(5, 90))) for i in range(37)}
+    path = tmp_path / "proteome.fasta"
+    write_fasta(path, seqs)
+    return path, seqs
+
+
+def _read(path):
+    if str(path).endswith(".parquet"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep="\t")
+
+
+def _all_pairs(model_path, seqs):
+    ids = list(seqs)
+    pairs = [(ids[i], ids[j]) for i in range(len(ids)) for j in range(i + 1, len(ids))]
+    probs = protdistill.load(model_path).predict(pairs, seqs)
+    return dict(zip(pairs, probs.tolist(), strict=True))
+
+
+def _run(model_path, fasta, out, **kw):
+    kw.setdefault("progress", False)
+    return screen(ScreenConfig(model=str(model_path), fasta=str(fasta), out=str(out), **kw))
+
+
+def test_screen_equals_predict_on_every_pair(model_path, proteome, tmp_path) -> None:
+    fasta, seqs = proteome
+    summary = _run(model_path, fasta, tmp_path / "all.parquet", top_k=0, threshold=0.0, block=10)
+    table = _read(tmp_path / "all.parquet")
+    expected = _all_pairs(model_path, seqs)
+    assert summary["pairs_total"] == len(expected) == len(table) == 37 * 36 // 2
+    rows = zip(table.protein_a, table.protein_b, table.probability, strict=True)
+    got = {(a, b): p for a, b, p in rows}
+    assert set(got) == set(expected)  # each unordered pair once, i < j in FASTA order
+    assert max(abs(got[k] - expected[k]) for k in expected) < 1e-5
+    assert list(table["rank"]) == list(range(1, len(table) + 1))
+    assert table.probability.is_monotonic_decreasing
+
+
+def test_top_k_equals_a_brute_force_sort(model_path, proteome, tmp_path) -> None:
+    fasta, seqs = proteome
+    _run(model_path, fasta, tmp_path / "top.tsv.gz", top_k=4, block=7)
+    table = _read(tmp_path / "top.tsv.gz")
+    scores = _all_pairs(model_path, seqs)
+    for pid in seqs:
+        partners = {(b if a == pid else a): p for (a, b), p in scores.items() if pid in (a, b)}
+        best = sorted(partners, key=lambda q: -partners[q])[:4]
+        rows = table[table.protein_a == pid]
+        assert list(rows.protein_b) == best
+        assert list(rows["rank"]) == [1, 2, 3, 4]
+
+
+def test_threshold_and_top_k_together(model_path, proteome, tmp_path) -> None:
+    fasta, seqs = proteome
+    scores = _all_pairs(model_path, seqs)
+    cut = sorted(scores.values())[len(scores) // 2]
+    _run(model_path, fasta, tmp_path / "both.tsv.gz", top_k=3, threshold=cut)
+    table = _read(tmp_path / "both.tsv.gz")
+    assert (table.probability >= cut - 1e-6).all()
+    assert table.groupby("protein_a").size().max() <= 3
+    assert list(table.columns) == list(COLUMNS)
+
+
+def test_bipartite_agrees_with_all_vs_all(model_path, proteome, tmp_path) -> None:
+    fasta, seqs = proteome
+    query = tmp_path / "query.fasta"
+    write_fasta(query, {k: seqs[k] for k in ("P03", "P10")} | {"Q1": "MKTAYIAKQR"})
+    _run(model_path, fasta, tmp_path / "q.tsv.gz", query=str(query), top_k=0, threshold=0.0)
+    table = _read(tmp_path / "q.tsv.gz")
+    assert len(table) == 3 * 37 - 2  # P03 and P10 are not paired with themselves
+    assert set(table.protein_a) == {"P03", "P10", "Q1"}
+    expected = _all_pairs(model_path, seqs)
+    for a, b, p in zip(table.protein_a, table.protein_b, table.probability, strict=True):
+        if a != "Q1":
+            key = (a, b) if (a, b) in expected else (b, a)
+            assert abs(expected[key] - p) < 1e-5
+
+
+def test_killed_screen_resumes_to_identical_output(model_path, proteome, tmp_path, monkeypatch):
+    fasta, _ = proteome
+    _run(model_path, fasta, tmp_path / "once.tsv.gz", top_k=5, threshold=0.5, block=8)
+    real = screen_mod._save_rows
+    calls = []
+
+    def dying(parts, b, hits, top):
+        real(parts, b, hits, top)
+        calls.append(b)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed after two row blocks were committed
+
+    monkeypatch.setattr(screen_mod, "_save_rows", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _run(model_path, fasta, tmp_path / "twice.tsv.gz", top_k=5, threshold=0.5, block=8)
+    monkeypatch.setattr(screen_mod, "_save_rows", real)
+    summary = _run(model_path, fasta, tmp_path / "twice.tsv.gz", top_k=5, threshold=0.5, block=8)
+    assert summary["pairs_scored_this_run"] < summary["pairs_total"]  # it did not start over
+    with (
+        gzip.open(tmp_path / "once.tsv.gz", "rt") as a,
+        gzip.open(tmp_path / "twice.tsv.gz", "rt") as b,
+    ):
+        assert a.read() == b.read()
+    assert not (tmp_path / "twice.parts").exists()
+
+
+def test_resume_with_other_settings_is_refused(model_path, proteome, tmp_path, monkeypatch):
+    fasta, _ = proteome
+
+    def dying(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(screen_mod, "_save_rows", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _run(model_path, fasta, tmp_path / "h.tsv.gz", top_k=5, block=8)
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match="other settings"):
+        _run(model_path, fasta, tmp_path / "h.tsv.gz", top_k=6, block=8)
+
+
+def test_bad_requests_are_one_line_errors(model_path, proteome, tmp_path) -> None:
+    fasta, _ = proteome
+    with pytest.raises(ConfigError, match="nothing to keep"):
+        _run(model_path, fasta, tmp_path / "x.tsv.gz", top_k=0)
+    with pytest.raises(ConfigError, match="HITS.tsv.gz or HITS.parquet"):
+        _run(model_path, fasta, tmp_path / "x.csv")
+    (tmp_path / "taken.tsv.gz").write_text("keep me")
+    with pytest.raises(InputError, match="output exists"):
+        _run(model_path, fasta, tmp_path / "taken.tsv.gz")
+    assert (tmp_path / "taken.tsv.gz").read_text() == "keep me"
+
+
+def test_api_and_cli_give_the_same_numbers(model_path, proteome, tmp_path) -> None:
+    fasta, _ = proteome
+    result = CliRunner().invoke(
+        app,
+        ["ppi", "screen", "--model", str(model_path), "--fasta", str(fasta), "--out",
+         str(tmp_path / "cli.tsv.gz"), "--top-k", "3"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    protdistill.load(model_path).screen(fasta, tmp_path / "api.tsv.gz", top_k=3)
+    pd.testing.assert_frame_equal(_read(tmp_path / "cli.tsv.gz"), _read(tmp_path / "api.tsv.gz"))
+
+
+def test_embed_matches_the_pair_features(model_path, proteome) -> None:
+    _, seqs = proteome
+    model = protdistill.load(model_path)
+    emb = model.embed(seqs)
+    a, b = emb["P01"], emb["P02"]
+    features = torch.cat([a + b, (a - b).abs(), a * b])[None]
+    prob = model.network.head(features).softmax(-1)[0, 1]
+    assert abs(float(prob) - float(model.predict([("P01", "P02")], seqs)[0])) < 1e-5
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.floats(0, 1, allow_nan=False, width=32), min_size=1, max_size=40),
+    st.integers(1, 6),
+    st.integers(1, 9),
+)
+def test_top_k_merge_is_independent_of_block_cuts(values, k, cut) -> None:
+    probs = torch.tensor(values)[None]
+    partners = torch.arange(len(values))
+    whole, pieces = TopK.empty(1, k), TopK.empty(1, k)
+    whole.merge(torch.tensor([0]), probs, partners)
+    for start in range(0, len(values), cut):
+        pieces.merge(
+            torch.tensor([0]), probs[:, start : start + cut], partners[start : start + cut]
+        )
+    assert torch.equal(whole.values, pieces.values) and torch.equal(whole.index, pieces.index)
+    top = sorted(values, reverse=True)[:k]
+    assert whole.values[0, : len(top)].tolist() == pytest.approx(top)
