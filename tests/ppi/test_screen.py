@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import protdistill
 from protdistill.cli.main import app
 from protdistill.distill.checkpoint import save_model
-from protdistill.errors import ConfigError, InputError
+from protdistill.errors import ConfigError, InputError, ModelError
 from protdistill.io.fasta import write_fasta
 from protdistill.students import build_student
 from protdistill.tasks.ppi import screen as screen_mod
@@ -213,3 +213,19 @@ def test_top_k_merge_is_independent_of_block_cuts(values, k, cut) -> None:
     assert torch.equal(whole.values, pieces.values) and torch.equal(whole.index, pieces.index)
     top = sorted(values, reverse=True)[:k]
     assert whole.values[0, : len(top)].tolist() == pytest.approx(top)
+
+
+def test_interaction_student_screens_like_predict(proteome, tmp_path) -> None:
+    fasta, seqs = proteome
+    torch.manual_seed(0)
+    spec = {"kind": "interaction", "embed_dim": 8, "channels": 12, "layers": 2, "map_dim": 8}
+    path = tmp_path / "interaction.safetensors"
+    save_model(path, build_student(spec).eval(), {"student": spec, "ppi": {"max_residues": 60}})
+    summary = _run(path, fasta, tmp_path / "i.tsv.gz", top_k=0, threshold=0.0, memory_mb=16)
+    table = _read(tmp_path / "i.tsv.gz")
+    expected = _all_pairs(path, seqs)
+    assert summary["pairs_total"] == len(table) == len(expected)
+    for a, b, p in zip(table.protein_a, table.protein_b, table.probability, strict=True):
+        assert abs(expected[(a, b)] - p) < 1e-5
+    with pytest.raises(ModelError, match="per-protein embeddings"):
+        protdistill.load(path).embed(seqs)

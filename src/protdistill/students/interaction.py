@@ -82,7 +82,8 @@ class InteractionStudent(nn.Module):
         valid = mask_a[:, :, None] & mask_b[:, None, :]
         return scores.masked_fill(~valid, -1e4)
 
-    def _map_summary(self, scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def map_summary(self, scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """(B, La, Lb) map logits + valid cells -> (B, 2): mean of the top-k logits, mean prob."""
         flat = scores.flatten(1)
         k = min(self.cfg.top_k, flat.shape[1])
         top = flat.topk(k, dim=1).values
@@ -105,7 +106,7 @@ class InteractionStudent(nn.Module):
         valid = mask_a[:, :, None] & mask_b[:, None, :]
         za, zb = masked_max(ha, mask_a), masked_max(hb, mask_b)
         pooled = symmetric_combine(za, zb)
-        features = torch.cat([pooled, self._map_summary(scores, valid)], dim=1)
+        features = torch.cat([pooled, self.map_summary(scores, valid)], dim=1)
         return PairOutput(
             logits=self.head(features),
             features=features,

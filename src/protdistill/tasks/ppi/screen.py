@@ -1,7 +1,8 @@
-"""`ppi screen`: score every pair of a proteome (or query x proteome) with a Siamese student.
+"""`ppi screen`: score every pair of a proteome (or query x proteome) with a trained student.
 
-1. Each protein's student embedding is computed once (``tasks/ppi/embed``) and cached in
-   ``OUT_DIR/embeddings/`` so a re-run or a second query reuses it.
+1. Each protein's student features (Siamese: a pooled embedding; interaction student: residue
+   features, each pair then costing a residue map) are computed once (``tasks/ppi/embed``) and
+   cached in ``OUT_DIR/embeddings/``, so a re-run or a second query reuses them.
 2. The pair head runs over row blocks of the pair grid (``screen_blocks``): all-vs-all scores
    each unordered pair once (i < j), bipartite every query x proteome pair. Block sides come from
    the ``memory`` budget, so memory stays bounded whatever the proteome size.
@@ -34,10 +35,17 @@ from protdistill.errors import ConfigError, InputError
 from protdistill.io.atomic import save_tensors, write_json
 from protdistill.io.fasta import read_fasta
 from protdistill.progress import Log, Meter, no_log
-from protdistill.tasks.ppi.embed import student_embeddings, weights_digest
-from protdistill.tasks.ppi.screen_blocks import TopK, block_size, pair_mask, score_block
+from protdistill.tasks.ppi.embed import is_siamese, student_features, weights_digest
+from protdistill.tasks.ppi.screen_blocks import (
+    InteractionScorer,
+    SiameseScorer,
+    TopK,
+    pair_mask,
+)
 from protdistill.tasks.ppi.screen_output import hits_table, output_paths, write_table
 from protdistill.tasks.ppi.student import load_student, max_residues_of
+
+Scorer = SiameseScorer | InteractionScorer
 
 
 class ScreenConfig(Config):
@@ -113,8 +121,7 @@ def _resume(parts: Path, settings: dict, n: int, k: int) -> tuple[int, TopK]:
 
 
 def _score_rows(
-    head,
-    emb: Tensor,
+    scorer: Scorer,
     rows: Tensor,
     cols: Tensor,
     cfg: ScreenConfig,
@@ -128,7 +135,7 @@ def _score_rows(
     cols = cols[cols >= start] if sym else cols
     for j in range(0, len(cols), side):
         c = cols[j : j + side]
-        probs = score_block(head, emb[rows], emb[c])
+        probs = scorer(rows, c)
         keep = pair_mask(rows, c, sym, cfg.include_self)
         scored += int(keep.sum())
         probs = probs.masked_fill(~keep, float("-inf"))
@@ -146,7 +153,7 @@ def _embeddings(cfg: ScreenConfig, model, meta: dict, digest: str, log: Log):
     of the grid (skipped proteins left out) and the skipped ids."""
     out = Path(cfg.out)
     ids, sequences, query, n_proteome = _grid(cfg, log)
-    emb_map, skipped = student_embeddings(
+    emb_map, skipped = student_features(
         model,
         sequences,
         out.parent / "embeddings" / f"student-{digest}",
@@ -157,11 +164,12 @@ def _embeddings(cfg: ScreenConfig, model, meta: dict, digest: str, log: Log):
     )
     if not emb_map:
         raise InputError("no protein could be embedded", path=cfg.fasta, fix="see the log")
-    width = next(iter(emb_map.values())).shape[0]
-    emb = torch.stack([emb_map.get(p, torch.full((width,), float("nan"))) for p in ids])
+    features = [emb_map.get(p) for p in ids]
+    kind = SiameseScorer if is_siamese(model) else InteractionScorer
+    scorer = kind(model, features, cfg.memory_mb * 2**20)
     rows = torch.tensor([i for i in query if ids[i] in emb_map], dtype=torch.long)
     cols = torch.tensor([i for i in range(n_proteome) if ids[i] in emb_map], dtype=torch.long)
-    return (ids, emb), rows, cols, skipped
+    return (ids, scorer), rows, cols, skipped
 
 
 def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
@@ -177,9 +185,9 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
     sym = cfg.query is None
     digest = weights_digest(model)
     t0 = time.perf_counter()
-    (ids, emb), rows_all, cols_all, skipped = _embeddings(cfg, model, meta, digest, log)
+    (ids, scorer), rows_all, cols_all, skipped = _embeddings(cfg, model, meta, digest, log)
     t_embed = time.perf_counter() - t0
-    side = cfg.block or block_size(cfg.memory_mb * 2**20, emb.shape[1], _hidden(model.head))
+    side = cfg.block or scorer.side
     settings = _settings(cfg, digest, len(ids), side)
     done, top = _resume(parts, settings, len(ids), cfg.top_k)
     n_blocks = (len(rows_all) + side - 1) // side
@@ -188,7 +196,7 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
     t1, scored = time.perf_counter(), 0
     for b in range(done, n_blocks):
         rows = rows_all[b * side : (b + 1) * side]
-        n, hits = _score_rows(model.head, emb, rows, cols_all, cfg, sym, top, side)
+        n, hits = _score_rows(scorer, rows, cols_all, cfg, sym, top, side)
         scored += n
         meter.advance(n)
         _save_rows(parts, b, hits, top)
@@ -213,11 +221,6 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
     write_json(summary_path, summary)
     shutil.rmtree(parts)
     return summary
-
-
-def _hidden(head) -> int:
-    linear = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
-    return linear[0].out_features if linear else 128
 
 
 def _total_pairs(n_rows: int, n_cols: int, sym: bool, include_self: bool) -> int:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from protdistill.students.outputs import masked_max, symmetric_combine
+
 #: Bytes held per scored pair while a block is evaluated: the (3D) pair features, the hidden
 #: layer, logits and probabilities in float32, with room for the temporaries of LayerNorm / GELU.
 BYTES_PER_PAIR_PER_DIM = 4 * 3 * 2
@@ -67,3 +69,64 @@ def pair_mask(rows: Tensor, cols: Tensor, symmetric: bool, include_self: bool) -
         return rows[:, None] <= cols[None, :] if include_self else rows[:, None] < cols[None, :]
     same = rows[:, None] == cols[None, :]
     return torch.ones_like(same) if include_self else ~same
+
+
+class SiameseScorer:
+    """Pairs of a Siamese student from (N, D) pooled embeddings (NaN rows: skipped proteins)."""
+
+    def __init__(self, model: nn.Module, features: list[Tensor | None], memory_bytes: int) -> None:
+        width = next(f for f in features if f is not None).shape[0]
+        nan = torch.full((width,), float("nan"))
+        self.head = model.head
+        self.emb = torch.stack([nan if f is None else f for f in features])
+        linear = [m for m in self.head.modules() if isinstance(m, nn.Linear)]
+        self.side = block_size(memory_bytes, width, linear[0].out_features if linear else 128)
+
+    def __call__(self, rows: Tensor, cols: Tensor) -> Tensor:
+        return score_block(self.head, self.emb[rows], self.emb[cols])
+
+
+class InteractionScorer:
+    """Pairs of an interaction student from cached (C, L) residue features: for each row
+    protein, the residue map against a chunk of column proteins (padded to the chunk's longest)
+    and the student's own map summary and head, so each probability is the full model's."""
+
+    def __init__(self, model: nn.Module, features: list[Tensor | None], memory_bytes: int) -> None:
+        self.model = model
+        self.features = features
+        self.memory_bytes = memory_bytes
+        longest = max(f.shape[1] for f in features if f is not None)
+        # a row block holds few proteins: each of its pairs costs a whole residue map
+        self.side = max(1, min(64, memory_bytes // (16 * longest * longest * 64)))
+
+    @torch.inference_mode()
+    def _one_row(self, a: int, cols: Tensor) -> Tensor:
+        ha = self.features[a]
+        out = []
+        per_pair = 16 * ha.shape[1] * max(self.features[int(c)].shape[1] for c in cols)
+        chunk = max(1, self.memory_bytes // per_pair)
+        for start in range(0, len(cols), chunk):
+            hb, mask_b = _stack([self.features[int(c)] for c in cols[start : start + chunk]])
+            n = len(hb)
+            ha_n = ha[None].expand(n, -1, -1)
+            mask_a = torch.ones(n, ha.shape[1], dtype=torch.bool)
+            scores = self.model.interaction_map(ha_n, hb, mask_a, mask_b)
+            valid = mask_a[:, :, None] & mask_b[:, None, :]
+            pooled = symmetric_combine(masked_max(ha_n, mask_a), masked_max(hb, mask_b))
+            features = torch.cat([pooled, self.model.map_summary(scores, valid)], dim=1)
+            out.append(self.model.head(features).softmax(-1)[:, 1])
+        return torch.cat(out)
+
+    def __call__(self, rows: Tensor, cols: Tensor) -> Tensor:
+        return torch.stack([self._one_row(int(a), cols) for a in rows])
+
+
+def _stack(features: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """(B, C, L_max) zero-padded residue features and their (B, L_max) mask."""
+    longest = max(f.shape[1] for f in features)
+    out = features[0].new_zeros(len(features), features[0].shape[0], longest)
+    mask = torch.zeros(len(features), longest, dtype=torch.bool)
+    for i, f in enumerate(features):
+        out[i, :, : f.shape[1]] = f
+        mask[i, : f.shape[1]] = True
+    return out, mask
