@@ -229,3 +229,26 @@ def test_interaction_student_screens_like_predict(proteome, tmp_path) -> None:
         assert abs(expected[(a, b)] - p) < 1e-5
     with pytest.raises(ModelError, match="per-protein embeddings"):
         protdistill.load(path).embed(seqs)
+
+
+def test_a_protein_that_fails_is_skipped_and_listed(model_path, proteome, tmp_path, monkeypatch):
+    fasta, seqs = proteome
+    bad = len(seqs["P05"])
+    real = type(build_student(STUDENT)).embed
+
+    def fragile(self, tokens, mask):
+        if (mask.sum(1) == min(bad, 60)).any():
+            raise RuntimeError("out of memory")
+        return real(self, tokens, mask)
+
+    monkeypatch.setattr(type(build_student(STUDENT)), "embed", fragile)
+    logged = []
+    cfg = ScreenConfig(model=str(model_path), fasta=str(fasta), out=str(tmp_path / "s.tsv.gz"),
+                       top_k=2, progress=False)  # fmt: skip
+    summary = screen(cfg, log=logged.append)
+    skipped = [p for p, s in seqs.items() if min(len(s), 60) == min(bad, 60)]
+    assert summary["skipped_proteins"] == skipped and "P05" in skipped
+    assert any("skipped a protein" in line for line in logged)
+    table = _read(tmp_path / "s.tsv.gz")
+    assert not set(skipped) & (set(table.protein_a) | set(table.protein_b))
+    assert set(table.protein_a) == set(seqs) - set(skipped)
