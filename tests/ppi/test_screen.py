@@ -191,7 +191,8 @@ def test_embed_matches_the_pair_features(model_path, proteome) -> None:
     emb = model.embed(seqs)
     a, b = emb["P01"], emb["P02"]
     features = torch.cat([a + b, (a - b).abs(), a * b])[None]
-    prob = model.network.head(features).softmax(-1)[0, 1]
+    with torch.no_grad():
+        prob = model.network.head(features).softmax(-1)[0, 1]
     assert abs(float(prob) - float(model.predict([("P01", "P02")], seqs)[0])) < 1e-5
 
 

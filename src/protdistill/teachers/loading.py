@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import safe_open
 from torch import nn
 from transformers import AutoConfig, AutoTokenizer, EsmForMaskedLM, EsmModel
@@ -18,6 +17,7 @@ from transformers.utils import cached_file
 from transformers.utils import logging as hf_logging
 
 from protdistill.errors import ModelError
+from protdistill.io.integrity import tensor_digest
 
 #: Config fields that change what the network computes (hashed into ``identity``).
 _ARCH_KEYS = (
@@ -50,12 +50,7 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def sha256_state_dict(module: nn.Module) -> str:
     """Hex sha256 over the names, dtypes, shapes and bytes of a module's state dict."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return tensor_digest(module.state_dict())
 
 
 def config_hash(config: Any, vocab: dict[str, int]) -> str:

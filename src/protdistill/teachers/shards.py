@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
-from collections.abc import Mapping
 from pathlib import Path
 
-import torch
-from torch import Tensor
-
 from protdistill.errors import CacheError
+from protdistill.io.integrity import tensor_digest as fingerprint
 
-
-def fingerprint(tensors: Mapping[str, Tensor]) -> str:
-    """sha256 over names, dtypes, shapes and bytes (stored in each shard's metadata)."""
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+__all__ = ["fingerprint", "read_header"]
 
 
 def read_header(path: Path) -> tuple[list[str], dict[str, str]]:

@@ -9,7 +9,6 @@ equal ``ppi predict``'s. A protein whose embedding fails is skipped and reported
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,14 @@ from torch import Tensor, nn
 
 from protdistill.alphabet import encode_batch
 from protdistill.errors import ModelError
+from protdistill.io.integrity import tensor_digest
 from protdistill.progress import Log, no_log, progress
 from protdistill.teachers.cache import TeacherCache, sequence_key
 
 
 def weights_digest(model: nn.Module) -> str:
     """sha256 (16 hex) of a model's state dict: names, shapes and bytes."""
-    digest = hashlib.sha256()
-    for name, value in sorted(model.state_dict().items()):
-        t = value.detach().cpu().contiguous()
-        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
+    return tensor_digest(model.state_dict())[:16]
 
 
 def is_siamese(model: nn.Module) -> bool:

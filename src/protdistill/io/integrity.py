@@ -1,0 +1,19 @@
+"""Content hashes of what the project writes and reads back."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+
+def tensor_digest(tensors: Mapping[str, Tensor]) -> str:
+    """Hex sha256 over the names, dtypes, shapes and bytes of ``tensors`` (order-independent)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
