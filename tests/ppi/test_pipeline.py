@@ -146,7 +146,7 @@ def test_interaction_student_predict_evaluate_explain(tmp_path, ppi_files, tiny_
         ]
     )
     rows = preds.read_text().splitlines()
-    assert rows[0] == "protein_a\tprotein_b\tprobability" and len(rows) == 61
+    assert rows[0] == "protein_a\tprotein_b\tprobability\tnote" and len(rows) == 61
     assert all(0.0 <= float(r.split("\t")[2]) <= 1.0 for r in rows[1:])
 
     ev = tmp_path / "eval"

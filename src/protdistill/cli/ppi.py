@@ -124,12 +124,15 @@ def evaluate(
     pairs: Path = typer.Option(..., "--pairs", help="Labelled pairs TSV."),
     fasta: Path = typer.Option(..., "--fasta", help="FASTA with the proteins."),
     out: Path = typer.Option(..., "--out", help="Directory for metrics.json."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing metrics.json."),
     teacher: str = typer.Option(None, "--teacher", help="Also score the run's teacher."),
 ) -> None:
     """Score labelled pairs with a trained student (and the teacher) -> OUT/metrics.json."""
     from protdistill.tasks.ppi.evaluate import evaluate_pairs  # lazy: start-up
 
-    metrics = evaluate_pairs(model, pairs, fasta, out, teacher=teacher, log=echo)
+    metrics = evaluate_pairs(
+        model, pairs, fasta, out, teacher=teacher, overwrite=overwrite, log=echo
+    )
     _print_metrics(metrics)
 
 
@@ -138,12 +141,13 @@ def predict(
     model: Path = MODEL,
     pairs: Path = typer.Option(..., "--pairs", help="Pairs TSV (labels optional, ignored)."),
     fasta: Path = typer.Option(..., "--fasta", help="FASTA with the proteins."),
-    out: Path = typer.Option(..., "--out", help="Output TSV: protein_a protein_b probability."),
+    out: Path = typer.Option(..., "--out", help="Output TSV, one row per input row, in order."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
 ) -> None:
     """Write interaction probabilities for (unlabelled) pairs."""
     from protdistill.tasks.ppi.evaluate import predict_file  # lazy: start-up
 
-    n = predict_file(model, pairs, fasta, out)
+    n = predict_file(model, pairs, fasta, out, overwrite=overwrite)
     typer.echo(f"wrote {n} predictions to {out}")
 
 

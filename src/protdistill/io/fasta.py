@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from protdistill.alphabet import AMBIGUOUS, AMINO_ACIDS
 from protdistill.errors import InputError
 from protdistill.io.atomic import write_text
+from protdistill.io.text import open_text
+
+#: ``sp|P12345|NAME_HUMAN`` / ``tr|...``: the record's id is the accession, the token an alias.
+_UNIPROT = re.compile(r"(?:sp|tr)\|([^|]+)\|\S+")
+
+
+class FastaRecords(dict):
+    """``{id: sequence}`` in file order; ``aliases`` maps other names of a record (the full
+    UniProt token ``sp|P12345|NAME``) to its id. :meth:`resolve` accepts either."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aliases: dict[str, str] = {}
+
+    def add_alias(self, token: str, name: str, path: Path, lineno: int) -> None:
+        if token == name:
+            return
+        if self.aliases.get(token, name) != name:
+            raise InputError(
+                f"{token!r} names two records", path=path, record=f"line {lineno}",
+                fix="give each record its own id",
+            )  # fmt: skip
+        self.aliases[token] = name
+
+    def resolve(self, name: str) -> str | None:
+        """The record id ``name`` refers to (an id or an alias), or None."""
+        return name if name in self else self.aliases.get(name)
+
 
 _ALLOWED = set(AMINO_ACIDS)
 _TO_X = set(AMBIGUOUS)
@@ -52,16 +81,16 @@ def _first_bad_line(chunks: list[str], lines: list[int]) -> int | None:
     return None
 
 
-def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, str]:
+def read_fasta(path: str | Path, *, max_length: int | None = None) -> FastaRecords:
     """Read ``{id: sequence}`` from a FASTA file, validating every record.
 
-    The id is the first word of the header. A duplicated id is accepted only when the sequence is
+    The id is the first word of the header; for a UniProt header (``>sp|P12345|NAME_HUMAN …``) it
+    is the accession, and the full token is an alias (see :class:`FastaRecords`). Gzip, bzip2
+    and xz files are read as they are. A duplicated id is accepted only when the sequence is
     identical. Raises :class:`InputError` naming the file, the record and its header line.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("FASTA file not found", path=path, fix="check the --fasta path")
-    records: dict[str, str] = {}
+    records = FastaRecords()
     header_line: dict[str, int] = {}
     name: str | None = None
     chunks: list[str] = []
@@ -83,7 +112,7 @@ def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, 
         records.setdefault(name, seq)
         header_line.setdefault(name, start)
 
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    with open_text(path, "FASTA file") as handle:
         for lineno, raw in enumerate(handle, 1):
             line = raw.strip()
             if not line or line.startswith(";"):
@@ -91,6 +120,7 @@ def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, 
             if line.startswith(">"):
                 flush()
                 name, chunks, chunk_lines, start = _header_id(line, path, lineno), [], [], lineno
+                records.add_alias(line[1:].split()[0], name, path, lineno)
             elif name is None:
                 raise InputError(
                     "sequence data before the first '>' header",
@@ -107,7 +137,6 @@ def read_fasta(path: str | Path, *, max_length: int | None = None) -> dict[str, 
     return records
 
 
-
 def _header_id(line: str, path: Path, lineno: int) -> str:
     """The id of a ``>ID description`` header line (its first word)."""
     words = line[1:].split()
@@ -118,7 +147,9 @@ def _header_id(line: str, path: Path, lineno: int) -> str:
             record=f"line {lineno}",
             fix="write '>ID description' on header lines",
         )
-    return words[0]
+    uniprot = _UNIPROT.fullmatch(words[0])
+    return uniprot.group(1) if uniprot else words[0]
+
 
 def write_fasta(path: str | Path, records: dict[str, str], width: int = 60) -> Path:
     """Write ``{id: sequence}`` as FASTA, atomically."""

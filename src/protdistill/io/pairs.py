@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import csv
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +10,7 @@ from typing import Literal
 
 from protdistill.errors import InputError
 from protdistill.io.atomic import write_text
+from protdistill.io.text import open_text
 
 _TRUE = {"1", "1.0", "true", "yes", "positive"}
 _FALSE = {"0", "0.0", "false", "no", "negative"}
@@ -51,7 +52,10 @@ def _parse_label(text: str, *, path: Path, record: str) -> float:
 
 
 def _split(line: str) -> list[str]:
-    return [f for f in re.split(r"[\t,]" if ("\t" in line or "," in line) else r"\s+", line) if f]
+    """Fields of a tab-, comma- or space-separated line; quoted fields ("P1","P2",1) unquoted."""
+    delimiter = "\t" if "\t" in line else "," if "," in line else " "
+    fields = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
+    return [f.strip() for f in fields if f.strip()]
 
 
 def read_pairs(
@@ -60,21 +64,22 @@ def read_pairs(
     proteins: Mapping[str, str] | None = None,
     require_labels: bool = True,
     self_pairs: SelfPairPolicy = "keep",
+    keep_duplicates: bool = False,
 ) -> tuple[list[Pair], PairReport]:
     """Read pairs from a tab/comma/space separated file; a header line is detected and skipped.
 
     Validates: column count, labels, ids missing from ``proteins``, self-pairs (per ``self_pairs``:
     homodimers are real biology, so they are kept by default and counted), and pairs listed twice
-    (identical label: the duplicate is dropped; conflicting labels: error). A pair and its swap are
-    the same pair.
+    (identical label: the duplicate is dropped; conflicting labels: error; ``keep_duplicates``:
+    every row kept, for predictions that must match the input row by row). A pair and its swap
+    are the same pair. Ids may be any name ``proteins`` resolves (e.g. a UniProt accession or its
+    full ``sp|…|…`` token); pairs carry the FASTA's record ids. Compressed files are read as is.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("pairs file not found", path=path, fix="check the --pairs path")
     report = PairReport()
     seen: dict[frozenset[str], tuple[float | None, int]] = {}
     pairs: list[Pair] = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    with open_text(path, "pairs file") as handle:
         for lineno, raw in enumerate(handle, 1):
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -86,7 +91,7 @@ def read_pairs(
             report.n_read += 1
             if not _keep_self_pair(pair, self_pairs, report, path, f"line {lineno}"):
                 continue
-            if _seen_before(pair, seen, lineno, path):
+            if not keep_duplicates and _seen_before(pair, seen, lineno, path):
                 report.duplicates_dropped += 1
                 continue
             pairs.append(pair)
@@ -112,21 +117,29 @@ def _parse_line(
             record=record,
             fix="use tab-separated columns: idA, idB and optionally a 1/0 label",
         )
-    a, b = fields[0], fields[1]
+    a, b = (_resolve(proteins, pid, path, record) for pid in fields[:2])
     label = _parse_label(fields[2], path=path, record=record) if len(fields) == 3 else None
     if label is None and require_labels:
         raise InputError(
             "missing label", path=path, record=record, fix="add a third column with 1/0 labels"
         )
-    for pid in (a, b):
-        if proteins is not None and pid not in proteins:
-            raise InputError(
-                f"protein {pid!r} is not in the FASTA file",
-                path=path,
-                record=record,
-                fix="add its sequence to the FASTA or remove the pair",
-            )
     return Pair(a, b, label)
+
+
+def _resolve(proteins: Mapping[str, str] | None, pid: str, path: Path, record: str) -> str:
+    """The FASTA record id that ``pid`` names (itself, or through the records' aliases)."""
+    if proteins is None:
+        return pid
+    resolve = getattr(proteins, "resolve", None)
+    found = resolve(pid) if resolve else (pid if pid in proteins else None)
+    if found is None:
+        raise InputError(
+            f"protein {pid!r} is not in the FASTA file",
+            path=path,
+            record=record,
+            fix="add its sequence to the FASTA or remove the pair",
+        )
+    return found
 
 
 def _keep_self_pair(

@@ -38,11 +38,16 @@ def load_ppi(
     self_pairs: str = "keep",
     max_pairs: int | None = None,
     seed: int = 0,
+    keep_duplicates: bool = False,
 ) -> PpiData:
     """Read and validate a pairs table and a FASTA; keep only the sequences the pairs use."""
     sequences = read_fasta(fasta_path)
     pairs, report = read_pairs(
-        pairs_path, proteins=sequences, require_labels=require_labels, self_pairs=self_pairs
+        pairs_path,
+        proteins=sequences,
+        require_labels=require_labels,
+        self_pairs=self_pairs,
+        keep_duplicates=keep_duplicates,
     )
     if max_pairs is not None and max_pairs < len(pairs):
         pairs = stratified_subsample(pairs, max_pairs, seed)

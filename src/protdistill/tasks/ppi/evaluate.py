@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from protdistill.config import resolve
 from protdistill.distill.checkpoint import load_model_state
+from protdistill.errors import InputError
 from protdistill.io.atomic import write_json
 from protdistill.io.pairs import Pair, write_pairs
 from protdistill.progress import Log, no_log
@@ -100,10 +101,13 @@ def evaluate_pairs(
     out: str | Path,
     *,
     teacher: str | None = None,
+    overwrite: bool = False,
     log: Log = no_log,
 ) -> dict:
-    """Metrics of the student (and, with ``teacher``, the run's teacher) -> ``out/metrics.json``."""
+    """Metrics of the student (and, with ``teacher``, the run's teacher) -> ``out/metrics.json``
+    (an existing one is refused unless ``overwrite``)."""
     out = Path(out)
+    check_writable(out / "metrics.json", overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     data = load_ppi(pairs, fasta)
     student, meta = load_student(model)
@@ -130,11 +134,35 @@ def teacher_probabilities(run_dir: Path, teacher: str, data, out: Path, *, log) 
     return head_logits(head, emb, data.pairs).softmax(-1)[:, 1]
 
 
-def predict_file(model: str | Path, pairs: str | Path, fasta: str | Path, out: str | Path) -> int:
-    """Write ``protein_a protein_b probability`` for every pair; returns the number written."""
-    data = load_ppi(pairs, fasta, require_labels=False)
+def predict_file(
+    model: str | Path,
+    pairs: str | Path,
+    fasta: str | Path,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+) -> int:
+    """Write ``protein_a protein_b probability note`` for every input row, in input order (a
+    repeated or swapped pair keeps its row; ``note`` names the row it repeats); returns the
+    number of rows. An existing ``out`` is refused unless ``overwrite``."""
+    check_writable(out, overwrite=overwrite)
+    data = load_ppi(pairs, fasta, require_labels=False, keep_duplicates=True)
     student, meta = load_student(model)
     probs = predict_pairs(student, data.pairs, data.sequences, max_residues=max_residues_of(meta))
-    rows = [(p.a, p.b, f"{s:.6f}") for p, s in zip(data.pairs, probs.tolist(), strict=True)]
-    write_pairs(out, rows, ("protein_a", "protein_b", "probability"))
+    first: dict[frozenset[str], int] = {}
+    rows = []
+    for i, (p, s) in enumerate(zip(data.pairs, probs.tolist(), strict=True)):
+        seen = first.setdefault(frozenset((p.a, p.b)), i)
+        rows.append((p.a, p.b, f"{s:.6f}", "" if seen == i else f"same pair as row {seen + 1}"))
+    write_pairs(out, rows, ("protein_a", "protein_b", "probability", "note"))
     return len(rows)
+
+
+def check_writable(out: str | Path, *, overwrite: bool) -> None:
+    """Refuse, before any work, an output path that is a directory or (unless ``overwrite``) an
+    existing file: nothing a user already has is replaced silently."""
+    out = Path(out)
+    if out.is_dir():
+        raise InputError("output is a directory", path=out, fix="pass a file path for --out")
+    if out.exists() and not overwrite:
+        raise InputError("output exists", path=out, fix="choose another --out or pass --overwrite")

@@ -115,12 +115,13 @@ def explain_pair(
     """Heatmap PNG of the student's interaction map for the pair ``a``, ``b``."""
     sequences = read_fasta(fasta)
     for pid in (a, b):
-        if pid not in sequences:
+        if sequences.resolve(pid) is None:
             raise InputError(
                 f"protein {pid!r} is not in the FASTA",
                 path=fasta,
                 fix="pass ids that appear in the FASTA headers",
             )
+    a, b = sequences.resolve(a), sequences.resolve(b)
     student, meta = load_student(model)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     prob_map, probability = interaction_probabilities(

@@ -1,0 +1,137 @@
+"""The inputs people actually have: compressed files, UniProt headers, quoted CSV; `ppi predict`
+keeps one row per input row; outputs a user already has are never replaced."""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import lzma
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from protdistill.cli.main import app
+from protdistill.distill.checkpoint import save_model
+from protdistill.errors import InputError
+from protdistill.io.fasta import read_fasta
+from protdistill.io.pairs import read_pairs
+from protdistill.students import build_student
+
+FASTA = (
+    ">sp|P12345|AAA_HUMAN first protein\nMKTAYIAKQR\n>tr|Q99999|BBB_HUMAN\nACDEFGHIKL\n"
+    ">P3\nMMMMKK\n"
+)
+OPENERS = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+
+
+@pytest.mark.parametrize("kind", sorted(OPENERS))
+def test_compressed_fasta_and_pairs_read_as_plain(tmp_path, kind) -> None:
+    fasta = tmp_path / f"p.fasta.{kind}"
+    with OPENERS[kind](fasta, "wt") as fh:
+        fh.write(FASTA)
+    pairs = tmp_path / "pairs.bin"  # named without a suffix: detected by content
+    with OPENERS[kind](pairs, "wt") as fh:
+        fh.write("P12345\tQ99999\t1\nP3\tP12345\t0\n")
+    records = read_fasta(fasta)
+    assert dict(records) == {"P12345": "MKTAYIAKQR", "Q99999": "ACDEFGHIKL", "P3": "MMMMKK"}
+    got, _ = read_pairs(pairs, proteins=records)
+    assert [(p.a, p.b, p.label) for p in got] == [("P12345", "Q99999", 1.0), ("P3", "P12345", 0.0)]
+
+
+def test_uniprot_token_and_accession_both_name_the_record(tmp_path) -> None:
+    fasta = tmp_path / "u.fasta"
+    fasta.write_text(FASTA)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("sp|P12345|AAA_HUMAN\tQ99999\t1\nP12345\ttr|Q99999|BBB_HUMAN\t1\n")
+    records = read_fasta(fasta)
+    assert list(records) == ["P12345", "Q99999", "P3"]  # iteration: one id per record
+    got, report = read_pairs(pairs, proteins=records)
+    assert [(p.a, p.b) for p in got] == [("P12345", "Q99999")]  # the same pair, listed twice
+    assert report.duplicates_dropped == 1
+    with pytest.raises(InputError, match="'sp\\|P99|X' is not in the FASTA"):
+        pairs.write_text("sp|P99|X\tP3\t1\n")
+        read_pairs(pairs, proteins=records)
+
+
+def test_a_token_naming_two_records_is_an_error(tmp_path) -> None:
+    fasta = tmp_path / "amb.fasta"
+    fasta.write_text(">sp|P1|SAME\nMKT\n>sp|P1|SAME\nMKA\n")
+    with pytest.raises(InputError, match="different sequences"):
+        read_fasta(fasta)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet="ABCXYZ019_-. ,", min_size=1, max_size=8).filter(str.strip),
+            st.text(alphabet="ABCXYZ019_-. ,", min_size=1, max_size=8).filter(str.strip),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_quoted_csv_fields_are_read_back_exactly(rows) -> None:
+    rows = [(a.strip(), b.strip()) for a, b in rows]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerows((a, b, 1) for a, b in rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "quoted.csv"
+        path.write_text(buffer.getvalue())
+        got, _ = read_pairs(path, keep_duplicates=True)
+    assert [(p.a, p.b) for p in got] == rows
+
+
+@pytest.fixture
+def student(tmp_path):
+    torch.manual_seed(0)
+    spec = {"kind": "resnet1d", "embed_dim": 8, "channels": [8], "hidden": 8}
+    path = tmp_path / "student.safetensors"
+    save_model(path, build_student(spec).eval(), {"student": spec, "ppi": {"max_residues": 50}})
+    return path
+
+
+def _predict(student, pairs, fasta, out, *extra):
+    args = ["ppi", "predict", "--model", str(student), "--pairs", str(pairs)]
+    return CliRunner().invoke(app, [*args, "--fasta", str(fasta), "--out", str(out), *extra])
+
+
+def test_predict_keeps_every_input_row_in_order(student, tmp_path) -> None:
+    fasta = tmp_path / "u.fasta"
+    fasta.write_text(FASTA)
+    pairs = tmp_path / "in.tsv"
+    pairs.write_text("P12345\tQ99999\nP3\tP12345\nQ99999\tP12345\nP12345\tQ99999\n")
+    result = _predict(student, pairs, fasta, tmp_path / "out.tsv")
+    assert result.exit_code == 0, result.output
+    rows = [r.split("\t") for r in (tmp_path / "out.tsv").read_text().splitlines()[1:]]
+    assert [(r[0], r[1]) for r in rows] == [
+        ("P12345", "Q99999"), ("P3", "P12345"), ("Q99999", "P12345"), ("P12345", "Q99999")
+    ]  # fmt: skip
+    assert [r[3] for r in rows] == ["", "", "same pair as row 1", "same pair as row 1"]
+    assert rows[0][2] == rows[2][2] == rows[3][2]  # the students are symmetric
+
+
+def test_outputs_a_user_has_are_never_replaced(student, tmp_path) -> None:
+    fasta = tmp_path / "u.fasta"
+    fasta.write_text(FASTA)
+    pairs = tmp_path / "in.tsv"
+    pairs.write_text("P12345\tQ99999\n")
+    taken = tmp_path / "taken.tsv"
+    taken.write_text("precious\n")
+    result = _predict(student, pairs, fasta, taken)
+    assert result.exit_code != 0 and "output exists" in str(result.exception or result.output)
+    assert taken.read_text() == "precious\n"
+    assert _predict(student, pairs, fasta, taken, "--overwrite").exit_code == 0
+    assert taken.read_text() != "precious\n"
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    result = _predict(student, pairs, fasta, folder)
+    assert "output is a directory" in str(result.exception or result.output)
