@@ -320,3 +320,20 @@ def test_invalid_config_values_are_config_errors(bad):
     field, value = bad
     with pytest.raises(ConfigError, match=field):
         resolve(TrainConfig, None, **{field: value})
+
+
+class Worsening(KD):
+    """Validation loss that gets worse every epoch: best.ckpt stays at epoch 0."""
+
+    def step(self, batch, stage):
+        out = super().step(batch, stage)
+        if stage == "val":
+            out["loss"] = out["loss"].detach() * 0 + float(self.current_epoch)
+        return out
+
+
+def test_last_checkpoint_is_the_last_epoch_even_when_it_is_not_the_best(tmp_path):
+    cfg = config(epochs=3)
+    fit(make(cfg, module_cls=Worsening), *loaders(), cfg, tmp_path)
+    assert load_torch(tmp_path / "checkpoints/best.ckpt")["epoch"] == 0
+    assert load_torch(tmp_path / "checkpoints/last.ckpt")["epoch"] == 2

@@ -204,6 +204,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return load_torch(path, map_location=map_location)
 
 
+class LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` after every epoch (its own state key beside the best / periodic ones)."""
+
+    @property
+    def state_key(self) -> str:
+        return "LastCheckpoint"
+
+
 def monitored(cfg: TrainConfig, has_val: bool) -> str:
     """``cfg.monitor``; a ``val_*`` metric falls back to ``train_*`` without a val loader."""
     if not has_val and cfg.monitor.startswith("val_"):
@@ -228,10 +236,11 @@ def build_callbacks(
         )
     common = {"dirpath": ckpt_dir, "enable_version_counter": False, "save_on_train_epoch_end": True}
     callbacks.append(
-        ModelCheckpoint(
-            filename="best", monitor=monitor, mode=cfg.mode, save_top_k=1, save_last=True, **common
-        )
+        ModelCheckpoint(filename="best", monitor=monitor, mode=cfg.mode, save_top_k=1, **common)
     )
+    # last.ckpt on its own callback: Lightning's save_last only rewrites "last" in epochs where
+    # the monitored checkpoint improved, so a resume would restart from the best epoch
+    callbacks.append(LastCheckpoint(filename="last", monitor=None, save_top_k=1, **common))
     if cfg.save_every_n_epochs:
         callbacks.append(
             ModelCheckpoint(

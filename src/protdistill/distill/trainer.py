@@ -59,6 +59,7 @@ from protdistill.distill.callbacks import (
     build_callbacks,
     monitored,
 )
+from protdistill.distill.checkpoint import load_torch
 from protdistill.distill.config import TrainConfig
 from protdistill.distill.module import DistillModule, plain_json
 from protdistill.errors import ConfigError
@@ -180,7 +181,7 @@ def fit(
     with _lightning_scope(frozen_teacher=bool(module.teacher_modules())):
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         trainer = build_trainer(
-            cfg,
+            _finished_at(cfg, resume_from),
             out_dir,
             has_val=val_loader is not None,
             train_loader=train_loader,
@@ -200,6 +201,20 @@ def fit(
         if isinstance(callback, StudentEMA):  # also when a finished run was re-run (no epochs)
             callback.on_train_end(trainer, module)
     return _result(trainer, last, resume_from)
+
+
+def _finished_at(cfg: TrainConfig, resume_from: Path | None) -> TrainConfig:
+    """``cfg``, or with ``epochs`` set to the checkpoint's when the run it resumes had stopped
+    early: Lightning does not store ``should_stop``, so it would train on past the stop."""
+    if resume_from is None:
+        return cfg
+    ckpt = load_torch(resume_from)
+    stopped = any(
+        isinstance(state, dict) and int(state.get("stopped_epoch", 0)) > 0
+        for key, state in ckpt.get("callbacks", {}).items()
+        if str(key).startswith("EarlyStopping")
+    )
+    return cfg.model_copy(update={"epochs": int(ckpt["epoch"]) + 1}) if stopped else cfg
 
 
 def _result(trainer: L.Trainer, last: Path, resumed_from: Path | None) -> FitResult:
