@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -135,3 +136,40 @@ def test_outputs_a_user_has_are_never_replaced(student, tmp_path) -> None:
     folder.mkdir()
     result = _predict(student, pairs, fasta, folder)
     assert "output is a directory" in str(result.exception or result.output)
+
+
+def test_run_directories_that_are_not_ours_are_one_line_errors(tmp_path) -> None:
+    from protdistill.config import resolve
+    from protdistill.errors import ConfigError
+    from protdistill.tasks.ppi.config import PpiConfig
+    from protdistill.tasks.ppi.prepare import prepare
+
+    fasta, pairs = tmp_path / "u.fasta", tmp_path / "p.tsv"
+    fasta.write_text(FASTA)
+    pairs.write_text("".join(f"P12345\tQ99999\t{i % 2}\n" for i in range(1)))
+    cfg = resolve(PpiConfig, pairs=str(pairs), fasta=str(fasta))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    with pytest.raises(ConfigError, match="names a file"):
+        prepare(cfg, a_file)
+    assert a_file.read_text() == "mine"
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "split.json").write_text('{"something": "else"}')
+    with pytest.raises(InputError, match="not a protdistill run"):
+        prepare(cfg, foreign)
+    assert sorted(p.name for p in foreign.iterdir()) == ["split.json"]  # nothing written
+    (foreign / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump()))
+    with pytest.raises(InputError, match="not a protdistill split file"):
+        prepare(cfg, foreign)
+
+
+def test_json_outputs_never_hold_nan(tmp_path) -> None:
+    import json
+
+    from protdistill.io.atomic import write_json
+
+    write_json(tmp_path / "m.json", {"auroc": float("nan"), "n": [1.0, float("inf")]})
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"auroc": None, "n": [1.0, None]}

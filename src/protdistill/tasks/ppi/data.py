@@ -181,9 +181,21 @@ def save_split(path: str | Path, pairs: list[Pair], split: dict[str, list[int]])
 
 
 def load_split(path: str | Path) -> dict[str, list[Pair]]:
-    """Read a split written by :func:`save_split`."""
-    rows = json.loads(Path(path).read_text())
-    return {name: [Pair(a, b, label) for a, b, label in rows[name]] for name in rows}
+    """Read a split written by :func:`save_split`; anything else is an :class:`InputError`."""
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+        split = {name: [Pair(a, b, label) for a, b, label in rows[name]] for name in rows}
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(
+            f"not a protdistill split file ({type(exc).__name__}: {exc})",
+            path=path,
+            fix="use a new --out directory (this file was not written by protdistill)",
+        ) from exc
+    if not {"train", "test"} <= set(split):
+        raise InputError(
+            "split file without train/test pairs", path=path, fix="use a new --out directory"
+        )
+    return split
 
 
 class PairDataset(Dataset):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from protdistill.errors import ConfigError
+from protdistill.errors import ConfigError, InputError
 from protdistill.io.atomic import write_json, write_text
 from protdistill.io.pairs import Pair
 from protdistill.progress import Log, no_log
@@ -41,9 +41,11 @@ def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = no_log):
     """Validate inputs, write the resolved config and the split; reuse them when resuming."""
     if not cfg.pairs or not cfg.fasta:
         raise ConfigError("both --pairs and --fasta are required", fix="pass the two input files")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError("--out names a file, not a run directory", path=run_dir,
+                          fix="pass a new or existing run directory")  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_resume(cfg, run_dir)
-    write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.model_dump(), sort_keys=True))
     data = load_ppi(
         cfg.pairs, cfg.fasta, self_pairs=cfg.self_pairs, max_pairs=cfg.max_pairs, seed=cfg.seed
     )
@@ -51,6 +53,14 @@ def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = no_log):
     if cfg.test_pairs:
         data = _with_test_file(cfg, data)
     split_path = run_dir / "split.json"
+    if split_path.exists() and not (run_dir / "config.yaml").exists():
+        raise InputError(
+            "this directory holds a split.json but is not a protdistill run",
+            path=run_dir,
+            fix="use a new --out directory",
+        )
+    # written once the inputs are valid (a failed run leaves no config) and before the split
+    write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.model_dump(), sort_keys=True))
     if split_path.exists():
         split = load_split(split_path)
         log(f"reusing split {split_path}")
