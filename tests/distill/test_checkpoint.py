@@ -141,3 +141,17 @@ def test_stale_temp_files_are_removed(tmp_path):
     (tmp_path / "last.ckpt").write_bytes(b"keep")
     trainer._remove_stale_temps(tmp_path)
     assert os.listdir(tmp_path) == ["last.ckpt"]
+
+
+def test_flipped_bytes_in_saved_weights_are_caught(tmp_path):
+    from protdistill.distill.checkpoint import load_model_state, save_model
+
+    model = nn.Linear(64, 64)
+    path = save_model(tmp_path / "m.safetensors", model, {"kind": "test"})
+    state, meta = load_model_state(path)
+    assert meta == {"kind": "test"} and torch.equal(state["weight"], model.weight)
+    raw = bytearray(path.read_bytes())
+    raw[-300:-44] = bytes(b ^ 0xFF for b in raw[-300:-44])  # inside the tensor data
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="do not match the sha256"):
+        load_model_state(path)

@@ -25,8 +25,10 @@ from torch import Tensor, nn
 
 from protdistill.errors import CheckpointError
 from protdistill.io.atomic import save_tensors
+from protdistill.io.integrity import tensor_digest
 
 META_KEY = "protdistill_meta"
+DIGEST_KEY = "protdistill_sha256"  # tensor_digest of the state dict, checked on every read
 _RESAVE = "re-create it (re-run the command that wrote it, or resume from an earlier checkpoint)"
 
 
@@ -75,11 +77,16 @@ def save_model(path: str | Path, model: nn.Module | Mapping[str, Tensor], meta: 
             path=path,
             fix="pass plain data, e.g. cfg.model_dump(mode='json')",
         ) from exc
-    return save_tensors(path, _unshared(state), metadata={META_KEY: text, "format": "pt"})
+    state = _unshared(state)
+    metadata = {META_KEY: text, "format": "pt", DIGEST_KEY: tensor_digest(state)}
+    return save_tensors(path, state, metadata=metadata)
 
 
 def load_model_state(path: str | Path) -> tuple[dict[str, Tensor], dict]:
-    """Read a file written by :func:`save_model`: ``(state_dict, meta)`` (tensors on CPU)."""
+    """Read a file written by :func:`save_model`: ``(state_dict, meta)`` (tensors on CPU).
+
+    The tensors are checked against the sha256 stored at write time (files written before the
+    digest existed carry none and are read unchecked)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
@@ -93,6 +100,13 @@ def load_model_state(path: str | Path) -> tuple[dict[str, Tensor], dict]:
         raise CheckpointError(
             f"not a readable safetensors file ({exc})".replace("\n", " "), path=path, fix=_RESAVE
         ) from exc
+    digest = header.get(DIGEST_KEY)
+    if digest is not None and digest != tensor_digest(state):
+        raise CheckpointError(
+            "the weights do not match the sha256 stored when they were written (corrupt file)",
+            path=path,
+            fix="restore the file from a copy, or retrain / re-run the command that wrote it",
+        )
     try:
         meta = json.loads(header.get(META_KEY, "{}"))
     except json.JSONDecodeError as exc:
