@@ -110,9 +110,10 @@ def test_bipartite_agrees_with_all_vs_all(model_path, proteome, tmp_path) -> Non
     fasta, seqs = proteome
     query = tmp_path / "query.fasta"
     write_fasta(query, {k: seqs[k] for k in ("P03", "P10")} | {"Q1": "MKTAYIAKQR"})
-    _run(model_path, fasta, tmp_path / "q.tsv.gz", query=str(query), top_k=0, threshold=0.0)
-    table = _read(tmp_path / "q.tsv.gz")
-    assert len(table) == 3 * 37 - 2  # P03 and P10 are not paired with themselves
+    out = tmp_path / "q.tsv.gz"
+    summary = _run(model_path, fasta, out, query=str(query), top_k=0, threshold=0.0)
+    table = _read(out)
+    assert len(table) == summary["pairs_total"] == 3 * 37 - 2  # P03, P10 not paired with self
     assert set(table.protein_a) == {"P03", "P10", "Q1"}
     expected = _all_pairs(model_path, seqs)
     for a, b, p in zip(table.protein_a, table.protein_b, table.probability, strict=True):

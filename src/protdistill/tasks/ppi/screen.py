@@ -191,7 +191,7 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
     settings = _settings(cfg, digest, len(ids), side)
     done, top = _resume(parts, settings, len(ids), cfg.top_k)
     n_blocks = (len(rows_all) + side - 1) // side
-    total = _total_pairs(len(rows_all), len(cols_all), sym, cfg.include_self)
+    total = _total_pairs(rows_all, cols_all, sym, cfg.include_self)
     meter = Meter(total, "scoring pairs", "pairs", show=cfg.progress)
     t1, scored = time.perf_counter(), 0
     for b in range(done, n_blocks):
@@ -223,10 +223,12 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
     return summary
 
 
-def _total_pairs(n_rows: int, n_cols: int, sym: bool, include_self: bool) -> int:
+def _total_pairs(rows: Tensor, cols: Tensor, sym: bool, include_self: bool) -> int:
+    """Pairs the grid scores: i < j (all-vs-all), else all, less same-id pairs unless kept."""
+    n = len(rows)
     if sym:
-        return n_rows * (n_rows - 1) // 2 + (n_rows if include_self else 0)
-    return n_rows * n_cols
+        return n * (n - 1) // 2 + (n if include_self else 0)
+    return n * len(cols) - (0 if include_self else int(torch.isin(rows, cols).sum()))
 
 
 def _save_rows(parts: Path, b: int, hits: list[tuple[Tensor, Tensor]], top: TopK) -> None:
