@@ -267,3 +267,17 @@ def test_two_writers_never_overwrite_each_other(tmp_path: Path) -> None:
     assert merged.missing(keys, "pooled") == []
     for k, t in zip(keys, merged.get_batch(keys, "pooled"), strict=True):
         assert torch.equal(t, data[keys.index(k)]["pooled"])
+
+
+def test_a_corrupt_shard_is_set_aside_and_its_entries_recomputed(tmp_path):
+    cache = TeacherCache(tmp_path, "teacher-x", {"layer": 6})
+    shard = cache.put_batch({f"k{i}": {"pooled": torch.full((64,), float(i))} for i in range(4)})
+    raw = bytearray(shard.read_bytes())
+    raw[-200:-100] = bytes(b ^ 0x5A for b in raw[-200:-100])  # inside the tensor data
+    shard.write_bytes(bytes(raw))
+    reopened = TeacherCache(tmp_path, "teacher-x", {"layer": 6})
+    with pytest.raises(CacheError, match="does not match its fingerprint"):
+        reopened.get_batch(["k0", "k3"], "pooled")
+    assert not shard.exists() and shard.with_name(shard.name + ".corrupt").exists()
+    again = TeacherCache(tmp_path, "teacher-x", {"layer": 6})
+    assert again.missing([f"k{i}" for i in range(4)], "pooled") == ["k0", "k1", "k2", "k3"]

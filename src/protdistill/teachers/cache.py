@@ -240,10 +240,27 @@ class TeacherCache:
                 path=path,
                 fix="delete this shard (its entries are recomputed by the next build)",
             ) from exc
+        self._check_content(path, handle)
         self._handles[shard] = handle
         while len(self._handles) > self.max_open:
             self._handles.popitem(last=False)
         return handle
+
+    def _check_content(self, path: Path, handle: Any) -> None:
+        """Re-hash a shard the first time this process reads it; a corrupt shard is set aside
+        (renamed ``.corrupt``, its entries forgotten) so the next build recomputes them."""
+        stored = (handle.metadata() or {}).get("sha256")
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        if stored is None or fingerprint(tensors) == stored:
+            return
+        if not self.readonly:
+            path.rename(path.with_name(path.name + ".corrupt"))
+            self._index = {k: v for k, v in self._index.items() if v != path.name}
+        raise CacheError(
+            "shard content does not match its fingerprint (corrupt file); it was set aside",
+            path=path,
+            fix="re-run the same command: the entries it held are recomputed",
+        )
 
     # ------------------------------------------------------------------ writes
     def put_batch(self, entries: Mapping[str, Mapping[str, Tensor]]) -> Path | None:
