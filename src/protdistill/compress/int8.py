@@ -16,6 +16,7 @@ from protdistill.errors import ModelError
 BACKENDS = ("native", "reference")
 _ACT_QMAX = 127  # 7-bit activations (reduce_range) so fbgemm/x86 kernels cannot overflow
 
+
 def _native_available() -> bool:
     return any(
         e in torch.backends.quantized.supported_engines for e in ("x86", "fbgemm", "qnnpack")

@@ -4,7 +4,6 @@ loaded :class:`~protdistill.compress.task.Task`; each stage measured; saved and 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,7 @@ from protdistill.compress.steps import run_step
 from protdistill.compress.task import Task
 from protdistill.errors import ConfigError
 from protdistill.io.atomic import write_json
-
-Log = Callable[[str], None]
+from protdistill.progress import Log
 
 
 def _stage(name: str, model: nn.Module, task: Task, original: nn.Module) -> dict[str, Any]:

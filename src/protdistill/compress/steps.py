@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -14,8 +13,7 @@ from protdistill.compress.lowrank import factorize_model
 from protdistill.compress.prune import prune_model
 from protdistill.compress.quantize import quantize_model
 from protdistill.compress.task import Task
-
-Log = Callable[[str], None]
+from protdistill.progress import Log
 
 
 def finetune(

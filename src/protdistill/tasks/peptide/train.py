@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ from protdistill.distill.trainer import DistillModule, TrainConfig, fit
 from protdistill.errors import ConfigError, InputError, ModelError
 from protdistill.io.atomic import write_json
 from protdistill.io.peptides import Peptide, read_peptides
+from protdistill.progress import Log
 from protdistill.tasks.peptide.baselines import length_distribution
 from protdistill.tasks.peptide.classifier import train_type_classifier
 from protdistill.tasks.peptide.config import PeptideTrainConfig, StageConfig
@@ -45,8 +45,6 @@ from protdistill.tasks.peptide.diffusion import GaussianDiffusion
 from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
 from protdistill.tasks.peptide.structure import FoldFeaturizer, pair_dim, residue_dim
 from protdistill.teachers.esm import EsmTeacher, stack_padded
-
-Log = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:

@@ -8,11 +8,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from protdistill.compress.config import CompressConfig
-from protdistill.compress.steps import Log
 from protdistill.compress.task import Task
 from protdistill.distill.losses import response_kd
 from protdistill.errors import ConfigError
 from protdistill.io.fasta import read_fasta
+from protdistill.progress import Log
 from protdistill.tasks.ppi.data import PairDataset, collate_pairs, load_ppi, load_split, make_split
 from protdistill.tasks.ppi.evaluate import predict_pairs
 from protdistill.tasks.ppi.metrics import binary_metrics
