@@ -10,13 +10,12 @@ import random
 from pathlib import Path
 
 import torch
-from rich.progress import track
 from safetensors.torch import load_file
 
 from protdistill.distill.checkpoint import save_model
 from protdistill.io.atomic import save_tensors
 from protdistill.io.pairs import Pair
-from protdistill.progress import Log, no_log
+from protdistill.progress import Log, no_log, progress
 from protdistill.tasks.ppi.config import PpiConfig
 from protdistill.tasks.ppi.data import PpiData
 from protdistill.tasks.ppi.maps import pool_map
@@ -46,14 +45,12 @@ def load_teacher(cfg: PpiConfig):
 
 
 def _fill_cache(
-    cache, items: dict[str, object], compute, field: str, batch: int, desc: str, progress: bool
+    cache, items: dict[str, object], compute, field: str, batch: int, desc: str, show: bool
 ) -> None:
     """Compute ``field`` for the keys of ``items`` not yet cached, one shard per batch."""
     missing = cache.missing(list(items), field)
     chunks = [missing[i : i + batch] for i in range(0, len(missing), batch)]
-    if progress and chunks:
-        chunks = track(chunks, description=f"{desc} ({len(missing)} to do)")
-    for keys in chunks:
+    for keys in progress(chunks, f"{desc} ({len(missing)} to do)", show=show and bool(chunks)):
         values = compute([items[k] for k in keys])
         cache.put_batch({k: {field: v} for k, v in zip(keys, values, strict=True)})
 
