@@ -135,13 +135,19 @@ def main() -> int:
     human_proteome["seconds"] = 20_000 / embed_rate + human_proteome["pairs"] / scoring
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads()},  # fmt: skip
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+        },  # fmt: skip
         "model": str(args.model),
         "teacher": "stand-in ESM-2 8M (../shared/models/esm2_t6_8M_standin)",
         "bernett_all_vs_all": {**human, "peak_rss_mb": rss},
-        "rates_pairs_per_second": {"screen_scoring": scoring, "ppi_predict": predict,
-                                   "teacher": teacher},  # fmt: skip
+        "rates_pairs_per_second": {
+            "screen_scoring": scoring,
+            "ppi_predict": predict,
+            "teacher": teacher,
+        },  # fmt: skip
         "speedup": {"screen_vs_predict": scoring / predict, "screen_vs_teacher": scoring / teacher},
         "extrapolated_human_proteome": human_proteome,
         "guo_top_k_sanity": sanity,

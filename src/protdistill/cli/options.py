@@ -17,8 +17,8 @@ def overrides(options: dict[str, Any], *, drop: tuple[str, ...] = ("config",)) -
             continue
         if isinstance(value, Path):
             value = str(value)
-        elif isinstance(value, list) and not value:
-            value = None
+        elif isinstance(value, list):
+            value = [str(v) if isinstance(v, Path) else v for v in value] or None
         out[name] = value
     return out
 

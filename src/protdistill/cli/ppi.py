@@ -18,10 +18,21 @@ TEACHER = typer.Option(None, "--teacher", help="ESM-2 hub id or local directory.
 OUT = typer.Option(..., "--out", help="Run directory (re-run the same command to resume).")
 CONFIG = typer.Option(None, "--config", help="YAML file with any PpiConfig field.")
 MODEL = typer.Option(..., "--model", help="Run directory (or student.safetensors) of a student.")
-
-
-def _config(config: Path | None, **options):
-    return resolve(PpiConfig, config, **overrides(options, drop=()))
+INIT = typer.Option(None, "--init", help="Start the student from this `ppi pretrain` backbone.")
+TRANSFER = typer.Option(
+    None,
+    "--transfer-fasta",
+    help="Unlabelled proteins for general distillation first (repeatable); the test split's "
+    "proteins are left out.",
+)
+PRETRAIN = typer.Option(
+    None, "--pretrain/--no-pretrain", help="General distillation (on the run's train proteins)."
+)
+TRANSDUCTIVE = typer.Option(
+    None,
+    "--transductive/--inductive",
+    help="Add the test proteins to the transfer set (screening use; reports say so).",
+)
 
 
 @app.command()
@@ -46,9 +57,15 @@ def run(
     ),
     cache: Path = typer.Option(None, help="Teacher cache directory (shared across runs)."),
     seed: int = typer.Option(None, help="Seed for subsampling, splits and training."),
+    student_seed: int = typer.Option(None, help="Seed of the student only (split: --seed)."),
+    init: Path = INIT,
+    transfer_fasta: list[Path] = TRANSFER,
+    pretrain: bool = PRETRAIN,
+    transductive: bool = TRANSDUCTIVE,
     config: Path = CONFIG,
 ) -> None:
-    """Validate -> split -> teacher embeddings + head -> student -> metrics and plots."""
+    """Validate -> split -> teacher embeddings + head -> [general distillation] -> student ->
+    metrics and plots."""
     cfg = resolve(PpiConfig, config, **overrides(locals(), drop=("config", "out")))
     from protdistill.tasks.ppi.pipeline import run as run_pipeline  # lazy: start-up time
 
@@ -77,11 +94,12 @@ def _print_metrics(metrics: dict) -> None:
     Console().print(table)
 
 
-def _stage(pairs, fasta, teacher, out, config, until: str) -> None:
+def _stage(out: Path, config: Path | None, until: str, options: dict) -> None:
     from protdistill.tasks.ppi import prepare, train  # lazy: start-up time
     from protdistill.tasks.ppi import teacher as stage
+    from protdistill.tasks.ppi.backbone import run_backbone
 
-    cfg = _config(config, pairs=pairs, fasta=fasta, teacher=teacher)
+    cfg = resolve(PpiConfig, config, **options)
     data, split = prepare.prepare(cfg, out, log=echo)
     teacher_model = stage.load_teacher(cfg)
     emb = stage.embed_proteins(cfg, out, data.sequences, teacher_model, log=echo)
@@ -91,7 +109,8 @@ def _stage(pairs, fasta, teacher, out, config, until: str) -> None:
     if until == "teacher":
         return
     maps, feats = stage.distill_targets(cfg, out, data, split, teacher_model, emb, log=echo)
-    train.train_student(cfg, out, data, split, logits, maps, feats, log=echo)
+    backbone = run_backbone(cfg, out, data, split, log=echo)
+    train.train_student(cfg, out, data, split, logits, maps, feats, backbone=backbone, log=echo)
 
 
 def _stage_command(until: str):
@@ -102,9 +121,13 @@ def _stage_command(until: str):
         fasta: Path = FASTA,
         teacher: str = TEACHER,
         out: Path = OUT,
+        init: Path = INIT,
+        transfer_fasta: list[Path] = TRANSFER,
+        transductive: bool = TRANSDUCTIVE,
         config: Path = CONFIG,
     ) -> None:
-        _stage(pairs, fasta, teacher, out, config, until)
+        options = overrides(locals(), drop=("out", "config"))
+        _stage(out, config, until, options)
 
     return command
 
@@ -116,6 +139,33 @@ _STAGES = {
 }
 for _name, _help in _STAGES.items():
     app.command(name=_name, help=_help)(_stage_command(_name))
+
+
+@app.command(name="pretrain")
+def pretrain_command(
+    fasta: list[Path] = typer.Option(..., "--fasta", help="Unlabelled proteins (repeatable)."),
+    teacher: str = TEACHER,
+    out: Path = typer.Option(..., "--out", help="Backbone directory (re-run to resume)."),
+    exclude_pairs: list[Path] = typer.Option(
+        None, "--exclude-pairs", help="Pairs TSV whose proteins are left out (repeatable)."
+    ),
+    cache: Path = typer.Option(
+        None, help="Teacher cache directory (default OUT/../teacher_cache)."
+    ),
+    epochs: int = typer.Option(None, help="Passes over the transfer set."),
+    residue_weight: float = typer.Option(None, help="Weight of per-residue KD (0 = off)."),
+    random_crops: bool = typer.Option(None, "--random-crops/--first-residues"),
+    seed: int = typer.Option(None),
+    config: Path = typer.Option(None, "--config", help="YAML file with any PretrainConfig field."),
+) -> None:
+    """General distillation: teach a student encoder the teacher's representation of unlabelled
+    proteins -> a backbone for `ppi run --init`."""
+    options = overrides(locals(), drop=("fasta", "out", "exclude_pairs", "config"))
+    from protdistill.tasks.ppi.pretrain import PretrainConfig, pretrain_files  # lazy: start-up
+
+    cfg = resolve(PretrainConfig, config, **options)
+    path = pretrain_files(cfg, fasta, exclude_pairs or [], out, log=echo)
+    typer.echo(f"backbone: {path}")
 
 
 @app.command()

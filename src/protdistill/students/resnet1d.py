@@ -63,19 +63,37 @@ class ResNet1DEncoder(nn.Module):
         self.pool = nn.MaxPool1d(2, ceil_mode=True)
         self.out_dim = c_in
 
-    def forward(
+    @property
+    def strides(self) -> list[int]:
+        """Residues per position of each stage's output (stem stride x 2^stage)."""
+        return [self.stem.stride[0] * 2**i for i in range(len(self.blocks))]
+
+    @property
+    def stage_dims(self) -> list[int]:
+        """Channels of each stage's output."""
+        return [block.conv2.out_channels for block in self.blocks]
+
+    def stages(
         self, tokens: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Every stage's features (B, C_i, ceil(L / stride_i)) with the matching mask."""
         x = self.embed(tokens).transpose(1, 2)  # (B, E, L)
         pad = (-x.shape[-1]) % self.stem.stride[0]
         x = self.stem(nn.functional.pad(x * mask[:, None, :], (0, pad)))  # (B, E, L / stride)
         m = self.stem_pool(mask[:, None, :].float())[:, 0] > 0
+        out = []
         for i, block in enumerate(self.blocks):
-            x = block(x, m)
-            if i < len(self.blocks) - 1:
+            if i > 0:
                 x = self.pool(x)
                 m = self.pool(m[:, None, :].float())[:, 0] > 0
-        return x, m
+            x = block(x, m)
+            out.append((x, m))
+        return out
+
+    def forward(
+        self, tokens: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.stages(tokens, mask)[-1]
 
 
 class SiameseResNet1D(nn.Module):

@@ -200,6 +200,7 @@ class EsmTeacher:
         self, seqs: Sequence[str], progress: bool = False, ids: Sequence[str] | None = None
     ) -> list[Tensor]:
         """Contact probabilities ``(L, L)`` from ESM-2's contact head, one per input."""
+
         def run(tokens: Tensor, mask: Tensor) -> Tensor:
             return self.model.predict_contacts(tokens, mask)  # (B, T-2, T-2), residues only
 
@@ -211,6 +212,7 @@ class EsmTeacher:
         self, seqs: Sequence[str], progress: bool = False, ids: Sequence[str] | None = None
     ) -> list[Tensor]:
         """Attention maps ``(layers, H, L, L)`` between residues (CLS/EOS rows/cols dropped)."""
+
         def run(tokens: Tensor, mask: Tensor) -> Tensor:
             out = self.model(tokens, attention_mask=mask, output_attentions=True)
             return torch.stack(out.attentions, dim=1)  # (B, layers, H, T, T)

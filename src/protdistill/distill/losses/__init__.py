@@ -11,7 +11,12 @@ Conventions shared by all losses:
 - Bad hyper-parameters raise :class:`ConfigError`; mismatched shapes raise :class:`ModelError`.
 """
 
-from protdistill.distill.losses.feature import FeatureProjector, feature_kd, multi_feature_kd
+from protdistill.distill.losses.feature import (
+    FeatureProjector,
+    cosine_kd,
+    feature_kd,
+    multi_feature_kd,
+)
 from protdistill.distill.losses.maps import attention_kd, map_kd
 from protdistill.distill.losses.relation import rkd_angle, rkd_distance, similarity_kd
 from protdistill.distill.losses.response import cross_entropy, kd_kl, response_kd
@@ -19,6 +24,7 @@ from protdistill.distill.losses.response import cross_entropy, kd_kl, response_k
 __all__ = [
     "FeatureProjector",
     "attention_kd",
+    "cosine_kd",
     "cross_entropy",
     "feature_kd",
     "kd_kl",

@@ -95,3 +95,20 @@ def multi_feature_kd(
         term = w * feature_kd(proj(s) if proj is not None else s, t, mask, normalize)
         total = term if total is None else total + term
     return total
+
+
+def cosine_kd(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean ``1 - cos(student, teacher)`` over valid items of ``(B, D)`` or ``(B, L, D)``.
+
+    In ``[0, 2]`` whatever the width D (an L2-normalised MSE shrinks as 1/D); 0 for identical
+    inputs. Masked items (``mask`` ``(B,)`` or ``(B, L)``) never contribute, not even NaN ones.
+    """
+    check_same_shape(
+        student, teacher, "cosine_kd", "project the student with FeatureProjector(s_dim, t_dim)"
+    )
+    if mask is not None:
+        mask = as_mask(mask, student.shape[:-1], "cosine_kd")
+        student = torch.where(mask[..., None], student, 1.0)
+        teacher = torch.where(mask[..., None], teacher, 1.0)
+    per_item = 1.0 - F.cosine_similarity(student, teacher, dim=-1, eps=1e-8)
+    return masked_mean(per_item, mask)

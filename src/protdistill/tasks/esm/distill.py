@@ -92,6 +92,7 @@ def protein_loader(
     seqs: list[str], tokenizer: Any, batch_size: int, *, shuffle: bool, seed: int = 0
 ) -> DataLoader:
     """Batches ``{"tokens": (B, T), "mask": (B, T)}`` of ESM token ids (CLS/EOS added)."""
+
     def collate(batch: list[str]) -> dict[str, Tensor]:
         enc = tokenizer(batch, return_tensors="pt", padding=True)
         return {"tokens": enc["input_ids"], "mask": enc["attention_mask"].bool()}
@@ -195,9 +196,7 @@ def distill_esm(cfg: DistillConfig) -> dict[str, Any]:
     load_best_student(student, result.best_path)
     loss, epoch = best_epoch(result.history)
     save_small_esm(out / "best_student_model.pt", student, {**meta, "best_epoch": epoch})
-    report = distill_report(
-        cfg, "esm", t_model, student, result.history, start, best=(loss, epoch)
-    )
+    report = distill_report(cfg, "esm", t_model, student, result.history, start, best=(loss, epoch))
     report |= {
         "teacher_identity": teacher.identity,
         "teacher_has_lm_head": getattr(t_model, "lm_head", None) is not None,

@@ -205,7 +205,6 @@ def plot_distributions(
     """One PNG: composition, length and physico-chemical histograms for named peptide sets."""
     plt = pyplot()
 
-
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     width = 0.8 / max(len(groups), 1)
     for i, (name, seqs) in enumerate(groups.items()):
@@ -240,6 +239,7 @@ def safe_float(value: float) -> float | None:
 
 def pooled_embedder(teacher) -> Callable[[list[str]], np.ndarray]:  # noqa: ANN001
     """Mean-pooled last-layer teacher embeddings ``(N, D)`` as a numpy array."""
+
     def embed(seqs: list[str]) -> np.ndarray:
         return np.stack([e.pooled.float().numpy() for e in teacher.embed(seqs)])
 

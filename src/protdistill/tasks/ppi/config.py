@@ -67,6 +67,23 @@ class PpiConfig(Config):
     )
     mask_rate: float = Field(0.05, ge=0, lt=1, description="random residue masking (train only)")
     swap_rate: float = Field(0.5, ge=0, le=1, description="random A/B order swap (train only)")
+    # general distillation (a student backbone taught the teacher's representation first)
+    init: str | None = Field(None, description="start from this backbone (`ppi pretrain` output)")
+    transfer_fasta: list[str] = Field(
+        [], description="unlabelled proteins for general distillation (implies pretrain)"
+    )
+    pretrain: bool = Field(False, description="general distillation before task distillation")
+    pretrain_run_proteins: bool = Field(
+        True, description="the run's train / val proteins join the transfer set"
+    )
+    transductive: bool = Field(
+        False, description="the test proteins join the transfer set (screening use; labelled)"
+    )
+    pretrain_epochs: int = Field(4, ge=1)
+    residue_weight: float = Field(1.0, ge=0, description="per-residue KD weight (pretraining)")
+    residue_stages: list[int] = Field([1, 3], description="student stages taught per residue")
+    random_crops: bool = Field(True, description="random crops of long transfer proteins")
+    transfer_cap: int = Field(1022, ge=8, description="teacher window per transfer protein")
     # training
     epochs: int = Field(6, ge=1)
     batch_size: int = Field(32, ge=1)
@@ -83,6 +100,11 @@ class PpiConfig(Config):
     def student_seed_or_seed(self) -> int:
         """The student seed; split, teacher head and map subset always follow ``seed``."""
         return self.seed if self.student_seed is None else self.student_seed
+
+    @property
+    def pretrains(self) -> bool:
+        """General distillation runs inside `ppi run` (it does not with ``init``)."""
+        return self.init is None and (self.pretrain or bool(self.transfer_fasta))
 
     @property
     def uses_map(self) -> bool:

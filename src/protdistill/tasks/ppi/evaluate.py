@@ -21,6 +21,8 @@ from protdistill.tasks.ppi.metrics import binary_metrics, plot_curves, plot_hist
 from protdistill.tasks.ppi.student import load_student, max_residues_of
 from protdistill.tasks.ppi.teacher import embed_proteins
 from protdistill.tasks.ppi.teacher_head import TeacherHead, head_logits
+from protdistill.tasks.ppi.train import PROJECTOR
+from protdistill.tasks.ppi.transplant import retention, transplant_report
 
 
 @torch.no_grad()
@@ -68,6 +70,10 @@ def evaluate_run(
         metrics["teacher"] = binary_metrics(labels, t_probs)
         curves["teacher (ESM-2 + head)"] = (labels, t_probs)
         rows = [(*r, f"{t:.6f}") for r, t in zip(rows, t_probs, strict=True)]
+        metrics["retention"] = retention(
+            metrics["student"]["aupr"], metrics["teacher"]["aupr"], float(labels.mean())
+        )
+    _add_transplant(cfg, run_dir, data, split, model, metrics, log)
     header = ("protein_a", "protein_b", "probability", "label") + (
         ("teacher_probability",) if logits is not None else ()
     )
@@ -87,6 +93,34 @@ def evaluate_run(
         )
     )
     return metrics
+
+
+def _add_transplant(cfg, run_dir, data, split, model, metrics: dict, log: Log) -> None:
+    """Head transplant + embedding cosine (runs with a feature-KD projector); pretrain.json's
+    transfer-set summary, so every report says whether test proteins were in it."""
+    if (run_dir / "student" / PROJECTOR).exists():
+        emb = embed_proteins(cfg, run_dir, data.sequences, log=log)
+        report = transplant_report(run_dir, model, emb, data.sequences, split, cfg.max_residues)
+        if report is not None:
+            metrics["student_head_transplant"] = report["head_transplant"]
+            metrics["student"]["embedding_cosine_test_proteins"] = report[
+                "embedding_cosine_test_proteins"
+            ]
+            if "teacher" in metrics:
+                metrics["retention_head_transplant"] = retention(
+                    report["head_transplant"]["aupr"],
+                    metrics["teacher"]["aupr"],
+                    metrics["retention"]["prior"],
+                )
+    pretrain_path = run_dir / "pretrain.json"
+    if pretrain_path.exists():
+        info = json.loads(pretrain_path.read_text())
+        transfer = info.get("transfer", {})
+        metrics["student"]["general_distillation"] = {
+            "backbone": info.get("backbone"),
+            "transfer_proteins": transfer.get("proteins"),
+            "test_proteins_in_transfer_set": bool(transfer.get("transductive", False)),
+        }
 
 
 def _run_dir(model: str | Path) -> Path:

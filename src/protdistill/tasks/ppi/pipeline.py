@@ -4,6 +4,7 @@ whose output already exists, so a killed `ppi run` resumes where it stopped.
 RUN_DIR/
   config.yaml            resolved PpiConfig            split.json        pairs per split
   data_report.json       validation summary            teacher/          head, logits, metrics
+  pretrain.json          backbone used (general distillation) and its transfer set
   student/               checkpoints, metrics.csv, history.json
   student.safetensors    best student weights + config metadata
   metrics.json           {"teacher": {...}, "student": {...}}
@@ -18,6 +19,7 @@ import numpy as np
 
 from protdistill.io.atomic import write_json
 from protdistill.progress import Log, no_log
+from protdistill.tasks.ppi.backbone import run_backbone
 from protdistill.tasks.ppi.config import PpiConfig
 from protdistill.tasks.ppi.evaluate import evaluate_run
 from protdistill.tasks.ppi.prepare import prepare
@@ -43,7 +45,10 @@ def _run_single(cfg: PpiConfig, run_dir: Path, *, fold: int, log: Log) -> dict:
     maps, feats = None, None
     if not (run_dir / "student.safetensors").exists():
         maps, feats = distill_targets(cfg, run_dir, data, split, teacher, emb, log=log)
-    train_student(cfg, run_dir, data, split, logits, maps, feats, log=log)
+    backbone = None
+    if not (run_dir / "student.safetensors").exists():
+        backbone = run_backbone(cfg, run_dir, data, split, log=log)
+    train_student(cfg, run_dir, data, split, logits, maps, feats, backbone=backbone, log=log)
     return evaluate_run(cfg, run_dir, data, split, logits, log=log)
 
 

@@ -8,7 +8,11 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from protdistill.distill.checkpoint import load_best_student, save_model
+from protdistill.distill.checkpoint import (
+    load_best_student,
+    save_model,
+    student_state_from_checkpoint,
+)
 from protdistill.distill.trainer import TrainConfig, fit
 from protdistill.io.atomic import write_json
 from protdistill.io.pairs import Pair
@@ -18,7 +22,12 @@ from protdistill.tasks.ppi.config import PpiConfig
 from protdistill.tasks.ppi.data import PairDataset, PpiData, collate_pairs
 from protdistill.tasks.ppi.maps import map_agreement
 from protdistill.tasks.ppi.module import PpiModule
+from protdistill.tasks.ppi.pretrain import init_from_backbone
 from protdistill.tasks.ppi.student import student_config
+
+#: The feature-KD projector of the best epoch (student width -> teacher width), for the head
+#: transplant and the embedding cosine in the evaluation.
+PROJECTOR = "projector.safetensors"
 
 
 def train_config(cfg: PpiConfig):
@@ -55,9 +64,11 @@ def train_student(
     maps: dict[str, list] | None,
     embeddings: dict[str, torch.Tensor] | None = None,
     *,
+    backbone: Path | None = None,
     log: Log = no_log,
 ) -> Path:
-    """Distil (or, with alpha=0, just train) the student; resumes from the last checkpoint."""
+    """Distil (or, with alpha=0, just train) the student, starting from ``backbone`` when given
+    (its encoder, and its pooled projector for feature KD); resumes from the last checkpoint."""
     model_path = run_dir / "student.safetensors"
     if model_path.exists():
         log(f"student already trained: {model_path}")
@@ -66,6 +77,40 @@ def train_student(
     student = build_student(student_config(cfg))
     uses_map = cfg.uses_map and maps is not None
     datasets = _datasets(cfg, data, split, logits, maps if uses_map else None, embeddings)
+    module = _module(cfg, student, logits, embeddings, uses_map, backbone)
+    log(
+        f"training {cfg.student} student ({count_parameters(student):,} parameters"
+        + (f", from backbone {backbone}" if backbone else "")
+        + ")"
+    )
+    result = fit(
+        module,
+        _loader(cfg, datasets["train"], True, uses_map),
+        _loader(cfg, datasets["val"], False, uses_map),
+        train_config(cfg),
+        run_dir / "student",
+        resume=True,
+    )
+    load_best_student(student, result.best_path)
+    _save_projector(module, result.best_path, run_dir / "student" / PROJECTOR)
+    meta = {
+        "student": student_config(cfg),
+        "ppi": cfg.model_dump(),
+        "parameters": count_parameters(student),
+        "best_score": result.best_score,
+        "backbone": str(backbone) if backbone else None,
+    }
+    if uses_map:
+        agreement = map_agreement(student, _loader(cfg, datasets["val"], False, True))
+        write_json(run_dir / "student" / "map_agreement.json", agreement)
+        log(f"map agreement on validation pairs: {agreement}")
+    save_model(model_path, student, meta)
+    return model_path
+
+
+def _module(cfg: PpiConfig, student, logits, embeddings, uses_map: bool, backbone) -> PpiModule:
+    """The training module; with a backbone, its encoder (and pooled projector) to start from."""
+    init = init_from_backbone(student, student_config(cfg), backbone) if backbone else None
     module = PpiModule(
         student,
         train_config(cfg),
@@ -76,28 +121,26 @@ def train_student(
         feature_weight=cfg.feature_weight if embeddings else 0.0,
         teacher_dim=next(iter(embeddings.values())).shape[0] if embeddings else None,
     )
-    log(f"training {cfg.student} student ({count_parameters(student):,} parameters)")
-    result = fit(
-        module,
-        _loader(cfg, datasets["train"], True, uses_map),
-        _loader(cfg, datasets["val"], False, uses_map),
-        train_config(cfg),
-        run_dir / "student",
-        resume=True,
-    )
-    load_best_student(student, result.best_path)
-    meta = {
-        "student": student_config(cfg),
-        "ppi": cfg.model_dump(),
-        "parameters": count_parameters(student),
-        "best_score": result.best_score,
-    }
-    if uses_map:
-        agreement = map_agreement(student, _loader(cfg, datasets["val"], False, True))
-        write_json(run_dir / "student" / "map_agreement.json", agreement)
-        log(f"map agreement on validation pairs: {agreement}")
-    save_model(model_path, student, meta)
-    return model_path
+    if init is not None and hasattr(module, "projector"):
+        _init_projector(module.projector, init["state"])
+    return module
+
+
+def _save_projector(module: PpiModule, best_path: Path | None, path: Path) -> None:
+    """The best epoch's feature-KD projector, when it has weights (not an identity)."""
+    projector = getattr(module, "projector", None)
+    if projector is None or best_path is None or not list(projector.parameters()):
+        return
+    state, _ = student_state_from_checkpoint(best_path, prefix="projector.")
+    save_model(path, state, {"dim": projector.teacher_dim})
+
+
+def _init_projector(projector: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Start feature KD from the backbone's pooled projector when the widths agree."""
+    theirs = {k.removeprefix("projector."): v for k, v in state.items() if k.startswith("proj")}
+    ours = projector.state_dict()
+    if theirs.keys() == ours.keys() and all(theirs[k].shape == v.shape for k, v in ours.items()):
+        projector.load_state_dict(theirs)
 
 
 def _datasets(

@@ -1,0 +1,138 @@
+"""Retention benchmark (issue 14): general distillation on unlabelled proteins, then task
+distillation, against the same student without it, on the Guo protein-disjoint split.
+
+    python benchmarks/retention.py --teacher ../shared/models/esm2_t6_8M_standin \
+        --jobs pretrain_all:0 baseline:0 pretrain_all:1 pretrain_all:2 ...
+
+Each job is VARIANT:STUDENT_SEED and runs `ppi run` into runs/retention/VARIANT/seedK (a killed
+benchmark resumes: finished runs are read back, a half-done one continues). All runs share the
+split (seed 0), the teacher head and the teacher cache; pretrained variants with the same
+transfer set share one backbone (content-addressed), so student seeds vary task distillation
+only. Results: benchmarks/results/retention_guo_yeast.json (rewritten after every job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+PPI = SHARED / "data" / "ppi"
+TRANSFER = [
+    PPI / d / "sequences.fasta"
+    for d in ("guo_yeast", "bernett", "martin_hpylori", "interfaces_dips")
+]
+VARIANTS: dict[str, dict] = {
+    "baseline": {},
+    "pretrain_all": {"transfer_fasta": [str(p) for p in TRANSFER]},
+    "pretrain_run_proteins": {"pretrain": True},
+    "pretrain_all_no_residue_kd": {
+        "transfer_fasta": [str(p) for p in TRANSFER],
+        "residue_weight": 0.0,
+    },
+    "pretrain_all_no_crops": {"transfer_fasta": [str(p) for p in TRANSFER], "random_crops": False},
+    "pretrain_all_transductive": {
+        "transfer_fasta": [str(p) for p in TRANSFER],
+        "transductive": True,
+    },
+}
+OUT = ROOT / "benchmarks" / "results" / "retention_guo_yeast.json"
+
+
+def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
+    from protdistill.config import resolve
+    from protdistill.tasks.ppi.config import PpiConfig
+    from protdistill.tasks.ppi.pipeline import run
+
+    guo = PPI / "guo_yeast"
+    cfg = resolve(
+        PpiConfig,
+        pairs=str(guo / "pairs.tsv"),
+        fasta=str(guo / "sequences.fasta"),
+        teacher=args.teacher,
+        cache=str(args.cache),
+        progress=False,
+        student_seed=seed,
+        pretrain_epochs=args.pretrain_epochs,
+        **VARIANTS[name],
+    )
+    out = ROOT / "runs" / "retention" / name / f"seed{seed}"
+    first = ROOT / "runs" / "retention" / "baseline" / "seed0"
+    if out != first and (first / "teacher" / "logits.safetensors").exists():
+        for path in [first / "split.json", *first.glob("teacher/*")]:
+            target = out / path.relative_to(first)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+    start = time.perf_counter()
+    metrics = run(cfg, out, log=lambda m: print(f"[{name} s{seed}] {m}", flush=True))
+    pretrain = out / "pretrain.json"
+    backbone = json.loads(pretrain.read_text()).get("backbone") if pretrain.exists() else None
+    report = Path(backbone) / "report.json" if backbone else None
+    return {
+        "metrics": metrics,
+        "wall_s_this_call": round(time.perf_counter() - start, 1),
+        "run_dir": str(out.relative_to(ROOT)),
+        "backbone_report": json.loads(report.read_text()) if report and report.exists() else None,
+    }
+
+
+def summarise(runs: dict[str, dict[str, dict]]) -> dict:
+    """Mean / sd over student seeds of the figures the issue asks for."""
+    out = {}
+    for name, seeds in runs.items():
+        rows = list(seeds.values())
+        pick = {
+            "student_auroc": lambda m: m["student"]["auroc"],
+            "student_aupr": lambda m: m["student"]["aupr"],
+            "R": lambda m: m["retention"]["R"],
+            "aupr_ratio": lambda m: m["retention"]["aupr_ratio"],
+            "transplant_auroc": lambda m: m["student_head_transplant"]["auroc"],
+            "transplant_aupr": lambda m: m["student_head_transplant"]["aupr"],
+            "R_transplant": lambda m: m["retention_head_transplant"]["R"],
+            "embedding_cosine": lambda m: m["student"]["embedding_cosine_test_proteins"]["mean"],
+        }
+        entry = {"seeds": sorted(seeds), "n": len(rows)}
+        for key, get in pick.items():
+            values = [get(r["metrics"]) for r in rows]
+            entry[key] = {"mean": float(np.mean(values)), "sd": float(np.std(values)),
+                          "values": values}  # fmt: skip
+        m = rows[0]["metrics"]
+        entry["teacher"] = {"auroc": m["teacher"]["auroc"], "aupr": m["teacher"]["aupr"]}
+        entry["prior"] = m["retention"]["prior"]
+        entry["general_distillation"] = m["student"].get("general_distillation")
+        out[name] = entry
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teacher", default=str(SHARED / "models" / "esm2_t6_8M_standin"))
+    parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "teacher_cache")
+    parser.add_argument("--pretrain-epochs", type=int, default=4)
+    parser.add_argument("--jobs", nargs="+", default=["pretrain_all:0", "baseline:0"])
+    args = parser.parse_args()
+    data = json.loads(OUT.read_text()) if OUT.exists() else {"runs": {}}
+    for job in args.jobs:
+        name, seed = job.split(":")
+        result = run_job(name, int(seed), args)
+        data["runs"].setdefault(name, {})[f"seed{seed}"] = result
+        data["summary"] = summarise(data["runs"])
+        data["machine"] = f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores, no GPU"
+        data["date"] = str(date.today())
+        data["teacher"] = f"{args.teacher} (stand-in teacher: ESM-2 8M architecture, fine-tuned)"
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        OUT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        print(json.dumps({name: data["summary"][name]}, indent=1), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""What the student keeps of the teacher, beyond its own head's scores: the teacher head applied
+to the student's projected embeddings ("head transplant"), the cosine of those embeddings to the
+teacher's on proteins the student never saw, and retention above chance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from protdistill.alphabet import encode_batch
+from protdistill.distill.checkpoint import load_model_state
+from protdistill.distill.losses import FeatureProjector
+from protdistill.io.pairs import Pair
+from protdistill.tasks.ppi.metrics import binary_metrics
+from protdistill.tasks.ppi.prepare import proteins_of
+from protdistill.tasks.ppi.teacher_head import TeacherHead
+
+
+def retention(student_aupr: float, teacher_aupr: float, prior: float) -> dict[str, float]:
+    """R = (student - prior) / (teacher - prior): the share of the teacher's margin over chance
+    the student keeps (a raw ratio hides the gap); prior = fraction of positives."""
+    margin = teacher_aupr - prior
+    return {
+        "prior": prior,
+        "aupr_ratio": student_aupr / teacher_aupr if teacher_aupr else float("nan"),
+        "R": (student_aupr - prior) / margin if margin > 0 else float("nan"),
+    }
+
+
+@torch.no_grad()
+def student_embeddings(
+    model, sequences: dict[str, str], ids: list[str], max_residues: int, batch: int = 64
+) -> dict[str, torch.Tensor]:
+    """Pooled student embedding (D,) per protein id."""
+    model.eval()
+    out: dict[str, torch.Tensor] = {}
+    for i in range(0, len(ids), batch):
+        chunk = ids[i : i + batch]
+        tokens, mask = encode_batch([sequences[p] for p in chunk], max_residues)
+        # the pooled embedding as the pair forward computes it (any pair student)
+        out.update(zip(chunk, model(tokens, mask, tokens, mask).embedding_a, strict=True))
+    return out
+
+
+def transplant_report(
+    run_dir: Path,
+    model,
+    teacher_emb: dict[str, torch.Tensor],
+    sequences: dict[str, str],
+    split: dict[str, list[Pair]],
+    max_residues: int,
+) -> dict | None:
+    """Head-transplant metrics on the test pairs and the embedding cosine on the test proteins
+    (standardised with the training proteins' statistics, as feature KD saw them); None when the
+    run has no feature-KD projector."""
+    path = run_dir / "student" / "projector.safetensors"
+    head_path = run_dir / "teacher" / "head.safetensors"
+    if not path.exists() or not head_path.exists():
+        return None
+    state, _ = load_model_state(path)
+    weight = state.get("proj.weight")
+    if weight is None:  # an identity projector has no weights file; nothing to transplant
+        return None
+    projector = FeatureProjector(weight.shape[1], weight.shape[0])
+    projector.load_state_dict(state)
+    train = sorted(proteins_of(split["train"]))
+    stacked = torch.stack([teacher_emb[p] for p in train])
+    mean, sd = stacked.mean(0), stacked.std(0).clamp_min(1e-6)
+    test_ids = sorted(proteins_of(split["test"]))
+    with torch.no_grad():
+        emb = student_embeddings(model, sequences, test_ids, max_residues)
+        projected = {p: projector(v) for p, v in emb.items()}
+    cos = [
+        torch.nn.functional.cosine_similarity(projected[p], (teacher_emb[p] - mean) / sd, dim=0)
+        for p in test_ids
+    ]
+    head_state, meta = load_model_state(head_path)
+    head = TeacherHead(int(meta["dim"]), int(meta["hidden"])).eval()
+    head.load_state_dict(head_state)
+    test = split["test"]
+    with torch.no_grad():
+        a = torch.stack([projected[p.a] * sd + mean for p in test])
+        b = torch.stack([projected[p.b] * sd + mean for p in test])
+        probs = head(a, b).softmax(-1)[:, 1].numpy()
+    labels = np.array([int(p.label) for p in test])
+    cos_values = torch.stack(cos).numpy()
+    return {
+        "head_transplant": binary_metrics(labels, probs),
+        "embedding_cosine_test_proteins": {
+            "mean": float(cos_values.mean()),
+            "min": float(cos_values.min()),
+            "n": len(test_ids),
+        },
+    }
