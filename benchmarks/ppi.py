@@ -159,7 +159,7 @@ def _share_teacher(src: Path, dest: Path) -> None:
     """Copy the split and teacher head/logits of an earlier variant (folds included)."""
     import shutil
 
-    for path in [*src.rglob("split.json"), *src.rglob("teacher/*")]:
+    for path in [*src.rglob("config.yaml"), *src.rglob("split.json"), *src.rglob("teacher/*")]:
         target = dest / path.relative_to(src)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,7 @@ def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
     out = ROOT / "runs" / "retention" / name / f"seed{seed}"
     first = ROOT / "runs" / "retention" / "baseline" / "seed0"
     if out != first and (first / "teacher" / "logits.safetensors").exists():
-        for path in [first / "split.json", *first.glob("teacher/*")]:
+        for path in [first / "config.yaml", first / "split.json", *first.glob("teacher/*")]:
             target = out / path.relative_to(first)
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -119,19 +119,35 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "teacher_cache")
     parser.add_argument("--pretrain-epochs", type=int, default=4)
     parser.add_argument("--jobs", nargs="+", default=["pretrain_all:0", "baseline:0"])
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
-    data = json.loads(OUT.read_text()) if OUT.exists() else {"runs": {}}
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     for job in args.jobs:
         name, seed = job.split(":")
         result = run_job(name, int(seed), args)
+        _record(name, seed, result, args)
+
+
+def _record(name: str, seed: str, result: dict, args: argparse.Namespace) -> None:
+    """Add one job to the results file under a lock (two job queues may share the machine)."""
+    import fcntl
+
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = ROOT / "runs" / "retention.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(OUT.read_text()) if OUT.exists() else {"runs": {}}
         data["runs"].setdefault(name, {})[f"seed{seed}"] = result
         data["summary"] = summarise(data["runs"])
         data["machine"] = f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores, no GPU"
         data["date"] = str(date.today())
         data["teacher"] = f"{args.teacher} (stand-in teacher: ESM-2 8M architecture, fine-tuned)"
-        OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        print(json.dumps({name: data["summary"][name]}, indent=1), flush=True)
+    print(json.dumps({name: data["summary"][name]}, indent=1), flush=True)
 
 
 if __name__ == "__main__":
