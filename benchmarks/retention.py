@@ -30,6 +30,8 @@ TRANSFER = [
     PPI / d / "sequences.fasta"
     for d in ("guo_yeast", "bernett", "martin_hpylori", "interfaces_dips")
 ]
+#: ~1.4 M parameters (the default student has ~0.35 M).
+MEDIUM = {"channels": [96, 128, 192, 256], "embed_dim": 48, "hidden": 256}
 VARIANTS: dict[str, dict] = {
     "baseline": {},
     "pretrain_all": {"transfer_fasta": [str(p) for p in TRANSFER]},
@@ -39,6 +41,9 @@ VARIANTS: dict[str, dict] = {
         "residue_weight": 0.0,
     },
     "pretrain_all_no_crops": {"transfer_fasta": [str(p) for p in TRANSFER], "random_crops": False},
+    "pretrain_all_e16": {"transfer_fasta": [str(p) for p in TRANSFER], "pretrain_epochs": 16},
+    "baseline_m": {"student_config": MEDIUM},
+    "pretrain_all_m": {"transfer_fasta": [str(p) for p in TRANSFER], "student_config": MEDIUM},
     "pretrain_all_transductive": {
         "transfer_fasta": [str(p) for p in TRANSFER],
         "transductive": True,
@@ -61,8 +66,7 @@ def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
         cache=str(args.cache),
         progress=False,
         student_seed=seed,
-        pretrain_epochs=args.pretrain_epochs,
-        **VARIANTS[name],
+        **({"pretrain_epochs": args.pretrain_epochs} | VARIANTS[name]),
     )
     out = ROOT / "runs" / "retention" / name / f"seed{seed}"
     first = ROOT / "runs" / "retention" / "baseline" / "seed0"
