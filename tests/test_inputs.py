@@ -173,3 +173,31 @@ def test_json_outputs_never_hold_nan(tmp_path) -> None:
     text = (tmp_path / "m.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"auroc": None, "n": [1.0, None]}
+
+
+def test_ctrl_c_says_work_is_kept_and_exits_130(tmp_path, monkeypatch, capfd) -> None:
+    import protdistill.tasks.ppi.pipeline as pipeline
+    from protdistill.cli.main import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "run", interrupted)
+    monkeypatch.setattr(
+        "sys.argv",
+        ["protdistill", "ppi", "run", "--pairs", "p", "--fasta", "f", "--out", str(tmp_path)],
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 130
+    assert "re-run the same command to resume" in capfd.readouterr().err
+
+
+def test_unknown_option_is_a_usage_error_not_a_traceback(monkeypatch, capfd) -> None:
+    from protdistill.cli.main import main
+
+    monkeypatch.setattr("sys.argv", ["protdistill", "ppi", "run", "--bogus"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capfd.readouterr().err
+    assert exit_info.value.code == 2 and "No such option" in err and "Traceback" not in err

@@ -86,16 +86,33 @@ def _register() -> None:
 _register()
 
 
+#: Exit code of an interrupted command (128 + SIGINT), as typer returns it.
+INTERRUPTED = 130
+
+
 def main() -> None:
-    """Run the CLI; library errors become one red line and exit code 2, never a traceback."""
+    """Run the CLI; library errors become one red line and exit code 2, never a traceback; an
+    interrupt (Ctrl-C) says that finished work is kept and exits 130.
+
+    Click's standalone mode is off because it ends a Ctrl-C silently (typer) or with a bare
+    "Aborted!"; usage errors and ``--help`` are handled here the way it would.
+    """
     try:
-        app()
+        code = app(standalone_mode=False)
     except ProtdistillError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.secho("interrupted: completed work is saved; re-run to resume", err=True)
-        sys.exit(130)
+    except (KeyboardInterrupt, typer.Abort):
+        code = INTERRUPTED
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.TyperException as exc:  # usage errors: message + usage line, exit 2
+        exc.show()
+        code = getattr(exc, "exit_code", 2)
+    if code == INTERRUPTED:
+        typer.secho("interrupted: completed work is saved; re-run the same command to resume",
+                    fg=typer.colors.YELLOW, err=True)  # fmt: skip
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
