@@ -337,3 +337,32 @@ def test_last_checkpoint_is_the_last_epoch_even_when_it_is_not_the_best(tmp_path
     fit(make(cfg, module_cls=Worsening), *loaders(), cfg, tmp_path)
     assert load_torch(tmp_path / "checkpoints/best.ckpt")["epoch"] == 0
     assert load_torch(tmp_path / "checkpoints/last.ckpt")["epoch"] == 2
+
+
+@pytest.mark.parametrize("how", ["move", "copy"])
+def test_moved_or_copied_run_resumes_from_its_own_checkpoints(tmp_path, how):
+    import shutil
+
+    cfg = config(epochs=3)
+    done = fit(make(cfg), *loaders(), cfg, tmp_path / "old")
+    (shutil.move if how == "move" else shutil.copytree)(tmp_path / "old", tmp_path / "new")
+    result = fit(make(cfg), *loaders(), cfg, tmp_path / "new")  # finished: nothing to train
+    assert result.best_score == pytest.approx(done.best_score)
+    assert result.resumed_from == tmp_path / "new/checkpoints/last.ckpt"
+    assert result.best_path.parent == (tmp_path / "new/checkpoints").resolve()
+    state = load_torch(result.last_path)["callbacks"]
+    dirs = {s["dirpath"] for s in state.values() if isinstance(s, dict) and "dirpath" in s}
+    assert dirs == {str((tmp_path / "new/checkpoints").resolve())}
+    if how == "copy":  # the original is untouched
+        assert load_torch(tmp_path / "old/checkpoints/last.ckpt")["epoch"] == 2
+
+
+def test_damaged_tensor_bytes_in_a_checkpoint_are_caught(tmp_path):
+    cfg = config(epochs=1)
+    result = fit(make(cfg), *loaders(), cfg, tmp_path / "run")
+    raw = torch.load(result.last_path, weights_only=True)  # digest still inside
+    key = next(iter(raw["state_dict"]))
+    raw["state_dict"][key] = raw["state_dict"][key] + 1e-3  # bytes changed, pickle intact
+    torch.save(raw, result.last_path)
+    with pytest.raises(CheckpointError, match="does not match the sha256"):
+        fit(make(cfg), *loaders(), cfg, tmp_path / "run")

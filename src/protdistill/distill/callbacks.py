@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import Tensor, nn
 
-from protdistill.distill.checkpoint import load_torch
+from protdistill.distill.checkpoint import load_torch, with_digest
 from protdistill.distill.config import TrainConfig
 from protdistill.distill.module import STUDENT
 from protdistill.errors import ConfigError
@@ -193,7 +193,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
-        torch_save(path, checkpoint)
+        torch_save(path, with_digest(checkpoint))
 
     def load_checkpoint(
         self, path: str | Path, map_location: Any = "cpu", weights_only: bool | None = True

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from protdistill.errors import CheckpointError
 from protdistill.io.atomic import save_tensors
-from protdistill.io.integrity import tensor_digest
+from protdistill.io.integrity import nested_tensors, tensor_digest
 
 META_KEY = "protdistill_meta"
 DIGEST_KEY = "protdistill_sha256"  # tensor_digest of the state dict, checked on every read
@@ -126,7 +126,7 @@ def load_torch(path: str | Path, map_location: Any = "cpu") -> Any:
             fix="check the path (training writes <out_dir>/checkpoints/{best,last}.ckpt)",
         )
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights_only" in str(exc) or "Weights only" in str(exc):
             raise CheckpointError(
@@ -141,6 +141,31 @@ def load_torch(path: str | Path, map_location: Any = "cpu") -> Any:
         raise CheckpointError(
             f"corrupt or truncated checkpoint ({reason})", path=path, fix=_RESAVE
         ) from exc
+    if isinstance(obj, dict) and CKPT_DIGEST in obj:
+        stored = obj.pop(CKPT_DIGEST)
+        if stored != checkpoint_digest(obj):
+            raise CheckpointError(
+                "checkpoint content does not match the sha256 stored when it was written "
+                "(corrupt file)",
+                path=path,
+                fix="restore it from a copy, or delete it to train again from the previous one",
+            )
+    return obj
+
+
+#: Key of the sha256 that :func:`with_digest` adds to a training checkpoint.
+CKPT_DIGEST = "protdistill_sha256"
+
+
+def checkpoint_digest(ckpt: Mapping[str, Any]) -> str:
+    """sha256 over every tensor of a checkpoint (weights, optimizer state, RNG states)."""
+    return tensor_digest(nested_tensors({k: v for k, v in ckpt.items() if k != CKPT_DIGEST}))
+
+
+def with_digest(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """``ckpt`` plus the sha256 :func:`load_torch` verifies (flipped bytes in tensor data do not
+    break unpickling, so without it a damaged checkpoint would be resumed from)."""
+    return {**ckpt, CKPT_DIGEST: checkpoint_digest(ckpt)}
 
 
 def student_state_from_checkpoint(

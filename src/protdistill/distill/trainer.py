@@ -59,11 +59,11 @@ from protdistill.distill.callbacks import (
     build_callbacks,
     monitored,
 )
-from protdistill.distill.checkpoint import load_torch
+from protdistill.distill.checkpoint import load_torch, with_digest
 from protdistill.distill.config import TrainConfig
 from protdistill.distill.module import DistillModule, plain_json
 from protdistill.errors import ConfigError
-from protdistill.io.atomic import write_json
+from protdistill.io.atomic import torch_save, write_json
 
 __all__ = ["DistillModule", "FitResult", "TrainConfig", "best_epoch", "build_trainer", "fit"]
 
@@ -178,6 +178,8 @@ def fit(
     resume_from = last if resume and last.exists() else None
     if ckpt_dir.is_dir():
         _remove_stale_temps(ckpt_dir)
+    if resume_from is not None:
+        _rebase_checkpoint(resume_from, ckpt_dir)
     with _lightning_scope(frozen_teacher=bool(module.teacher_modules())):
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         trainer = build_trainer(
@@ -201,6 +203,32 @@ def fit(
         if isinstance(callback, StudentEMA):  # also when a finished run was re-run (no epochs)
             callback.on_train_end(trainer, module)
     return _result(trainer, last, resume_from)
+
+
+def _rebase_checkpoint(path: Path, ckpt_dir: Path) -> None:
+    """Point the checkpoint callbacks' stored paths at ``ckpt_dir`` when the run directory was
+    moved or copied: Lightning keeps absolute paths, so a moved run would look for its best
+    checkpoint in the old place and a copied one would silently use the original's."""
+    ckpt = load_torch(path)
+    here = str(ckpt_dir.resolve())
+    changed = False
+    for state in ckpt.get("callbacks", {}).values():
+        old = state.get("dirpath") if isinstance(state, dict) else None
+        if not old or old == here:
+            continue
+        state["dirpath"], changed = here, True
+        for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+            state[key] = _moved(state.get(key), old, here)
+        if isinstance(state.get("best_k_models"), dict):
+            state["best_k_models"] = {
+                _moved(k, old, here): v for k, v in state["best_k_models"].items()
+            }
+    if changed:
+        torch_save(path, with_digest(ckpt))
+
+
+def _moved(path: Any, old: str, new: str) -> Any:
+    return new + path[len(old) :] if isinstance(path, str) and path.startswith(old) else path
 
 
 def _finished_at(cfg: TrainConfig, resume_from: Path | None) -> TrainConfig:

@@ -17,3 +17,17 @@ def tensor_digest(tensors: Mapping[str, Tensor]) -> str:
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def nested_tensors(obj: object, prefix: str = "") -> dict[str, Tensor]:
+    """Every tensor inside nested dicts / lists / tuples, named by its path (``a/0/b``)."""
+    found: dict[str, Tensor] = {}
+    if isinstance(obj, Tensor):
+        found[prefix] = obj
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            found |= nested_tensors(value, f"{prefix}/{key}")
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            found |= nested_tensors(value, f"{prefix}/{i}")
+    return found
