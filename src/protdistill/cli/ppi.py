@@ -39,6 +39,9 @@ TRANSDUCTIVE = typer.Option(
 def run(
     pairs: Path = PAIRS,
     fasta: Path = FASTA,
+    dataset: str = typer.Option(
+        None, "--dataset", help="A benchmark shipped with protdistill: guo-yeast."
+    ),
     teacher: str = TEACHER,
     out: Path = OUT,
     split: str = typer.Option(None, help="protein (disjoint, default) or random."),
@@ -66,7 +69,12 @@ def run(
 ) -> None:
     """Validate -> split -> teacher embeddings + head -> [general distillation] -> student ->
     metrics and plots."""
-    cfg = resolve(PpiConfig, config, **overrides(locals(), drop=("config", "out")))
+    if dataset:
+        from protdistill.datasets import dataset_files  # lazy: start-up time
+
+        packaged = dataset_files(dataset)
+        pairs, fasta = pairs or packaged[0], fasta or packaged[1]
+    cfg = resolve(PpiConfig, config, **overrides(locals(), drop=("config", "out", "dataset")))
     from protdistill.tasks.ppi.pipeline import run as run_pipeline  # lazy: start-up time
 
     metrics = run_pipeline(cfg, out, log=echo)
