@@ -201,3 +201,32 @@ def test_unknown_option_is_a_usage_error_not_a_traceback(monkeypatch, capfd) -> 
         main()
     err = capfd.readouterr().err
     assert exit_info.value.code == 2 and "No such option" in err and "Traceback" not in err
+
+
+def test_every_ppi_config_field_is_a_command_line_option() -> None:
+    import typer
+
+    from protdistill.tasks.ppi.config import PpiConfig
+
+    group = typer.main.get_command(app).commands["ppi"]
+    for name in ("run", "train"):
+        flags = {o for p in group.commands[name].params for o in p.opts}
+        missing = {f"--{f.replace('_', '-')}" for f in PpiConfig.model_fields} - flags
+        assert not missing, (name, missing)
+
+
+def test_json_and_list_options_reach_the_config(tmp_path, monkeypatch) -> None:
+    import protdistill.tasks.ppi.pipeline as pipeline
+
+    seen = {}
+    monkeypatch.setattr(pipeline, "run", lambda cfg, out, log: seen.setdefault("cfg", cfg) and {})
+    args = ["ppi", "run", "--pairs", "p.tsv", "--fasta", "f.fa", "--out", str(tmp_path),
+            "--student-config", '{"channels": [8, 16]}', "--transfer-fasta", "a.fa",
+            "--transfer-fasta", "b.fa", "--no-random-crops", "--residue-stages", "2"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    cfg = seen["cfg"]
+    assert cfg.student_config == {"channels": [8, 16]} and cfg.transfer_fasta == ["a.fa", "b.fa"]
+    assert cfg.random_crops is False and cfg.residue_stages == [2]
+    bad = CliRunner().invoke(app, [*args[:8], "--student-config", "{oops"])
+    assert bad.exit_code == 2 and "not JSON" in bad.output

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -26,3 +31,57 @@ def overrides(options: dict[str, Any], *, drop: tuple[str, ...] = ("config",)) -
 def echo(message: str) -> None:
     """Progress messages of the library, in colour on stderr (stdout keeps the results)."""
     typer.secho(message, fg=typer.colors.CYAN, err=True)
+
+
+def _option_type(annotation: Any) -> tuple[Any, bool]:
+    """The type typer parses for a config field, and whether the value is given as JSON."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return _option_type(next(a for a in args if a is not type(None)))
+    if origin is typing.Literal:
+        return str, False
+    if origin is list:
+        return list[args[0] if args else str], False
+    if origin is dict or annotation is dict:
+        return str, True
+    return annotation, False
+
+
+def config_fields(cls: type, *, helps: dict[str, str] | None = None):  # noqa: ANN201 (decorator)
+    """Give a command one option per field of the pydantic config ``cls`` (``--field-name``,
+    booleans as ``--x/--no-x``, dicts as JSON, help from the field's description), so every
+    config field is settable from the command line. The command receives them as its first
+    argument, ``options``: the overrides that were given (``None`` = not given)."""
+    helps = helps or {}
+    fields, json_fields = [], set()
+    for name, field in cls.model_fields.items():
+        kind, as_json = _option_type(field.annotation)
+        flag = "--" + name.replace("_", "-")
+        decls = [f"{flag}/--no-{name.replace('_', '-')}"] if kind is bool else [flag]
+        text = helps.get(name) or field.description or ""
+        if as_json:
+            json_fields.add(name)
+            text += " (JSON)"
+        default = typer.Option(None, *decls, help=f"{text} (default {field.default!r})".lstrip())
+        fields.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                        annotation=kind))  # fmt: skip
+
+    def decorate(fn):  # noqa: ANN001, ANN202
+        own = [p for p in inspect.signature(fn).parameters.values() if p.name != "options"]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            given = {n: kwargs.pop(n) for n in cls.model_fields if n in kwargs}
+            for name in json_fields & {n for n, v in given.items() if v is not None}:
+                try:
+                    given[name] = json.loads(given[name])
+                except json.JSONDecodeError as exc:
+                    raise typer.BadParameter(f"not JSON ({exc.msg})", param_hint=name) from exc
+            return fn(overrides(given), **kwargs)
+
+        own_names = {p.name for p in own}
+        params = own + [p for p in fields if p.name not in own_names]
+        command.__signature__ = inspect.Signature(params)
+        return command
+
+    return decorate

@@ -6,75 +6,50 @@ from pathlib import Path
 
 import typer
 
-from protdistill.cli.options import echo, overrides
+from protdistill.cli.options import config_fields, echo, overrides
 from protdistill.config import resolve
 from protdistill.tasks.ppi.config import PpiConfig
 
 app = typer.Typer(no_args_is_help=True, help="Protein-protein interaction distillation.")
 
-PAIRS = typer.Option(None, "--pairs", help="Pairs TSV: idA idB [label], header optional.")
-FASTA = typer.Option(None, "--fasta", help="FASTA with every protein the pairs name.")
 TEACHER = typer.Option(None, "--teacher", help="ESM-2 hub id or local directory.")
 OUT = typer.Option(..., "--out", help="Run directory (re-run the same command to resume).")
 CONFIG = typer.Option(None, "--config", help="YAML file with any PpiConfig field.")
 MODEL = typer.Option(..., "--model", help="Run directory (or student.safetensors) of a student.")
-INIT = typer.Option(None, "--init", help="Start the student from this `ppi pretrain` backbone.")
-TRANSFER = typer.Option(
-    None,
-    "--transfer-fasta",
-    help="Unlabelled proteins for general distillation first (repeatable); the test split's "
-    "proteins are left out.",
-)
-PRETRAIN = typer.Option(
-    None, "--pretrain/--no-pretrain", help="General distillation (on the run's train proteins)."
-)
-TRANSDUCTIVE = typer.Option(
-    None,
-    "--transductive/--inductive",
-    help="Add the test proteins to the transfer set (screening use; reports say so).",
-)
+DATASET = typer.Option(None, "--dataset", help="A benchmark shipped with protdistill: guo-yeast.")
+#: Help texts clearer on the command line than the config field descriptions.
+HELP = {
+    "pairs": "Pairs TSV: idA idB (label), header optional.",
+    "fasta": "FASTA with every protein the pairs name.",
+    "teacher": "ESM-2 hub id or local directory.",
+    "split": "protein (disjoint) or random.",
+    "student": "resnet1d or interaction.",
+    "alpha": "Weight of the T^2 KL term (0 = labels only).",
+    "feature_weight": "Weight of feature KD on the students' protein embeddings (0 = off).",
+    "cache": "Teacher cache directory (shared across runs).",
+    "transfer_fasta": "Unlabelled proteins for general distillation first (repeatable); the "
+    "test split's proteins are left out.",
+    "transductive": "Add the test proteins to the transfer set (screening use; reports say so).",
+}
+
+
+def _with_dataset(options: dict, dataset: str | None) -> dict:
+    """``--dataset NAME`` fills --pairs / --fasta (when not given) with the packaged files."""
+    if not dataset:
+        return options
+    from protdistill.datasets import dataset_files  # lazy: start-up time
+
+    pairs, fasta = dataset_files(dataset)
+    return {**options, "pairs": options.get("pairs") or str(pairs),
+            "fasta": options.get("fasta") or str(fasta)}  # fmt: skip
 
 
 @app.command()
-def run(
-    pairs: Path = PAIRS,
-    fasta: Path = FASTA,
-    dataset: str = typer.Option(
-        None, "--dataset", help="A benchmark shipped with protdistill: guo-yeast."
-    ),
-    teacher: str = TEACHER,
-    out: Path = OUT,
-    split: str = typer.Option(None, help="protein (disjoint, default) or random."),
-    test_pairs: Path = typer.Option(
-        None, help="Held-out pairs TSV used as the test split instead of drawing one."
-    ),
-    student: str = typer.Option(None, help="resnet1d (default) or interaction."),
-    epochs: int = typer.Option(None, help="Student training epochs."),
-    max_pairs: int = typer.Option(None, help="Seeded label-stratified subsample of the pairs."),
-    folds: int = typer.Option(None, help="k-fold cross-validation when > 1."),
-    alpha: float = typer.Option(None, help="Weight of the T^2 KL term (0 = labels only)."),
-    temperature: float = typer.Option(None, help="Distillation temperature T."),
-    map_weight: float = typer.Option(None, help="Weight of the masked map loss (interaction)."),
-    feature_weight: float = typer.Option(
-        None, help="Weight of feature KD on the students' protein embeddings (0 = off)."
-    ),
-    cache: Path = typer.Option(None, help="Teacher cache directory (shared across runs)."),
-    seed: int = typer.Option(None, help="Seed for subsampling, splits and training."),
-    student_seed: int = typer.Option(None, help="Seed of the student only (split: --seed)."),
-    init: Path = INIT,
-    transfer_fasta: list[Path] = TRANSFER,
-    pretrain: bool = PRETRAIN,
-    transductive: bool = TRANSDUCTIVE,
-    config: Path = CONFIG,
-) -> None:
-    """Validate -> split -> teacher embeddings + head -> [general distillation] -> student ->
-    metrics and plots."""
-    if dataset:
-        from protdistill.datasets import dataset_files  # lazy: start-up time
-
-        packaged = dataset_files(dataset)
-        pairs, fasta = pairs or packaged[0], fasta or packaged[1]
-    cfg = resolve(PpiConfig, config, **overrides(locals(), drop=("config", "out", "dataset")))
+@config_fields(PpiConfig, helps=HELP)
+def run(options: dict, out: Path = OUT, dataset: str = DATASET, config: Path = CONFIG) -> None:
+    """Validate -> split -> teacher embeddings + head -> (general distillation) -> student ->
+    metrics and plots. Every PpiConfig field is an option."""
+    cfg = resolve(PpiConfig, config, **_with_dataset(options, dataset))
     from protdistill.tasks.ppi.pipeline import run as run_pipeline  # lazy: start-up time
 
     metrics = run_pipeline(cfg, out, log=echo)
@@ -124,18 +99,11 @@ def _stage(out: Path, config: Path | None, until: str, options: dict) -> None:
 def _stage_command(until: str):
     """The `ppi embed` / `ppi teacher` / `ppi train` command: the pipeline up to ``until``."""
 
+    @config_fields(PpiConfig, helps=HELP)
     def command(
-        pairs: Path = PAIRS,
-        fasta: Path = FASTA,
-        teacher: str = TEACHER,
-        out: Path = OUT,
-        init: Path = INIT,
-        transfer_fasta: list[Path] = TRANSFER,
-        transductive: bool = TRANSDUCTIVE,
-        config: Path = CONFIG,
+        options: dict, out: Path = OUT, dataset: str = DATASET, config: Path = CONFIG
     ) -> None:
-        options = overrides(locals(), drop=("out", "config"))
-        _stage(out, config, until, options)
+        _stage(out, config, until, _with_dataset(options, dataset))
 
     return command
 
