@@ -102,7 +102,7 @@ def main() -> None:
     except ProtdistillError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
-    except (KeyboardInterrupt, typer.Abort):
+    except KeyboardInterrupt:
         code = INTERRUPTED
     except typer.Exit as exc:
         code = exc.exit_code

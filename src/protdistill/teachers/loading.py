@@ -118,10 +118,19 @@ def has_lm_head(name_or_path: str, config: Any) -> bool:
 def load_esm(name_or_path: str) -> tuple[nn.Module, Any]:
     """Load ``(model, tokenizer)``: ``EsmForMaskedLM`` when an LM head exists, else ``EsmModel``."""
     fix = "pass a local ESM-2 directory or a hub id such as facebook/esm2_t6_8M_UR50D"
+    path = Path(name_or_path)
+    if path.is_dir() and not any(path.glob("*.safetensors")) and any(path.glob("*.bin")):
+        raise ModelError(
+            "the directory holds only pickled weights (*.bin); files from users are data, "
+            "never code, so they are not unpickled",
+            path=path,
+            fix="save the model with safetensors (model.save_pretrained(dir, "
+            "safe_serialization=True)) where it was made",
+        )
     try:
         config = AutoConfig.from_pretrained(name_or_path)
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:
         msg = f"cannot load an ESM-2 model ({exc})".replace("\n", " ")
         raise ModelError(msg, path=name_or_path, fix=fix) from exc
     if config.model_type != "esm" or getattr(config, "is_folding_model", False):
