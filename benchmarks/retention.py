@@ -117,6 +117,28 @@ def summarise(runs: dict[str, dict[str, dict]]) -> dict:
     return out
 
 
+def measure_speed(args: argparse.Namespace) -> dict:
+    """Pairs/s from raw sequences of the teacher and of each student size, one fresh process
+    each, one after the other in this call (benchmarks/ppi.py --throughput-one)."""
+    import subprocess
+    import sys
+
+    models = {"teacher": ("teacher", "baseline"), "student_S": ("student", "baseline"),
+              "student_M": ("student", "pretrain_all_m")}  # fmt: skip
+    out = {}
+    for name, (kind, variant) in models.items():
+        run_dir = ROOT / "runs" / "retention" / variant / "seed0"
+        if not (run_dir / "student.safetensors").exists():
+            continue
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "ppi.py"), "--throughput-one", kind]
+        cmd += ["--run-dir", str(run_dir), "--teacher", args.teacher, "--n-pairs", "200"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name in [n for n in out if n != "teacher"]:
+        out[name]["speedup_vs_teacher"] = out[name]["pairs_per_s"] / out["teacher"]["pairs_per_s"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", default=str(SHARED / "models" / "esm2_t6_8M_standin"))
@@ -124,7 +146,15 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=int, default=4)
     parser.add_argument("--jobs", nargs="+", default=["pretrain_all:0", "baseline:0"])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--speed", action="store_true", help="only measure pairs/s")
     args = parser.parse_args()
+    if args.speed:
+        speed = measure_speed(args)
+        data = json.loads(OUT.read_text())
+        data["speed"] = {**speed, "date": str(date.today()), "threads": 2}
+        OUT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        print(json.dumps(speed, indent=1))
+        return
     if args.threads:
         import torch
 
