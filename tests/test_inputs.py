@@ -230,3 +230,20 @@ def test_json_and_list_options_reach_the_config(tmp_path, monkeypatch) -> None:
     assert cfg.random_crops is False and cfg.residue_stages == [2]
     bad = CliRunner().invoke(app, [*args[:8], "--student-config", "{oops"])
     assert bad.exit_code == 2 and "not JSON" in bad.output
+
+
+def test_run_log_keeps_messages_and_quiet_silences_them(tmp_path, capfd) -> None:
+    from protdistill.cli.options import run_log
+
+    run_log(tmp_path / "missing", quiet=True)("before the directory exists")  # no file, no crash
+    assert not (tmp_path / "missing").exists()
+    log = run_log(tmp_path, quiet=True)
+    log("teacher embeddings: 3 proteins")
+    assert capfd.readouterr().err == ""
+    run_log(tmp_path)("training")
+    assert "training" in capfd.readouterr().err
+    lines = (tmp_path / "run.log").read_text().splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "teacher embeddings: 3 proteins",
+        "training",
+    ]

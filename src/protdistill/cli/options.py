@@ -85,3 +85,19 @@ def config_fields(cls: type, *, helps: dict[str, str] | None = None):  # noqa: A
         return command
 
     return decorate
+
+
+def run_log(folder: Path, *, quiet: bool = False):  # noqa: ANN201 (a Log callback)
+    """A ``Log`` that appends timestamped lines to ``folder/run.log`` (created on the first
+    message, after the command has validated its inputs) and, unless ``quiet``, echoes them."""
+    from datetime import datetime  # lazy: start-up time
+
+    def log(message: str) -> None:
+        if not quiet:
+            echo(message)
+        if folder.is_dir():
+            stamp = datetime.now().isoformat(timespec="seconds")
+            with open(folder / "run.log", "a", encoding="utf-8") as fh:
+                fh.write(f"{stamp} {message}\n")
+
+    return log

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from protdistill.cli.options import config_fields, echo, overrides
+from protdistill.cli.options import config_fields, echo, overrides, run_log
 from protdistill.config import resolve
 from protdistill.tasks.ppi.config import PpiConfig
 
@@ -16,6 +16,7 @@ TEACHER = typer.Option(None, "--teacher", help="ESM-2 hub id or local directory.
 OUT = typer.Option(..., "--out", help="Run directory (re-run the same command to resume).")
 CONFIG = typer.Option(None, "--config", help="YAML file with any PpiConfig field.")
 MODEL = typer.Option(..., "--model", help="Run directory (or student.safetensors) of a student.")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress messages (run.log keeps them).")
 DATASET = typer.Option(None, "--dataset", help="A benchmark shipped with protdistill: guo-yeast.")
 #: Help texts clearer on the command line than the config field descriptions.
 HELP = {
@@ -46,13 +47,19 @@ def _with_dataset(options: dict, dataset: str | None) -> dict:
 
 @app.command()
 @config_fields(PpiConfig, helps=HELP)
-def run(options: dict, out: Path = OUT, dataset: str = DATASET, config: Path = CONFIG) -> None:
+def run(
+    options: dict,
+    out: Path = OUT,
+    dataset: str = DATASET,
+    config: Path = CONFIG,
+    quiet: bool = QUIET,
+) -> None:
     """Validate -> split -> teacher embeddings + head -> (general distillation) -> student ->
     metrics and plots. Every PpiConfig field is an option."""
     cfg = resolve(PpiConfig, config, **_with_dataset(options, dataset))
     from protdistill.tasks.ppi.pipeline import run as run_pipeline  # lazy: start-up time
 
-    metrics = run_pipeline(cfg, out, log=echo)
+    metrics = run_pipeline(cfg, out, log=run_log(out, quiet=quiet))
     _print_metrics(metrics)
     typer.echo(f"run directory: {out}")
 
@@ -77,23 +84,23 @@ def _print_metrics(metrics: dict) -> None:
     Console().print(table)
 
 
-def _stage(out: Path, config: Path | None, until: str, options: dict) -> None:
+def _stage(out: Path, config: Path | None, until: str, options: dict, log) -> None:
     from protdistill.tasks.ppi import prepare, train  # lazy: start-up time
     from protdistill.tasks.ppi import teacher as stage
     from protdistill.tasks.ppi.backbone import run_backbone
 
     cfg = resolve(PpiConfig, config, **options)
-    data, split = prepare.prepare(cfg, out, log=echo)
+    data, split = prepare.prepare(cfg, out, log=log)
     teacher_model = stage.load_teacher(cfg)
-    emb = stage.embed_proteins(cfg, out, data.sequences, teacher_model, log=echo)
+    emb = stage.embed_proteins(cfg, out, data.sequences, teacher_model, log=log)
     if until == "embed":
         return
-    logits = stage.fit_teacher(cfg, out, emb, split, log=echo)
+    logits = stage.fit_teacher(cfg, out, emb, split, log=log)
     if until == "teacher":
         return
-    maps, feats = stage.distill_targets(cfg, out, data, split, teacher_model, emb, log=echo)
-    backbone = run_backbone(cfg, out, data, split, log=echo)
-    train.train_student(cfg, out, data, split, logits, maps, feats, backbone=backbone, log=echo)
+    maps, feats = stage.distill_targets(cfg, out, data, split, teacher_model, emb, log=log)
+    backbone = run_backbone(cfg, out, data, split, log=log)
+    train.train_student(cfg, out, data, split, logits, maps, feats, backbone=backbone, log=log)
 
 
 def _stage_command(until: str):
@@ -101,9 +108,13 @@ def _stage_command(until: str):
 
     @config_fields(PpiConfig, helps=HELP)
     def command(
-        options: dict, out: Path = OUT, dataset: str = DATASET, config: Path = CONFIG
+        options: dict,
+        out: Path = OUT,
+        dataset: str = DATASET,
+        config: Path = CONFIG,
+        quiet: bool = QUIET,
     ) -> None:
-        _stage(out, config, until, _with_dataset(options, dataset))
+        _stage(out, config, until, _with_dataset(options, dataset), run_log(out, quiet=quiet))
 
     return command
 
