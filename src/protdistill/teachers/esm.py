@@ -24,9 +24,9 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from protdistill.errors import InputError, ModelError
+from protdistill.progress import Meter
 from protdistill.teachers.loading import (
     config_hash,
     load_esm,
@@ -384,13 +384,13 @@ class EsmTeacher:
 
 
 def _progress(total: int, enabled: bool) -> Callable[[int | None], None]:
-    """A tqdm bar over residues; call with a count to advance, with None to close."""
-    bar = tqdm(total=total, unit="res", disable=not enabled, desc="ESM-2")
+    """A residue meter (the project's one progress system); a count advances it, None closes."""
+    meter = Meter(total, "ESM-2", "residues", show=enabled)
 
     def step(n: int | None) -> None:
         if n is None:
-            bar.close()
+            meter.close()
         else:
-            bar.update(n)
+            meter.advance(n)
 
     return step
