@@ -139,6 +139,24 @@ def measure_speed(args: argparse.Namespace) -> dict:
     return out
 
 
+def markdown_table(data: dict) -> str:
+    """The BENCHMARKS.md table: mean ± sd over student seeds (sd 0 shown as one seed)."""
+    cols = ["student_auroc", "student_aupr", "R", "transplant_auroc", "transplant_aupr",
+            "R_transplant", "embedding_cosine"]  # fmt: skip
+    head = "| variant | seeds | AUROC | AUPR | R | transplant AUROC | transplant AUPR | R transpl. "
+    head += "| cosine (test proteins) |\n|---|---|---|---|---|---|---|---|---|\n"
+    rows = []
+    for name, entry in data["summary"].items():
+        cells = [
+            f"{entry[c]['mean']:.3f} ± {entry[c]['sd']:.3f}"
+            if entry["n"] > 1
+            else f"{entry[c]['mean']:.3f}"
+            for c in cols
+        ]
+        rows.append(f"| {name} | {entry['n']} | " + " | ".join(cells) + " |")
+    return head + "\n".join(rows) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", default=str(SHARED / "models" / "esm2_t6_8M_standin"))
@@ -147,7 +165,11 @@ def main() -> None:
     parser.add_argument("--jobs", nargs="+", default=["pretrain_all:0", "baseline:0"])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--speed", action="store_true", help="only measure pairs/s")
+    parser.add_argument("--table", action="store_true", help="print the markdown table")
     args = parser.parse_args()
+    if args.table:
+        print(markdown_table(json.loads(OUT.read_text())))
+        return
     if args.speed:
         speed = measure_speed(args)
         data = json.loads(OUT.read_text())
