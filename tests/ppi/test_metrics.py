@@ -36,3 +36,20 @@ def test_intervals_narrow_with_more_pairs_and_small_sets_warn() -> None:
     assert widths[1] < widths[0] / 3
     one_class = binary_metrics(np.ones(10), rng.random(10))
     assert "auroc_ci95" not in one_class and "one class" in one_class["warnings"][0]
+
+
+def test_retention_interval_brackets_r_and_is_one_for_the_teacher_itself() -> None:
+    from protdistill.tasks.ppi.transplant import retention, retention_interval
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 400)
+    teacher = np.clip(labels * 0.4 + rng.random(400) * 0.6, 0, 1)
+    assert retention_interval(labels, teacher, teacher) == pytest.approx([1.0, 1.0])
+    student = np.clip(labels * 0.2 + rng.random(400) * 0.8, 0, 1)
+    lo, hi = retention_interval(labels, student, teacher)
+    r = retention(
+        skm.average_precision_score(labels, student),
+        skm.average_precision_score(labels, teacher),
+        labels.mean(),
+    )["R"]
+    assert lo < r < hi < 1.0

@@ -297,4 +297,5 @@ def test_run_with_transfer_fasta_pretrains_then_reports_it(
     cosine = metrics["student"]["embedding_cosine_test_proteins"]
     assert -1 <= cosine["min"] <= cosine["mean"] <= 1 and cosine["n"] == len(test_ids)
     r = metrics["retention"]
+    assert ("R_ci95" in r) == (len({row[2] for row in split["test"]}) == 2)
     assert r["prior"] == pytest.approx(sum(row[2] for row in split["test"]) / len(split["test"]))

@@ -22,7 +22,7 @@ from protdistill.tasks.ppi.student import load_student, max_residues_of
 from protdistill.tasks.ppi.teacher import embed_proteins
 from protdistill.tasks.ppi.teacher_head import TeacherHead, head_logits
 from protdistill.tasks.ppi.train import PROJECTOR
-from protdistill.tasks.ppi.transplant import retention, transplant_report
+from protdistill.tasks.ppi.transplant import retention, retention_interval, transplant_report
 
 
 @torch.no_grad()
@@ -73,6 +73,8 @@ def evaluate_run(
         metrics["retention"] = retention(
             metrics["student"]["aupr"], metrics["teacher"]["aupr"], float(labels.mean())
         )
+        if len(set(labels.tolist())) == 2:
+            metrics["retention"]["R_ci95"] = retention_interval(labels, probs, t_probs)
     _add_transplant(cfg, run_dir, data, split, model, metrics, log)
     header = ("protein_a", "protein_b", "probability", "label") + (
         ("teacher_probability",) if logits is not None else ()
