@@ -247,3 +247,10 @@ def test_run_log_keeps_messages_and_quiet_silences_them(tmp_path, capfd) -> None
         "teacher embeddings: 3 proteins",
         "training",
     ]
+
+
+def test_analyze_is_in_the_semcom_group_and_top_level() -> None:
+    for args in (["semcom", "analyze", "--help"], ["analyze", "--help"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "snr" in result.output.lower()

@@ -50,6 +50,7 @@ def train(
     )
 
 
+@app.command("analyze", help="Transmitter/receiver knowledge-gap analysis across SNR and T.")
 def analyze(
     teacher_checkpoint: str = typer.Option(None, help="The DeepSC teacher .pt."),
     runs: list[str] = typer.Option(
