@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import typing
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from protdistill.config import resolve
 from protdistill.distill.checkpoint import load_torch, student_state_from_checkpoint
+from protdistill.distill.config import Precision
 from protdistill.distill.module import warmup_cosine
 from protdistill.distill.trainer import (
     DistillModule,
@@ -309,7 +311,10 @@ BAD_VALUES = st.one_of(
     st.tuples(st.just("ema_decay"), st.floats(1, 10) | st.floats(-10, 0)),
     st.tuples(st.just("lr"), st.floats(-10, 0)),
     st.tuples(st.sampled_from(["accumulate", "epochs", "patience"]), st.integers(-10, 0)),
-    st.tuples(st.just("precision"), st.text(max_size=8)),
+    st.tuples(
+        st.just("precision"),
+        st.text(max_size=8).filter(lambda t: t not in typing.get_args(Precision)),
+    ),
     st.tuples(st.just("mode"), st.sampled_from(["minimum", "MAX", ""])),
 )
 
