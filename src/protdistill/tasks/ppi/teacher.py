@@ -86,9 +86,16 @@ def standardise(emb: dict[str, torch.Tensor], fit_on: set[str]) -> dict[str, tor
     ESM-2 mean-pooled embeddings share a large common direction; without this, feature KD is
     mostly rewarded for reproducing that constant.
     """
-    stacked = torch.stack([emb[p] for p in sorted(fit_on)])
-    mean, sd = stacked.mean(0), stacked.std(0).clamp_min(1e-6)
+    mean, sd = standard_stats(emb, fit_on)
     return {p: (v - mean) / sd for p, v in emb.items()}
+
+
+def standard_stats(
+    emb: dict[str, torch.Tensor], fit_on: set[str]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and sd (floored at 1e-6) of the embeddings of ``fit_on``."""
+    stacked = torch.stack([emb[p] for p in sorted(fit_on)])
+    return stacked.mean(0), stacked.std(0).clamp_min(1e-6)
 
 
 def teacher_maps(

@@ -15,6 +15,7 @@ from protdistill.distill.losses import FeatureProjector
 from protdistill.io.pairs import Pair
 from protdistill.tasks.ppi.metrics import binary_metrics, ranking_scores
 from protdistill.tasks.ppi.prepare import proteins_of
+from protdistill.tasks.ppi.teacher import standard_stats
 from protdistill.tasks.ppi.teacher_head import TeacherHead
 
 
@@ -79,9 +80,7 @@ def transplant_report(
         return None
     projector = FeatureProjector(weight.shape[1], weight.shape[0])
     projector.load_state_dict(state)
-    train = sorted(proteins_of(split["train"]))
-    stacked = torch.stack([teacher_emb[p] for p in train])
-    mean, sd = stacked.mean(0), stacked.std(0).clamp_min(1e-6)
+    mean, sd = standard_stats(teacher_emb, proteins_of(split["train"]))  # as feature KD saw them
     test_ids = sorted(proteins_of(split["test"]))
     with torch.no_grad():
         emb = student_embeddings(model, sequences, test_ids, max_residues)
