@@ -17,11 +17,15 @@ from protdistill.progress import Log, no_log
 from protdistill.tasks.ppi.config import PpiConfig
 from protdistill.tasks.ppi.data import PpiData
 from protdistill.tasks.ppi.prepare import proteins_of
-from protdistill.tasks.ppi.pretrain import PretrainConfig, backbone_id, pretrain
+from protdistill.tasks.ppi.pretrain import (
+    PretrainConfig,
+    backbone_id,
+    pretrain,
+    transfer_teacher,
+)
 from protdistill.tasks.ppi.student import student_config
 from protdistill.tasks.ppi.teacher import cache_root
 from protdistill.tasks.ppi.transfer import BLOCK, TransferSet, build_transfer_set
-from protdistill.teachers.esm import EsmTeacher
 
 
 def pretrain_config(cfg: PpiConfig, run_dir: Path) -> PretrainConfig:
@@ -75,8 +79,7 @@ def run_backbone(
         return None
     transfer = run_transfer_set(cfg, data, split)
     p = pretrain_config(cfg, run_dir)
-    teacher = EsmTeacher(cfg.teacher, max_residues=p.transfer_cap, long_policy="crop",
-                         window_overlap=0, tokens_per_batch=p.tokens_per_batch)  # fmt: skip
+    teacher = transfer_teacher(p)
     out = Path(p.cache) / "backbones" / f"backbone-{backbone_id(p, transfer, teacher.identity)}"
     log(
         f"general distillation: {transfer.report['proteins']} transfer proteins "

@@ -135,6 +135,13 @@ def _train_config(p: PretrainConfig) -> TrainConfig:
     )
 
 
+def transfer_teacher(p: PretrainConfig) -> EsmTeacher:
+    """The teacher as general distillation runs it: one window of ``transfer_cap`` residues per
+    protein (the window is chosen before, by :func:`teacher_window`), so no overlap."""
+    return EsmTeacher(p.teacher, max_residues=p.transfer_cap, long_policy="crop",
+                      window_overlap=0, tokens_per_batch=p.tokens_per_batch)  # fmt: skip
+
+
 def backbone_id(p: PretrainConfig, transfer: TransferSet, teacher_id: str) -> str:
     """Content address of a pretraining: same settings, teacher and transfer set -> same id."""
     settings = p.model_dump(exclude={"cache", "progress", "teacher", "tokens_per_batch"})
@@ -162,13 +169,7 @@ def pretrain(
             "needs at least 20",
             fix="pass more --fasta / --transfer-fasta files",
         )
-    teacher = teacher or EsmTeacher(
-        p.teacher,
-        max_residues=p.transfer_cap,
-        long_policy="crop",
-        window_overlap=0,
-        tokens_per_batch=p.tokens_per_batch,
-    )
+    teacher = teacher or transfer_teacher(p)
     cache = Path(p.cache) if p.cache else out.parent / "teacher_cache"
     log(f"transfer set: {transfer.report['proteins']} proteins; teacher targets in {cache}")
     targets = residue_targets(
