@@ -210,6 +210,41 @@ def explain(
 
 
 @app.command()
+def interfaces(
+    fasta: Path = typer.Option(..., "--fasta", help="FASTA with both chains of every complex."),
+    pairs: Path = typer.Option(..., "--pairs", help="Complexes: chain_a chain_b per line."),
+    contacts: Path = typer.Option(..., "--contacts", help="Contacts TSV: a b i j (0-based)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output directory (metrics.json is never replaced)."
+    ),
+    model: Path = typer.Option(None, "--model", help="Run directory of an interaction student."),
+    teacher: str = typer.Option(None, "--teacher", help="Also score the teacher's maps."),
+    teacher_map: list[str] = typer.Option(
+        ["clean"], "--teacher-map", help="contact, both_orders, clean, attention or embedding."
+    ),
+    complexes: Path = typer.Option(None, "--complexes", help="complexes.tsv (pdb, seq_ident)."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="A PNG per complex."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing metrics.json."),
+) -> None:
+    """Score full-length residue maps against the true contacts of solved complexes."""
+    from protdistill.tasks.ppi.interfaces import InterfacesConfig, run_interfaces  # lazy
+
+    cfg = InterfacesConfig(
+        fasta=str(fasta), pairs=str(pairs), contacts=str(contacts), out=str(out),
+        model=str(model) if model else None, teacher=teacher, teacher_maps=teacher_map,
+        complexes=str(complexes) if complexes else None, figures=figures, overwrite=overwrite,
+    )  # fmt: skip
+    metrics = run_interfaces(cfg, log=echo)
+    for name, groups in metrics["sources"].items():
+        g = groups["all"]
+        typer.echo(
+            f"{name}: top-L/10 {g['top_l10']:.3f} ({g.get('top_l10_x_random', 0):.1f}x random), "
+            f"interface AUROC {g['interface_auroc']:.3f}"
+        )
+    typer.echo(f"wrote {out}/metrics.json")
+
+
+@app.command()
 def screen(
     model: Path = MODEL,
     fasta: Path = typer.Option(..., "--fasta", help="Proteome FASTA (all-vs-all, i < j)."),

@@ -54,6 +54,11 @@ class PpiConfig(Config):
     alpha: float = Field(0.5, ge=0, le=1, description="weight of T^2 KL; 1 - alpha on CE")
     temperature: float = Field(4.0, gt=0)
     map_weight: float = Field(1.0, ge=0, description="lambda of the masked map loss")
+    teacher_map: Literal["contact", "both_orders", "clean", "attention"] = Field(
+        "contact",
+        description="teacher map construction for map KD (teachers/pair_maps.py; 'contact' = "
+        "the contact head on A+G25+B; 'clean' adds B+G25+A, masks the junction and applies APC)",
+    )
     map_loss: Literal["spatial", "mse"] = Field(
         "spatial",
         description="spatial: KL between maps normalised over their cells (where, not how "

@@ -23,6 +23,7 @@ from protdistill.tasks.ppi.prepare import proteins_of
 from protdistill.tasks.ppi.teacher_head import crossfit_logits, head_logits, train_head
 from protdistill.teachers.cache import TeacherCache, sequence_key
 from protdistill.teachers.esm import EsmTeacher
+from protdistill.teachers.pair_maps import kd_target, teacher_pair_map
 
 
 def cache_root(cfg: PpiConfig, run_dir: Path) -> Path:
@@ -110,6 +111,8 @@ def teacher_maps(
     """Binned teacher interaction map (na, nb) per pair, computing only what the cache lacks."""
     teacher = teacher or load_teacher(cfg)
     settings = {"map_residues": cfg.map_residues, "map_bins": cfg.map_bins, "linker": "G25"}
+    if cfg.teacher_map != "contact":  # the first wave's maps keep their cache key
+        settings["construction"] = cfg.teacher_map
     cache = TeacherCache(
         _settings_dir(cache_root(cfg, run_dir), "pairmap", settings), teacher.identity, settings
     )
@@ -118,7 +121,11 @@ def teacher_maps(
     keyed = {sequence_key(a, b): (a, b) for a, b in ordered}
 
     def compute(items: list[tuple[str, str]]) -> list[torch.Tensor]:
-        return [pool_map(m.map, crop, cfg.map_bins).half() for m in teacher.pair_maps(items)]
+        if cfg.teacher_map == "contact":
+            raw = [m.map for m in teacher.pair_maps(items)]
+        else:
+            raw = [kd_target(teacher_pair_map(teacher, a, b, cfg.teacher_map)) for a, b in items]
+        return [pool_map(m, crop, cfg.map_bins).half() for m in raw]
 
     log(f"teacher interaction maps: {len(keyed)} pairs, {cfg.map_bins}x{cfg.map_bins} bins")
     _fill_cache(cache, keyed, compute, "map", 32, "teacher pair maps", cfg.progress)
