@@ -195,13 +195,18 @@ def explain(
     a: str = typer.Option(..., "--a", help="Id of protein A (rows)."),
     b: str = typer.Option(..., "--b", help="Id of protein B (columns)."),
     out: Path = typer.Option(..., "--out", help="Output PNG."),
-    teacher: str = typer.Option(None, "--teacher", help="Draw the teacher's binned map beside."),
+    teacher: str = typer.Option(None, "--teacher", help="Draw the teacher's map beside."),
+    teacher_map: str = typer.Option(
+        "clean", "--teacher-map", help="contact, both_orders, clean, attention or embedding."
+    ),
     window: int = typer.Option(9, help="Side of the marked top-scoring square (residues)."),
 ) -> None:
     """Heatmap of the interaction student's A x B map, top-scoring region marked."""
     from protdistill.tasks.ppi.explain import explain_pair  # lazy: start-up
 
-    info = explain_pair(model, fasta, a, b, out, teacher=teacher, window=window)
+    info = explain_pair(
+        model, fasta, a, b, out, teacher=teacher, teacher_map=teacher_map, window=window
+    )
     r = info["top_region"]
     typer.echo(
         f"P(interact)={info['probability']:.3f}; top region {a}:{r['a_start']}-{r['a_end']}"

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from protdistill.errors import InputError
 from protdistill.teachers.esm import DEFAULT_LINKER, EsmTeacher
 from protdistill.teachers.windows import window_starts
 
@@ -163,8 +164,10 @@ def teacher_pair_map(
         return select_heads(attention_blocks(teacher, seq_a, seq_b, linker), heads)
     if construction == "embedding":
         return embedding_similarity(teacher, seq_a, seq_b)
-    raise ValueError(
-        f"unknown teacher map construction {construction!r}; use one of {CONSTRUCTIONS}"
+    raise InputError(
+        f"unknown teacher map construction {construction!r}",
+        record="--teacher-map",
+        fix=f"use one of {', '.join(CONSTRUCTIONS)}",
     )
 
 

@@ -11,13 +11,13 @@ from protdistill.errors import InputError, ModelError
 from protdistill.io.atomic import write_json
 from protdistill.io.fasta import read_fasta
 from protdistill.plotting import pyplot
-from protdistill.tasks.ppi.maps import pool_map
 from protdistill.tasks.ppi.student import load_student, max_residues_of
 from protdistill.teachers.esm import EsmTeacher
+from protdistill.teachers.pair_maps import teacher_pair_map
 
 #: Both panels are drawn relative to their own mean: the spatial map loss teaches the student
 #: *where* the teacher's contacts are, not their level, so absolute values are not comparable.
-RELATIVE = "contact score / the pair's mean"
+RELATIVE = "score relative to the pair's mean"
 
 
 def top_region(prob_map: torch.Tensor, window: int = 9) -> tuple[int, int, float]:
@@ -53,6 +53,7 @@ def plot_interaction(
     probability: float,
     window: int = 9,
     teacher_map: torch.Tensor | None = None,
+    teacher_label: str = "ESM-2 map",
 ) -> dict:
     """Write the heatmap PNG (rows: residues of A, columns: residues of B; 1-based positions)."""
     plt = pyplot()
@@ -60,13 +61,13 @@ def plot_interaction(
     w = min(window, *prob_map.shape)
     panels = [("student interaction map", prob_map)]
     if teacher_map is not None:
-        panels.append(("teacher (ESM-2 contact head, binned)", teacher_map.float()))
+        panels.append((f"teacher ({teacher_label})", teacher_map.float()))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 5), dpi=120, squeeze=False)
     for ax, (title, m) in zip(axes[0], panels, strict=True):
         la, lb = m.shape
-        extent = (0.5, lb + 0.5, la + 0.5, 0.5) if m is prob_map else None
+        extent = (0.5, lb + 0.5, la + 0.5, 0.5)
         im = ax.imshow(
-            (m / m.mean()).numpy(),
+            _relative(m).numpy(),
             cmap="magma",
             aspect="auto",
             extent=extent,
@@ -76,11 +77,8 @@ def plot_interaction(
         ax.set_title(title, fontsize=9)
         if m is prob_map:
             ax.add_patch(plt.Rectangle((col + 0.5, row + 0.5), w, w, fill=False, ec="cyan", lw=1.5))
-            ax.set_xlabel(f"{name_b} residue position")
-            ax.set_ylabel(f"{name_a} residue position")
-        else:
-            ax.set_xlabel(f"{name_b} bin")
-            ax.set_ylabel(f"{name_a} bin")
+        ax.set_xlabel(f"{name_b} residue position")
+        ax.set_ylabel(f"{name_a} residue position")
     fig.suptitle(
         f"{name_a} x {name_b}: P(interact) = {probability:.3f}; top region "
         f"{name_a}:{row + 1}-{row + w}, {name_b}:{col + 1}-{col + w}",
@@ -102,6 +100,13 @@ def plot_interaction(
     }
 
 
+def _relative(m: torch.Tensor) -> torch.Tensor:
+    """A map relative to its mean (signed, APC-corrected teacher maps: z-scores)."""
+    if float(m.min()) < 0:
+        return (m - m.mean()) / m.std().clamp(min=1e-8)
+    return m / m.mean().clamp(min=1e-12)
+
+
 def explain_pair(
     model: str | Path,
     fasta: str | Path,
@@ -110,9 +115,11 @@ def explain_pair(
     out: str | Path,
     *,
     teacher: str | None = None,
+    teacher_map: str = "clean",
     window: int = 9,
 ) -> dict:
-    """Heatmap PNG of the student's interaction map for the pair ``a``, ``b``."""
+    """Heatmap PNG of the student's interaction map for the pair ``a``, ``b`` (and, with
+    ``teacher``, the teacher's full-length map by construction ``teacher_map``)."""
     sequences = read_fasta(fasta)
     for pid in (a, b):
         if sequences.resolve(pid) is None:
@@ -127,12 +134,12 @@ def explain_pair(
     prob_map, probability = interaction_probabilities(
         student, sequences[a], sequences[b], max_residues_of(meta)
     )
-    teacher_map = None
+    shown = None
     if teacher:
-        cfg = meta.get("ppi", {})
-        crop, bins = int(cfg.get("map_residues", 128)), int(cfg.get("map_bins", 32))
-        raw = EsmTeacher(teacher).pair_map(sequences[a][:crop], sequences[b][:crop])
-        teacher_map = pool_map(raw, crop, bins)
+        crop = max_residues_of(meta)  # the residues the student map covers
+        shown = teacher_pair_map(
+            EsmTeacher(teacher), sequences[a][:crop], sequences[b][:crop], teacher_map
+        )
     info = plot_interaction(
         prob_map,
         out,
@@ -140,7 +147,8 @@ def explain_pair(
         name_b=b,
         probability=probability,
         window=window,
-        teacher_map=teacher_map,
+        teacher_map=shown,
+        teacher_label=f"ESM-2, {teacher_map} map",
     )
     write_json(Path(out).with_suffix(".json"), info)
     return info
