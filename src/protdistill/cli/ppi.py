@@ -85,22 +85,27 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _stage(out: Path, config: Path | None, until: str, options: dict, log) -> None:
-    from protdistill.tasks.ppi import prepare, train  # lazy: start-up time
+    from protdistill.distill.parallel import finish, launch, main_first  # lazy: start-up time
+    from protdistill.tasks.ppi import prepare, train
     from protdistill.tasks.ppi import teacher as stage
     from protdistill.tasks.ppi.backbone import run_backbone
 
     cfg = resolve(PpiConfig, config, **options)
-    data, split = prepare.prepare(cfg, out, log=log)
+    launch(cfg.scale)
+    data, split = main_first(lambda: prepare.prepare(cfg, out, log=log))
     teacher_model = stage.load_teacher(cfg)
     emb = stage.embed_proteins(cfg, out, data.sequences, teacher_model, log=log)
     if until == "embed":
+        finish()
         return
-    logits = stage.fit_teacher(cfg, out, emb, split, log=log)
+    logits = main_first(lambda: stage.fit_teacher(cfg, out, emb, split, log=log))
     if until == "teacher":
+        finish()
         return
     maps, feats = stage.distill_targets(cfg, out, data, split, teacher_model, emb, log=log)
-    backbone = run_backbone(cfg, out, data, split, log=log)
+    backbone = main_first(lambda: run_backbone(cfg, out, data, split, log=log))
     train.train_student(cfg, out, data, split, logits, maps, feats, backbone=backbone, log=log)
+    finish()
 
 
 def _stage_command(until: str):

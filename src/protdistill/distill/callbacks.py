@@ -166,7 +166,8 @@ class EpochHistory(Callback):
             if isinstance(value, Tensor) and value.numel() == 1:
                 row[name] = float(value)
         self.history.append(row)
-        self.write()
+        if trainer.is_global_zero:  # under DDP the metrics are already reduced across ranks
+            self.write()
 
     def write(self) -> None:
         """Rewrite history.json and metrics.csv from :attr:`history` (atomically)."""

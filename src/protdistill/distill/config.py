@@ -31,6 +31,8 @@ class TrainConfig(Config):
     progress: bool = True
     accelerator: str = Field("auto", description="Lightning accelerator: auto, cpu, gpu, ...")
     devices: int | str = Field(1, description="Lightning devices (int, list string or 'auto')")
+    num_nodes: int = Field(1, ge=1, description="machines (Lightning num_nodes)")
+    strategy: str = Field("auto", description="Lightning strategy: auto, ddp, ...")
     deterministic: bool = Field(True, description="deterministic algorithms (warn-only on GPU)")
 
 

@@ -62,6 +62,7 @@ from protdistill.distill.callbacks import (
 from protdistill.distill.checkpoint import load_torch, with_digest
 from protdistill.distill.config import TrainConfig
 from protdistill.distill.module import DistillModule, plain_json
+from protdistill.distill.parallel import barrier, current_ranks
 from protdistill.errors import ConfigError
 from protdistill.io.atomic import torch_save, write_json
 
@@ -77,6 +78,7 @@ class FitResult:
     best_score: float | None
     history: list[dict[str, float]]
     resumed_from: Path | None = None
+    is_main: bool = True
     stopped_early: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -102,6 +104,8 @@ def build_trainer(
         max_epochs=cfg.epochs,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
         precision=cfg.precision,
         gradient_clip_val=cfg.grad_clip or None,
         gradient_clip_algorithm="norm",
@@ -173,13 +177,17 @@ def fit(
     ckpt_dir = out_dir / "checkpoints"
     module.cfg = cfg
     module.add_config("train", cfg)
-    write_json(out_dir / "train_config.json", plain_json(dict(module.hparams), "hyper_parameters"))
+    main = current_ranks().is_main
+    if main:
+        hparams = plain_json(dict(module.hparams), "hyper_parameters")
+        write_json(out_dir / "train_config.json", hparams)
     last = ckpt_dir / "last.ckpt"
     resume_from = last if resume and last.exists() else None
-    if ckpt_dir.is_dir():
+    if ckpt_dir.is_dir() and main:
         _remove_stale_temps(ckpt_dir)
-    if resume_from is not None:
+    if resume_from is not None and main:
         _rebase_checkpoint(resume_from, ckpt_dir)
+    barrier()  # other ranks resume from the rebased checkpoint
     with _lightning_scope(frozen_teacher=bool(module.teacher_modules())):
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         trainer = build_trainer(
@@ -259,6 +267,7 @@ def _result(trainer: L.Trainer, last: Path, resumed_from: Path | None) -> FitRes
         history=[dict(row) for row in history.history],
         resumed_from=resumed_from,
         stopped_early=bool(stopper and stopper[0].stopped_epoch > 0),
+        is_main=trainer.is_global_zero,
     )
 
 

@@ -165,6 +165,19 @@ class TeacherCache:
                 continue
             self._add(path.name, names)
 
+    def refresh(self) -> int:
+        """Index shards written since this cache was opened (by other processes or ranks);
+        returns how many entries were added."""
+        before = len(self._index)
+        known = set(self._index.values())
+        for path in sorted(self.root.glob(_SHARD_GLOB), key=_shard_number):
+            self._next = max(self._next, _shard_number(path) + 1)
+            if path.name not in known:
+                names, meta = read_header(path)
+                self._check_shard_meta(path, meta)
+                self._add(path.name, names)
+        return len(self._index) - before
+
     def _check_shard_meta(self, path: Path, meta: Mapping[str, str]) -> None:
         if meta.get("teacher_id") != self.teacher_id:
             raise CacheError(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from protdistill.distill.parallel import barrier, finish, launch, main_first
 from protdistill.io.atomic import write_json
 from protdistill.progress import Log, no_log
 from protdistill.tasks.ppi.backbone import run_backbone
@@ -36,19 +37,27 @@ def run(cfg: PpiConfig, run_dir: str | Path, *, log: Log = no_log) -> dict:
 
 
 def _run_single(cfg: PpiConfig, run_dir: Path, *, fold: int, log: Log) -> dict:
-    data, split = prepare(cfg, run_dir, fold=fold, log=log)
+    """Every stage in order. Under several ranks (``cfg.devices`` / ``num_nodes``): rank 0
+    prepares and fits the teacher head first (the others read its files), teacher outputs are
+    computed in per-rank shares, the student trains with DDP and rank 0 evaluates."""
+    launch(cfg.scale)
+    data, split = main_first(lambda: prepare(cfg, run_dir, fold=fold, log=log))
+    barrier()  # every rank decides what is left to do from the same files
+    needs_teacher = not (run_dir / "teacher" / "logits.safetensors").exists()
+    needs_student = not (run_dir / "student.safetensors").exists()
+    barrier()
     teacher, emb = None, {}
-    if not (run_dir / "teacher" / "logits.safetensors").exists():
+    if needs_teacher:
         teacher = load_teacher(cfg)
         emb = embed_proteins(cfg, run_dir, data.sequences, teacher, log=log)
-    logits = fit_teacher(cfg, run_dir, emb, split, log=log)
-    maps, feats = None, None
-    if not (run_dir / "student.safetensors").exists():
+    logits = main_first(lambda: fit_teacher(cfg, run_dir, emb, split, log=log))
+    maps, feats, backbone = None, None, None
+    if needs_student:
         maps, feats = distill_targets(cfg, run_dir, data, split, teacher, emb, log=log)
-    backbone = None
-    if not (run_dir / "student.safetensors").exists():
-        backbone = run_backbone(cfg, run_dir, data, split, log=log)
+        backbone = main_first(lambda: run_backbone(cfg, run_dir, data, split, log=log))
     train_student(cfg, run_dir, data, split, logits, maps, feats, backbone=backbone, log=log)
+    if not finish().is_main:
+        return {}
     return evaluate_run(cfg, run_dir, data, split, logits, log=log)
 
 

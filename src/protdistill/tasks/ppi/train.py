@@ -45,6 +45,11 @@ def train_config(cfg: PpiConfig):
         seed=cfg.student_seed_or_seed,
         batch_size=cfg.batch_size,
         progress=cfg.progress,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy if cfg.scale.distributed else "auto",
+        precision=cfg.precision,
     )
 
 
@@ -91,6 +96,8 @@ def train_student(
         run_dir / "student",
         resume=True,
     )
+    if not result.is_main:  # DDP: rank 0 writes the student and the reports
+        return model_path
     load_best_student(student, result.best_path)
     _save_projector(module, result.best_path, run_dir / "student" / PROJECTOR)
     meta = {
