@@ -89,3 +89,30 @@ def first_step_gradient(rank: int, world: int, port: int, out: str, batch: int) 
     fit(Linear(nn.Linear(4, 1), cfg), loader, None, cfg, Path(out) / f"w{world}", callbacks=[grab])
     if rank == 0:
         torch.save(grab.grad, Path(out) / f"grad{world}.pt")
+
+
+def screen_rank(
+    rank: int, world: int, port: int, options: dict, die_after: int | None = None
+) -> None:
+    """Run ``ppi screen`` (``ScreenConfig(**options)``) as rank ``rank`` of ``world`` CPU
+    processes (gloo), as torchrun would start them; with ``die_after``, the last rank exits
+    after committing that many row blocks (a killed rank). Used by the scale-out tests."""
+    from protdistill.tasks.ppi import screen as stage  # lazy: see above
+
+    if die_after is not None and rank == world - 1:
+        real, done = stage._save_rows, []
+
+        def dying(*args) -> None:  # noqa: ANN002
+            real(*args)
+            done.append(1)
+            if len(done) == die_after:
+                os._exit(1)  # no clean-up, like a SIGKILL
+
+        stage._save_rows = dying
+
+    os.environ.update({
+        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": str(world),
+        "NODE_RANK": "0", "LOCAL_RANK": str(rank), "RANK": str(rank),
+    })  # fmt: skip
+    scale = {"accelerator": "cpu", "devices": world}
+    stage.screen(stage.ScreenConfig(**options, scale=scale, progress=False))

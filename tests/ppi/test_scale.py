@@ -4,6 +4,7 @@ single-process cache, DDP training runs and learns, and 2 x batch B/2 gives the 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
@@ -16,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from protdistill.distill.parallel import Ranks
-from protdistill.testing import first_step_gradient
+from protdistill.testing import first_step_gradient, screen_rank
 
 CLI = [sys.executable, "-m", "protdistill"]
 TINY = {
@@ -95,3 +96,59 @@ def test_two_ranks_with_half_batches_match_one_rank_with_the_full_batch(tmp_path
     one = torch.load(tmp_path / "grad1.pt", weights_only=True)
     two = torch.load(tmp_path / "grad2.pt", weights_only=True)
     assert one.abs().sum() > 0 and torch.allclose(one, two, atol=1e-6)
+
+
+def _screen_two_ranks(model_path, fasta, out, die_after=None, **kw) -> None:
+    options = {"model": str(model_path), "fasta": str(fasta), "out": str(out), **kw}
+    args = (2, _free_port(), options, die_after)
+    torch.multiprocessing.spawn(screen_rank, args=args, nprocs=2, join=True)
+
+
+def _text(path: Path) -> str:
+    with gzip.open(path, "rt") as fh:
+        return fh.read()
+
+
+def _proteome(tmp_path):
+    import random
+
+    from protdistill.io.fasta import write_fasta
+
+    rng = random.Random(1)
+    aa = "ACDEFGHIKLMNPQRSTVWY"
+    seqs = {f"P{i:02d}": "".join(rng.choices(aa, k=rng.randint(5, 90))) for i in range(37)}
+    seqs["P36"] = seqs["P35"]  # identical proteins: exact ties in the top-K
+    return write_fasta(tmp_path / "proteome.fasta", seqs)
+
+
+def _student(tmp_path):
+    from protdistill.distill.checkpoint import save_model
+    from protdistill.students import build_student
+
+    torch.manual_seed(0)
+    cfg = {"kind": "resnet1d", "channels": [8, 8, 8, 8], "embed_dim": 8, "hidden": 16}
+    model = build_student(cfg).eval()
+    return save_model(tmp_path / "student.safetensors", model, {"student": cfg})
+
+
+@pytest.mark.slow
+def test_two_rank_screen_equals_one_rank_and_a_killed_rank_resumes(tmp_path):
+    from protdistill.tasks.ppi.screen import ScreenConfig, screen
+
+    model, fasta = _student(tmp_path), _proteome(tmp_path)
+    kw = {"top_k": 5, "threshold": 0.5, "block": 8}
+    out = {name: tmp_path / f"{name}.tsv.gz" for name in ("one", "two", "three")}
+    screen(ScreenConfig(model=str(model), fasta=str(fasta), out=str(out["one"]),
+                        progress=False, **kw))  # fmt: skip
+    _screen_two_ranks(model, fasta, out["two"], **kw)
+    one = _text(out["one"])
+    assert _text(out["two"]) == one and len(one.splitlines()) > 37
+    # the last rank dies after committing one row block; the re-run finishes the grid
+    with pytest.raises(Exception):  # noqa: B017 (a spawned rank died)
+        _screen_two_ranks(model, fasta, out["three"], die_after=1, **kw)
+    parts = tmp_path / "three.parts"
+    assert (parts / "topk-rank1-of-2.safetensors").exists() and not out["three"].exists()
+    _screen_two_ranks(model, fasta, out["three"], **kw)
+    assert _text(out["three"]) == one and not parts.exists()
+    summary = json.loads((tmp_path / "three.summary.json").read_text())
+    assert 0 < summary["pairs_scored_this_run"] < summary["pairs_total"]

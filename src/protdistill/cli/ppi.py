@@ -265,10 +265,16 @@ def screen(
     include_self: bool = typer.Option(None, "--include-self/--no-self", help="Score A with A."),
     memory_mb: int = typer.Option(None, "--memory", help="MB for one block of pairs (1024)."),
     threads: int = typer.Option(None, help="torch CPU threads."),
+    devices: int = typer.Option(None, help="Processes (GPUs) per node sharing the grid (1)."),
+    num_nodes: int = typer.Option(None, help="Machines (torchrun / SLURM) (1)."),
+    accelerator: str = typer.Option(None, help="cpu, gpu or auto."),
     config: Path = CONFIG,
 ) -> None:
     """Score every pair of a proteome (or query x proteome): top-K partners and/or hits."""
     options = overrides(locals())
+    scale = {k: options.pop(k) for k in ("devices", "num_nodes", "accelerator") if k in options}
+    if scale:
+        options["scale"] = scale
     from protdistill.tasks.ppi import screen as stage  # lazy: start-up time
 
     cfg = resolve(stage.ScreenConfig, config, **options)

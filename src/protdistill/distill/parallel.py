@@ -82,6 +82,18 @@ def finish() -> Ranks:
     return ranks
 
 
+def all_sum(value: float) -> float:
+    """``value`` summed over the ranks (itself in one process)."""
+    dist = _dist()
+    if dist is None:
+        return value
+    import torch  # lazy: see _dist
+
+    total = torch.tensor([float(value)], dtype=torch.float64)
+    dist.all_reduce(total)
+    return float(total.item())
+
+
 def main_first(fn: Callable[[], T]) -> T:
     """``fn()`` on rank 0, then on the other ranks (which then read what rank 0 wrote)."""
     ranks = current_ranks()

@@ -31,6 +31,7 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 from protdistill.config import Config
+from protdistill.distill.parallel import Ranks, ScaleConfig, all_sum, finish, launch, main_first
 from protdistill.errors import ConfigError, InputError
 from protdistill.io.atomic import save_tensors, write_json
 from protdistill.io.fasta import read_fasta
@@ -63,6 +64,7 @@ class ScreenConfig(Config):
     tokens_per_batch: int = Field(64_000, ge=1000, description="residues per embedding batch")
     threads: int | None = Field(None, ge=1, description="torch CPU threads")
     progress: bool = True
+    scale: ScaleConfig = ScaleConfig()
 
 
 def _grid(cfg: ScreenConfig, log: Log) -> tuple[list[str], dict[str, str], list[int], int]:
@@ -87,23 +89,22 @@ def _grid(cfg: ScreenConfig, log: Log) -> tuple[list[str], dict[str, str], list[
     return ids, sequences, [index[p] for p in query], len(proteome)
 
 
-def _settings(cfg: ScreenConfig, digest: str, n: int, side: int) -> dict:
+def _settings(cfg: ScreenConfig, digest: str, n: int, side: int, world: int) -> dict:
     keys = ("fasta", "query", "top_k", "threshold", "include_self")
-    return {**{k: getattr(cfg, k) for k in keys}, "model": digest, "proteins": n, "block": side}
+    settings = {k: getattr(cfg, k) for k in keys}
+    settings.update({"model": digest, "proteins": n, "block": side})
+    return settings if world == 1 else {**settings, "ranks": world}
 
 
-def _resume(parts: Path, settings: dict, n: int, k: int) -> tuple[int, TopK]:
-    """(row blocks already done, top-K state) from ``parts``; a fresh start when absent.
-
-    ``topk.safetensors`` is the commit point: it holds the top-K after the last finished row
-    block and that block count, written atomically after the block's hits."""
+def _open_parts(parts: Path, settings: dict) -> None:
+    """Start ``parts`` (its settings.json), or check that the unfinished screen there is ours."""
     state = parts / "settings.json"
     if not state.exists():
         if parts.exists():
             shutil.rmtree(parts)  # parts of a screen killed before it wrote its settings
         parts.mkdir(parents=True)
         write_json(state, {"settings": settings})
-        return 0, TopK.empty(n, k)
+        return
     saved = json.loads(state.read_text(encoding="utf-8"))
     if saved["settings"] != settings:
         raise ConfigError(
@@ -111,7 +112,19 @@ def _resume(parts: Path, settings: dict, n: int, k: int) -> tuple[int, TopK]:
             path=parts,
             fix="re-run with the same options to resume it, or delete this folder",
         )
-    committed = parts / "topk.safetensors"
+
+
+def _commit_file(parts: Path, ranks: Ranks) -> Path:
+    """The rank's commit point: its top-K after its last finished row block, with the count of
+    its blocks done, written atomically after that block's hits."""
+    if ranks.world == 1:
+        return parts / "topk.safetensors"
+    return parts / f"topk-rank{ranks.rank}-of-{ranks.world}.safetensors"
+
+
+def _resume(commit: Path, n: int, k: int) -> tuple[int, TopK]:
+    """(this rank's row blocks already done, its top-K state); a fresh start when absent."""
+    committed = commit
     if not committed.exists():
         return 0, TopK.empty(n, k)
     with safe_open(committed, "pt") as fh:
@@ -179,29 +192,30 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
     out, parts, summary_path = output_paths(cfg.out)
     if out.exists():
         raise InputError("output exists", path=out, fix="choose another --out or delete the file")
+    ranks = launch(cfg.scale)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model, meta = load_student(cfg.model)
     sym = cfg.query is None
     digest = weights_digest(model)
     t0 = time.perf_counter()
-    (ids, scorer), rows_all, cols_all, skipped = _embeddings(cfg, model, meta, digest, log)
+    embedded = main_first(lambda: _embeddings(cfg, model, meta, digest, log))
+    (ids, scorer), rows_all, cols_all, skipped = embedded
     t_embed = time.perf_counter() - t0
     side = cfg.block or scorer.side
-    settings = _settings(cfg, digest, len(ids), side)
-    done, top = _resume(parts, settings, len(ids), cfg.top_k)
+    settings = _settings(cfg, digest, len(ids), side, ranks.world)
+    main_first(lambda: _open_parts(parts, settings))
     n_blocks = (len(rows_all) + side - 1) // side
     total = _total_pairs(rows_all, cols_all, sym, cfg.include_self)
-    meter = Meter(total, "scoring pairs", "pairs", show=cfg.progress)
-    t1, scored = time.perf_counter(), 0
-    for b in range(done, n_blocks):
-        rows = rows_all[b * side : (b + 1) * side]
-        n, hits = _score_rows(scorer, rows, cols_all, cfg, sym, top, side)
-        scored += n
-        meter.advance(n)
-        _save_rows(parts, b, hits, top)
-    meter.close()
+    t1, scored = (
+        time.perf_counter(),
+        _score_share(scorer, rows_all, cols_all, cfg, sym, side, parts, ranks, total, len(ids)),
+    )
+    scored = int(all_sum(scored))
     t_score = time.perf_counter() - t1
+    if not finish().is_main:
+        return {}
+    top = _merged_topk(parts, ranks.world, len(ids), cfg.top_k)
     table = hits_table(parts, n_blocks, top, ids, rows_all.tolist(), cfg.threshold, cfg.top_k)
     write_table(out, table)
     summary = {
@@ -231,10 +245,51 @@ def _total_pairs(rows: Tensor, cols: Tensor, sym: bool, include_self: bool) -> i
     return n * len(cols) - (0 if include_self else int(torch.isin(rows, cols).sum()))
 
 
-def _save_rows(parts: Path, b: int, hits: list[tuple[Tensor, Tensor]], top: TopK) -> None:
-    """Persist row block ``b``: its hits, then the top-K with the block count (the commit)."""
+def _score_share(
+    scorer: Scorer,
+    rows_all: Tensor,
+    cols_all: Tensor,
+    cfg: ScreenConfig,
+    sym: bool,
+    side: int,
+    parts: Path,
+    ranks: Ranks,
+    total: int,
+    n: int,
+) -> int:
+    """Score this rank's row blocks (every ``world``-th from ``rank``: early all-vs-all blocks
+    are the widest, so round-robin balances), resuming after its last committed block."""
+    n_blocks = (len(rows_all) + side - 1) // side
+    mine = list(range(ranks.rank, n_blocks, ranks.world))
+    commit = _commit_file(parts, ranks)
+    done, top = _resume(commit, n, cfg.top_k)
+    label = "scoring pairs" + (f" (rank {ranks.rank}/{ranks.world})" if ranks.world > 1 else "")
+    meter = Meter(total // ranks.world, label, "pairs", show=cfg.progress)
+    scored = 0
+    for count, b in enumerate(mine[done:], start=done + 1):
+        rows = rows_all[b * side : (b + 1) * side]
+        n, hits = _score_rows(scorer, rows, cols_all, cfg, sym, top, side)
+        scored += n
+        meter.advance(n)
+        _save_rows(parts, b, hits, top, commit, count)
+    meter.close()
+    return scored
+
+
+def _merged_topk(parts: Path, world: int, n: int, k: int) -> TopK:
+    """The top-K of the whole grid: one rank's, or every rank's combined."""
+    top = TopK.empty(n, k)
+    for rank in range(world):
+        top.combine(_resume(_commit_file(parts, Ranks(rank, world)), n, k)[1])
+    return top
+
+
+def _save_rows(
+    parts: Path, b: int, hits: list[tuple[Tensor, Tensor]], top: TopK, commit: Path, count: int
+) -> None:
+    """Persist row block ``b``: its hits, then the top-K with the rank's block count (commit)."""
     if hits:
         pairs, prob = torch.cat([h[0] for h in hits]), torch.cat([h[1] for h in hits])
         save_tensors(parts / f"hits-{b:06d}.safetensors", {"pairs": pairs, "prob": prob})
     tensors = {"values": top.values, "index": top.index}
-    save_tensors(parts / "topk.safetensors", tensors, metadata={"rows_done": str(b + 1)})
+    save_tensors(commit, tensors, metadata={"rows_done": str(count)})

@@ -49,13 +49,25 @@ class TopK:
 
     def merge(self, rows: Tensor, probs: Tensor, partners: Tensor) -> None:
         """Offer ``probs`` (R, C): row ``r`` is protein ``rows[r]``, column ``c`` its partner
-        ``partners[c]``. Ties keep the earlier candidate (stable), so the result does not depend
-        on how the grid was cut into blocks."""
-        k = self.values.shape[1]
-        if k == 0 or probs.numel() == 0:
+        ``partners[c]``. Equal probabilities rank the lower partner index first, so the result
+        does not depend on how the grid was cut into blocks or shared among ranks."""
+        if self.values.shape[1] == 0 or probs.numel() == 0:
             return
         cand_v = torch.cat([self.values[rows], probs], dim=1)
         cand_i = torch.cat([self.index[rows], partners[None, :].expand(len(rows), -1)], dim=1)
+        self._keep_best(rows, cand_v, cand_i)
+
+    def combine(self, other: TopK) -> None:
+        """Merge another top-K of the same proteins (e.g. another rank's share of the grid)."""
+        rows = torch.arange(len(self.values))
+        cand_v = torch.cat([self.values, other.values], dim=1)
+        cand_i = torch.cat([self.index, other.index], dim=1)
+        self._keep_best(rows, cand_v, cand_i)
+
+    def _keep_best(self, rows: Tensor, cand_v: Tensor, cand_i: Tensor) -> None:
+        k = self.values.shape[1]
+        by_index = torch.sort(cand_i, dim=1, stable=True).indices  # ties: lower partner first
+        cand_v, cand_i = torch.gather(cand_v, 1, by_index), torch.gather(cand_i, 1, by_index)
         order = torch.sort(cand_v, dim=1, descending=True, stable=True).indices[:, :k]
         self.values[rows] = torch.gather(cand_v, 1, order)
         self.index[rows] = torch.gather(cand_i, 1, order)
