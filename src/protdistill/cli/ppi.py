@@ -272,7 +272,8 @@ def screen(
 ) -> None:
     """Score every pair of a proteome (or query x proteome): top-K partners and/or hits."""
     options = overrides(locals())
-    scale = {k: options.pop(k) for k in ("devices", "num_nodes", "accelerator") if k in options}
+    scale = {k: options.pop(k, None) for k in ("devices", "num_nodes", "accelerator")}
+    scale = {k: v for k, v in scale.items() if v is not None}
     if scale:
         options["scale"] = scale
     from protdistill.tasks.ppi import screen as stage  # lazy: start-up time
