@@ -4,6 +4,7 @@ Per complex (L = length of the shorter chain): precision of the top L/10 and L/5
 to the density of contacts (the expected precision of a random map), and the AUROC of per-residue
 interface prediction (a residue of A is scored by its row maximum, one of B by its column maximum;
 a residue is at the interface when it has any contact; A and B residues are ranked together).
+(Each chain's maxima are z-scored before pooling, see :func:`interface_auroc`.)
 The "propensity only" baseline scores cell (i, j) by p(a_i) + p(b_j), where p is the log-odds of an
 amino acid being at an interface, fitted on training complexes only: what a map gets without any
 pairing. Folds group complexes by PDB entry (chains of one assembly never straddle train/test).
@@ -43,12 +44,23 @@ def score_map(score: torch.Tensor, complex_: Complex) -> dict[str, float]:
 
 
 def interface_auroc(score: torch.Tensor, truth: torch.Tensor) -> float:
-    """AUROC of row / column maxima against "residue has a contact", A and B pooled."""
-    residue_scores = torch.cat([score.max(1).values, score.max(0).values]).numpy()
+    """AUROC of row / column maxima against "residue has a contact", A and B pooled.
+
+    Each chain's maxima are z-scored first: a maximum over more cells is larger, so without it
+    the longer partner's residues would rank apart from the shorter one's even in a random map.
+    """
+    residue_scores = torch.cat([_z(score.max(1).values), _z(score.max(0).values)]).numpy()
     labels = torch.cat([truth.any(1), truth.any(0)]).numpy()
     if labels.all() or not labels.any():
         return float("nan")
     return float(roc_auc_score(labels, np.nan_to_num(residue_scores, neginf=-1e30)))
+
+
+def _z(values: torch.Tensor) -> torch.Tensor:
+    finite = values[torch.isfinite(values)]
+    if len(finite) < 2:
+        return values
+    return (values - finite.mean()) / finite.std().clamp(min=1e-12)
 
 
 def pdb_folds(complexes: Sequence[Complex], folds: int = 5) -> list[int]:
