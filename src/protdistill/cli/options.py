@@ -92,7 +92,11 @@ def run_log(folder: Path, *, quiet: bool = False):  # noqa: ANN201 (a Log callba
     message, after the command has validated its inputs) and, unless ``quiet``, echoes them."""
     from datetime import datetime  # lazy: start-up time
 
+    from protdistill.distill.parallel import current_ranks  # lazy: start-up time
+
     def log(message: str) -> None:
+        if not current_ranks().is_main:  # DDP: rank 0 reports for everyone
+            return
         if not quiet:
             echo(message)
         if folder.is_dir():
