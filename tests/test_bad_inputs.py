@@ -8,6 +8,8 @@ import gzip
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from protdistill.cli.main import main
 from protdistill.distill.checkpoint import save_model
@@ -113,4 +115,49 @@ def test_bad_input_is_one_line_exit_2_and_nothing_is_lost(
     for word in words:
         assert word in err, (word, err)
     for path, content in before.items():  # nothing the user had was changed
+        assert path.read_bytes() == content, path
+
+
+#: One corruption of a good FASTA or pairs file: (file, line index, replacement line).
+_BAD_FASTA_LINES = st.sampled_from(["MKT1AY", "MK?TA", ">", "ACDE FG#", "12345", "MKT*AY"])
+_BAD_PAIR_LINES = st.sampled_from(
+    ["P1\tP99\t1", "P1\tP2\tyes", "P1", "P1\tP2\t1\textra\tcols", "P3\tP2\t2", "P1,,1"]
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    which=st.sampled_from(["fasta", "pairs"]),
+    line=st.integers(0, 19),
+    fasta_bad=_BAD_FASTA_LINES,
+    pair_bad=_BAD_PAIR_LINES,
+)
+def test_generated_bad_fasta_and_pairs_are_one_line_errors(
+    tmp_path_factory, monkeypatch, capfd, which, line, fasta_bad, pair_bad
+) -> None:
+    root = tmp_path_factory.mktemp("gen")
+    fasta, pairs = FASTA.splitlines(), PAIRS.splitlines()
+    if which == "fasta":
+        at = 2 * (line % 10) + 1  # a sequence line
+        fasta[at] = fasta_bad
+    else:
+        pairs[1 + line] = pair_bad  # not line 1: a first line without a 0/1 label is a header
+    (root / "in.fasta").write_text("\n".join(fasta) + "\n")
+    (root / "in.tsv").write_text("\n".join(pairs) + "\n")
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    args = ["ppi", "run", "--out", f"{root}/run", "--teacher", f"{root}/nowhere",
+            "--pairs", f"{root}/in.tsv", "--fasta", f"{root}/in.fasta"]  # fmt: skip
+    monkeypatch.setattr("sys.argv", ["protdistill", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2, lines
+    assert sum(line.startswith("error: ") for line in lines) == 1, lines
+    err = lines[-1]
+    assert f"in.{'fasta' if which == 'fasta' else 'tsv'}" in err and "fix:" in err, err
+    assert "line" in err or "P" in err, err  # the record is named
+    assert not (root / "run" / "config.yaml").exists()  # nothing written for invalid inputs
+    for path, content in before.items():
         assert path.read_bytes() == content, path
