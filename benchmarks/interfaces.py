@@ -1,7 +1,8 @@
 """Interface benchmark (issue 15): do teacher and student maps point at real interfaces?
 
     python benchmarks/interfaces.py --teacher ../shared/models/esm2_t6_8M_standin \
-        --student runs/interfaces/student_contact [--epochs 30]
+        --student contact_kd=runs/interfaces/student_contact \
+        --student attention_kd=runs/interfaces/student_attention [--epochs 30]
 
 On the DIPS complexes of ../shared/data/ppi/interfaces_dips (every inter-chain residue contact
 < 6 Å), scores full-length maps of: teacher constructions (contact head on A+G25+B, both chain
@@ -88,15 +89,43 @@ def residue_probe(teacher: EsmTeacher, cx: list, folds: list[int]) -> list[torch
     return maps
 
 
+def table(path: str) -> str:
+    """The results JSON as the markdown table of BENCHMARKS.md."""
+    report = json.loads(Path(path).read_text())
+    head = ("| map | all: top-L/10 (x random) | top-L/5 | interface AUROC | hetero: top-L/10 | "
+            "AUROC | homo: top-L/10 | AUROC |")  # fmt: skip
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for name, g in report["results"].items():
+        a, he, ho = g["all"], g["heterodimers"], g["homodimers"]
+        lines.append(
+            f"| {name} | {a['top_l10']:.3f} ({a.get('top_l10_x_random', 0):.1f}x) | "
+            f"{a['top_l5']:.3f} | {a['interface_auroc']:.3f} | {he['top_l10']:.3f} | "
+            f"{he['interface_auroc']:.3f} | {ho['top_l10']:.3f} | {ho['interface_auroc']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--teacher", required=True)
-    ap.add_argument("--student", help="run directory of a distilled interaction student")
+    ap.add_argument("--table", metavar="JSON", help="only print the markdown table of a result")
+    ap.add_argument("--teacher")
+    ap.add_argument(
+        "--student",
+        action="append",
+        default=[],
+        metavar="NAME=RUN",
+        help="a distilled interaction student (repeatable), e.g. contact_kd=runs/interfaces/x",
+    )
     ap.add_argument("--cache", default="/work/cache/dips_maps")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
+    if not args.teacher:
+        ap.error("--teacher is required")
     torch.set_num_threads(args.threads)
     start = time.time()
     cx = read_complexes(
@@ -131,15 +160,18 @@ def main() -> None:
     t0 = time.time()
     maps["teacher_residue_probe"] = residue_probe(teacher, cx, folds)
     seconds["teacher_probe"] = time.time() - t0
+    maps["diagonal"] = [im.diagonal_map(c) for c in cx]
     gen = torch.Generator().manual_seed(0)
     maps["random"] = [torch.rand(len(c.seq_a), len(c.seq_b), generator=gen) for c in cx]
     train_cfg = InterfaceTrainConfig(epochs=args.epochs, max_residues=256)
-    if args.student:
-        distilled = load_student(args.student)[0]
-        maps["student_distilled"] = [student_map(distilled)(c) for c in cx]
+    for spec in args.student:
+        name, _, run = spec.rpartition("=")
+        name = name or "distilled"
+        distilled = load_student(run)[0]
+        maps[f"student_{name}"] = [student_map(distilled)(c) for c in cx]
         t0 = time.time()
-        maps["student_distilled_then_supervised"] = cross_validate(distilled, cx, train_cfg)
-        seconds["fine_tune_5_folds_from_distilled"] = time.time() - t0
+        maps[f"student_{name}_then_supervised"] = cross_validate(distilled, cx, train_cfg)
+        seconds[f"fine_tune_5_folds_from_{name}"] = time.time() - t0
     torch.manual_seed(0)
     t0 = time.time()
     scratch = InteractionStudent(InteractionConfig())
@@ -156,7 +188,7 @@ def main() -> None:
         "date": str(date.today()),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, CPU",
         "teacher": f"{args.teacher} (stand-in teacher)",
-        "student": args.student,
+        "students": args.student,
         "complexes": len(cx),
         "heterodimers": sum(not c.homodimer for c in cx),
         "pdb_entries": len({c.pdb for c in cx}),

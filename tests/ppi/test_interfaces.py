@@ -66,6 +66,13 @@ def test_random_maps_score_near_density():
     assert abs(mean_auc - 0.5) < 0.03 and abs(mean_top - 0.01) < 0.01
 
 
+def test_diagonal_baseline_finds_a_symmetric_interface():
+    c = _complex(contacts=[(i, i) for i in range(20)])
+    assert im.score_map(im.diagonal_map(c), c)["top_l5"] == 1.0
+    off = _complex(contacts=[(i, 19 - i) for i in range(20) if abs(2 * i - 19) > 5])
+    assert im.score_map(im.diagonal_map(off), off)["top_l5"] == 0.0
+
+
 def test_propensity_learns_the_interface_letter_and_folds_group_pdbs():
     w_at_interface = _complex("WAAAAWAAAA", "AAWAAAAAAW", [(0, 2), (5, 9)])
     fit = im.fit_propensity([w_at_interface])
@@ -146,10 +153,10 @@ def test_cli_interfaces_writes_metrics_tsv_figures_and_never_overwrites(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["sources"]) == {"propensity", "student"}
+    assert set(metrics["sources"]) == {"propensity", "diagonal", "student"}
     assert metrics["sources"]["student"]["all"]["complexes"] == 2
     lines = (out / "complexes.tsv").read_text().splitlines()
-    assert len(lines) == 1 + 2 * 2 and lines[0].startswith("complex\tpdb\thomodimer")
+    assert len(lines) == 1 + 2 * 3 and lines[0].startswith("complex\tpdb\thomodimer")
     assert len(list((out / "figures").glob("*.png"))) == 2
     before = (out / "metrics.json").read_bytes()
     monkeypatch.setattr("sys.argv", ["protdistill", *args])

@@ -7,7 +7,9 @@ a residue is at the interface when it has any contact; A and B residues are rank
 (Each chain's maxima are z-scored before pooling, see :func:`interface_auroc`.)
 The "propensity only" baseline scores cell (i, j) by p(a_i) + p(b_j), where p is the log-odds of an
 amino acid being at an interface, fitted on training complexes only: what a map gets without any
-pairing. Folds group complexes by PDB entry (chains of one assembly never straddle train/test).
+pairing. The "diagonal" baseline scores (i, j) by how close their relative positions are: the
+symmetry prior of homodimers. Folds group complexes by PDB entry (chains of one assembly never
+straddle train/test).
 """
 
 from __future__ import annotations
@@ -91,6 +93,16 @@ def propensity_map(complex_: Complex, propensity: dict[str, float]) -> torch.Ten
     pa = torch.tensor([propensity.get(aa, 0.0) for aa in complex_.seq_a])
     pb = torch.tensor([propensity.get(aa, 0.0) for aa in complex_.seq_b])
     return pa[:, None] + pb[None, :]
+
+
+def diagonal_map(complex_: Complex) -> torch.Tensor:
+    """``(La, Lb)`` map -|i/La - j/Lb|: residue i of A touches the same relative position of B.
+    The symmetry prior of homodimers (whose interfaces often pair equivalent residues), learned
+    from nothing: a map that does not beat it has not found interface signal."""
+    la, lb = len(complex_.seq_a), len(complex_.seq_b)
+    i = torch.arange(la, dtype=torch.float64)[:, None] / la
+    j = torch.arange(lb, dtype=torch.float64)[None, :] / lb
+    return -(i - j).abs()
 
 
 def summarise(rows: Sequence[dict], keys: Sequence[str] | None = None) -> dict[str, dict]:

@@ -143,7 +143,7 @@ def _sources(cfg: InterfacesConfig, complexes: list[Complex]) -> dict[str, MapFn
     prop = dict(
         zip((c.name for c in complexes), propensity_maps(complexes, cfg.folds), strict=True)
     )
-    sources: dict[str, MapFn] = {"propensity": lambda c: prop[c.name]}
+    sources: dict[str, MapFn] = {"propensity": lambda c: prop[c.name], "diagonal": im.diagonal_map}
     if cfg.model:
         sources["student"] = student_map(load_student(cfg.model)[0])
     if cfg.teacher:
@@ -152,7 +152,7 @@ def _sources(cfg: InterfacesConfig, complexes: list[Complex]) -> dict[str, MapFn
         teacher = EsmTeacher(cfg.teacher)
         for construction in cfg.teacher_maps:
             sources[f"teacher_{construction}"] = teacher_map(teacher, construction)
-    if len(sources) == 1:
+    if len(sources) == 2:
         raise InputError(
             "nothing to score", record="ppi interfaces", fix="pass --model RUN and/or --teacher T"
         )
