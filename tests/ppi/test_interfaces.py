@@ -129,11 +129,11 @@ def test_interface_loss_has_gradients_and_fine_tuning_lowers_it():
     scores = torch.zeros(20, 20, requires_grad=True)
     interface_loss(scores, c.contact_matrix(), 1.0).backward()
     assert scores.grad is not None and scores.grad.abs().sum() > 0
-    from protdistill.tasks.ppi.interface_training import _map_logits
+    from protdistill.tasks.ppi.interface_training import map_logits
 
     def loss_of(m):
         with torch.no_grad():
-            return float(interface_loss(_map_logits(m, c.seq_a, c.seq_b), c.contact_matrix(), 1.0))
+            return float(interface_loss(map_logits(m, c.seq_a, c.seq_b), c.contact_matrix(), 1.0))
 
     tuned = fine_tune(model, [c], InterfaceTrainConfig(epochs=40, lr=3e-3))
     assert loss_of(tuned) < 0.7 * loss_of(model.eval())

@@ -61,7 +61,8 @@ def interface_loss(
     return cells + residue_weight * residues
 
 
-def _map_logits(model: nn.Module, seq_a: str, seq_b: str) -> torch.Tensor:
+def map_logits(model: nn.Module, seq_a: str, seq_b: str) -> torch.Tensor:
+    """``(La, Lb)`` full-length map logits of an interaction student for one pair."""
     tokens_a, mask_a = encode_batch([seq_a])
     tokens_b, mask_b = encode_batch([seq_b])
     ha, hb = model.residues(tokens_a, mask_a), model.residues(tokens_b, mask_b)
@@ -84,7 +85,7 @@ def fine_tune(
         rng.shuffle(order)
         for i in order:
             seq_a, seq_b, truth = _crop(complexes[i], cfg.max_residues, rng)
-            loss = interface_loss(_map_logits(model, seq_a, seq_b), truth, cfg.residue_weight)
+            loss = interface_loss(map_logits(model, seq_a, seq_b), truth, cfg.residue_weight)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(params, 1.0)
@@ -110,6 +111,6 @@ def cross_validate(
         with torch.no_grad():
             for i, (c, g) in enumerate(zip(complexes, fold_of, strict=True)):
                 if g == f:
-                    maps[i] = _map_logits(tuned, c.seq_a, c.seq_b).float()
+                    maps[i] = map_logits(tuned, c.seq_a, c.seq_b).float()
         log(f"fold {f}: fine-tuned on {len(train)} complexes")
     return maps

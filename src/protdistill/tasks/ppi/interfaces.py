@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 
-from protdistill.alphabet import encode_batch
 from protdistill.config import Config
 from protdistill.errors import InputError, ModelError
 from protdistill.io.atomic import write_json, write_text
@@ -21,6 +20,7 @@ from protdistill.io.contacts import Complex, read_complexes
 from protdistill.progress import Meter
 from protdistill.tasks.ppi import interface_metrics as im
 from protdistill.tasks.ppi.interface_plots import plot_complex
+from protdistill.tasks.ppi.interface_training import map_logits
 from protdistill.tasks.ppi.student import load_student
 from protdistill.teachers.pair_maps import CONSTRUCTIONS, teacher_pair_map
 
@@ -54,10 +54,7 @@ def student_map(model: torch.nn.Module) -> MapFn:
 
     @torch.no_grad()
     def run(c: Complex) -> torch.Tensor:
-        tokens_a, mask_a = encode_batch([c.seq_a])
-        tokens_b, mask_b = encode_batch([c.seq_b])
-        out = model(tokens_a, mask_a, tokens_b, mask_b)
-        return out.interaction_map[0].float()
+        return map_logits(model, c.seq_a, c.seq_b).float()
 
     return run
 
