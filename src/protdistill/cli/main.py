@@ -48,6 +48,7 @@ _COMMANDS = [
         "compress",
         "Prune, quantize or low-rank factorise a trained student.",
     ),
+    ("export", "export", "export", "Export a trained student to ONNX (fp32 or INT8)."),
 ]
 
 

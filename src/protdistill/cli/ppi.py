@@ -8,6 +8,7 @@ import typer
 
 from protdistill.cli.options import config_fields, echo, overrides, run_log
 from protdistill.config import resolve
+from protdistill.errors import ConfigError
 from protdistill.tasks.ppi.config import PpiConfig
 
 app = typer.Typer(no_args_is_help=True, help="Protein-protein interaction distillation.")
@@ -16,6 +17,10 @@ TEACHER = typer.Option(None, "--teacher", help="ESM-2 hub id or local directory.
 OUT = typer.Option(..., "--out", help="Run directory (re-run the same command to resume).")
 CONFIG = typer.Option(None, "--config", help="YAML file with any PpiConfig field.")
 MODEL = typer.Option(..., "--model", help="Run directory (or student.safetensors) of a student.")
+SERVED = typer.Option(
+    None, "--model", help="Run directory (or student.safetensors), or a model.onnx export."
+)
+ONNX = typer.Option(None, "--onnx", help="model.onnx from `protdistill export`: ONNX Runtime.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress messages (run.log keeps them).")
 DATASET = typer.Option(None, "--dataset", help="A benchmark shipped with protdistill: guo-yeast.")
 #: Help texts clearer on the command line than the config field descriptions.
@@ -178,9 +183,21 @@ def evaluate(
     _print_metrics(metrics)
 
 
+def served_model(model: Path | None, onnx: Path | None) -> Path:
+    """The student to run: ``--model`` (a run or an export) or ``--onnx`` (an export)."""
+    if (model is None) == (onnx is None):
+        raise ConfigError(
+            "give the student once", fix="pass --model RUN_DIR or --onnx model.onnx (not both)"
+        )
+    if onnx is not None and onnx.suffix != ".onnx":
+        raise ConfigError("--onnx takes a .onnx file", path=onnx, fix="run `protdistill export`")
+    return model if model is not None else onnx
+
+
 @app.command()
 def predict(
-    model: Path = MODEL,
+    model: Path = SERVED,
+    onnx: Path = ONNX,
     pairs: Path = typer.Option(..., "--pairs", help="Pairs TSV (labels optional, ignored)."),
     fasta: Path = typer.Option(..., "--fasta", help="FASTA with the proteins."),
     out: Path = typer.Option(..., "--out", help="Output TSV, one row per input row, in order."),
@@ -189,7 +206,7 @@ def predict(
     """Write interaction probabilities for (unlabelled) pairs."""
     from protdistill.tasks.ppi.evaluate import predict_file  # lazy: start-up
 
-    n = predict_file(model, pairs, fasta, out, overwrite=overwrite)
+    n = predict_file(served_model(model, onnx), pairs, fasta, out, overwrite=overwrite)
     typer.echo(f"wrote {n} predictions to {out}")
 
 
@@ -256,7 +273,8 @@ def interfaces(
 
 @app.command()
 def screen(
-    model: Path = MODEL,
+    model: Path = SERVED,
+    onnx: Path = ONNX,
     fasta: Path = typer.Option(..., "--fasta", help="Proteome FASTA (all-vs-all, i < j)."),
     out: Path = typer.Option(..., "--out", help="HITS.tsv.gz or HITS.parquet (never replaced)."),
     query: Path = typer.Option(None, "--query", help="Query FASTA: score query x proteome."),
@@ -271,7 +289,8 @@ def screen(
     config: Path = CONFIG,
 ) -> None:
     """Score every pair of a proteome (or query x proteome): top-K partners and/or hits."""
-    options = overrides(locals())
+    options = overrides(locals(), drop=("config", "onnx"))
+    options["model"] = str(served_model(model, onnx))
     scale = {k: options.pop(k, None) for k in ("devices", "num_nodes", "accelerator")}
     scale = {k: v for k, v in scale.items() if v is not None}
     if scale:

@@ -34,6 +34,11 @@ class CompressConfig(Config):
     quantize_conv: bool = True
     backend: Literal["native", "reference"] = "native"
     calibration_batches: int = Field(8, ge=1)
+    onnx: bool = Field(
+        False,
+        description="also export the last float stage to ONNX and time it under ONNX Runtime, "
+        "fp32 and static INT8 (PPI Siamese students)",
+    )
     skip: list[str] = Field(default_factory=list, description="module paths left untouched")
     # data / evaluation / benchmark
     pairs: str | None = None

@@ -103,3 +103,23 @@ def format_table(rows: list[dict[str, Any]], metric: str, unit: str) -> list[lis
             ]
         )
     return out
+
+
+def choose_default(
+    rows: list[dict[str, Any]], metric: str, *, max_drop: float = 0.01, min_smaller: float = 3.0
+) -> dict[str, Any]:
+    """The fastest stage that loses at most ``max_drop`` of ``metric`` (1 AUPR point) and is at
+    least ``min_smaller`` x smaller; failing that, the fastest within ``max_drop``."""
+    base = rows[0]["metrics"].get(metric)
+    if base is None:
+        return {"step": rows[0]["step"], "reason": f"no {metric} to compare"}
+    kept = [r for r in rows[1:] if base - r["metrics"].get(metric, float("-inf")) <= max_drop]
+    small = [r for r in kept if r["size_ratio"] >= min_smaller]
+    pool, reason = (small, f"fastest within {max_drop} {metric} and >= {min_smaller}x smaller")
+    if not small:
+        pool, reason = kept, f"fastest within {max_drop} {metric} (none >= {min_smaller}x smaller)"
+    if not pool:
+        return {"step": rows[0]["step"], "reason": f"every recipe loses > {max_drop} {metric}"}
+    best = max(pool, key=lambda r: r["speedup"])
+    return {"step": best["step"], "reason": reason, "speedup": best["speedup"],
+            "size_ratio": best["size_ratio"], metric: best["metrics"][metric]}  # fmt: skip

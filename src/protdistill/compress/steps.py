@@ -43,7 +43,8 @@ def finetune(
     return sum(tail) / len(tail)
 
 
-def _calibration(task: Task, cfg: CompressConfig) -> list[dict]:
+def calibration_batches(task: Task, cfg: CompressConfig) -> list[dict]:
+    """The first ``cfg.calibration_batches`` training batches (fixed order)."""
     return list(itertools.islice(task.batches(task.train, cfg.batch_size), cfg.calibration_batches))
 
 
@@ -51,7 +52,7 @@ def run_step(
     method: str, task: Task, model: nn.Module, teacher: nn.Module, cfg: CompressConfig, *, log: Log
 ) -> dict[str, Any]:
     """Apply one compression step in place; returns its summary for the manifest / report."""
-    calib = _calibration(task, cfg)
+    calib = calibration_batches(task, cfg)
 
     def run_batches(m: nn.Module) -> None:
         with torch.no_grad():

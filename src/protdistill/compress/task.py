@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
+
+from protdistill.errors import ConfigError
 
 
 @dataclass
@@ -36,3 +39,12 @@ class Task:
 
     def batches(self, items: list[Any], size: int, shuffle: bool = False) -> Iterator[dict]:
         raise NotImplementedError
+
+    def export_onnx(self, model: nn.Module, out: Path, calibration: list[dict] | None) -> nn.Module:
+        """Export ``model`` to ``out`` (ONNX Runtime static INT8 when ``calibration`` batches are
+        given) and return a module that runs it with ONNX Runtime like ``model``."""
+        raise ConfigError(
+            f"ONNX export is not available for {self.kind} models",
+            record="onnx",
+            fix="drop --onnx (ONNX export covers PPI Siamese students)",
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -31,3 +32,12 @@ def nested_tensors(obj: object, prefix: str = "") -> dict[str, Tensor]:
         for i, value in enumerate(obj):
             found |= nested_tensors(value, f"{prefix}/{i}")
     return found
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -17,7 +17,7 @@ from transformers.utils import cached_file
 from transformers.utils import logging as hf_logging
 
 from protdistill.errors import ModelError
-from protdistill.io.integrity import tensor_digest
+from protdistill.io.integrity import sha256_file, tensor_digest
 
 #: Config fields that change what the network computes (hashed into ``identity``).
 _ARCH_KEYS = (
@@ -37,15 +37,6 @@ _ARCH_KEYS = (
     "mask_token_id",
     "rope_theta",
 )
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sha256_state_dict(module: nn.Module) -> str:

@@ -16,6 +16,7 @@ from protdistill.progress import Log
 from protdistill.tasks.ppi.data import PairDataset, collate_pairs, load_ppi, load_split, make_split
 from protdistill.tasks.ppi.evaluate import predict_pairs
 from protdistill.tasks.ppi.metrics import binary_metrics
+from protdistill.tasks.ppi.onnx import export_onnx, load_onnx_student
 from protdistill.tasks.ppi.student import load_student
 
 
@@ -51,6 +52,10 @@ class PpiTask(Task):
             model, self.held_out, self.sequences, max_residues=self.max_residues
         ).numpy()
         return binary_metrics(labels, probs)
+
+    def export_onnx(self, model, out, calibration):
+        export_onnx(model, self.meta, out, calibration=calibration, overwrite=True)
+        return load_onnx_student(out)[0]
 
     def bench_batch(self, n):
         pool = self.held_out or self.train

@@ -23,7 +23,10 @@ from protdistill.teachers.cache import TeacherCache, sequence_key
 
 
 def weights_digest(model: nn.Module) -> str:
-    """sha256 (16 hex) of a model's state dict: names, shapes and bytes."""
+    """sha256 (16 hex) of a model's state dict: names, shapes and bytes (an ONNX student: of its
+    graphs)."""
+    if isinstance(getattr(model, "digest", None), str):
+        return model.digest
     return tensor_digest(model.state_dict())[:16]
 
 

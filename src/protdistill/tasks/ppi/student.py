@@ -19,8 +19,13 @@ def student_config(cfg: PpiConfig) -> dict:
 
 def load_student(path: str | Path, *, backend: str | None = None) -> tuple[nn.Module, dict]:
     """``(model in eval mode, meta)`` from ``student.safetensors``, a run directory holding one, or
-    a compressed run directory (``backend``: its INT8 kernels, default as saved)."""
+    a compressed run directory (``backend``: its INT8 kernels, default as saved) or an ONNX export
+    (``model.onnx``: served by ONNX Runtime)."""
     path = Path(path)
+    if path.suffix == ".onnx":
+        from protdistill.tasks.ppi.onnx import load_onnx_student  # lazy: onnxruntime start-up
+
+        return load_onnx_student(path)
     if path.is_dir():
         compressed = path / MANIFEST
         if compressed.exists():
