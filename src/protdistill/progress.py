@@ -15,6 +15,20 @@ def no_log(_: str) -> None:
     """The default ``log``: the library stays silent unless a caller (the CLI) listens."""
 
 
+#: How much the command line shows: 0 quiet (results and errors only), 1 normal, 2 verbose.
+_VERBOSITY = [1]
+
+
+def set_verbosity(level: int) -> None:
+    """0 quiet, 1 normal, 2 verbose (the CLI's ``--quiet`` / ``--verbose``)."""
+    _VERBOSITY[0] = level
+
+
+def verbosity() -> int:
+    """The level set by :func:`set_verbosity`: verbose runs keep third-party logs and warnings."""
+    return _VERBOSITY[0]
+
+
 def progress(
     items: Iterable[T], description: str, *, show: bool, total: int | None = None
 ) -> Iterator[T]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 
 import typer
 
 from protdistill import __version__
 from protdistill.errors import ProtdistillError
+from protdistill.progress import set_verbosity, verbosity
 
 app = typer.Typer(
     name="protdistill",
@@ -63,8 +65,17 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Library logs and warnings; a traceback with each error."
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", help="No progress messages (results and errors still print)."
+    ),
 ) -> None:
     """protdistill command line."""
+    if verbose and quiet:
+        raise typer.BadParameter("choose --verbose or --quiet, not both")
+    set_verbosity(2 if verbose else 0 if quiet else 1)
 
 
 def _register() -> None:
@@ -101,6 +112,8 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except ProtdistillError as exc:
+        if verbosity() > 1:  # --verbose: where it came from, for a bug report
+            traceback.print_exception(exc, file=sys.stderr)
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from protdistill.progress import verbosity
+
 
 def overrides(options: dict[str, Any], *, drop: tuple[str, ...] = ("config",)) -> dict[str, Any]:
     """Config overrides from a command's parsed options: paths as strings, empty lists as unset
@@ -29,8 +31,10 @@ def overrides(options: dict[str, Any], *, drop: tuple[str, ...] = ("config",)) -
 
 
 def echo(message: str) -> None:
-    """Progress messages of the library, in colour on stderr (stdout keeps the results)."""
-    typer.secho(message, fg=typer.colors.CYAN, err=True)
+    """Progress messages of the library, in colour on stderr (stdout keeps the results);
+    ``protdistill --quiet`` silences them."""
+    if verbosity() > 0:
+        typer.secho(message, fg=typer.colors.CYAN, err=True)
 
 
 def _option_type(annotation: Any) -> tuple[Any, bool]:

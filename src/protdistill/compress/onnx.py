@@ -22,6 +22,7 @@ from torch import nn
 from protdistill.errors import ModelError
 from protdistill.io.atomic import atomic_path
 from protdistill.io.integrity import sha256_file
+from protdistill.progress import verbosity
 
 OPSET = 17
 
@@ -121,7 +122,8 @@ def quantize_int8(
         )
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)  # the quantizer prints its advice on the root logger
+    if verbosity() < 2:  # the quantizer prints its advice on the root logger (--verbose: keep)
+        root.setLevel(logging.ERROR)
     try:
         with tempfile.TemporaryDirectory() as tmp_dir, atomic_path(dst) as tmp:
             pre = Path(tmp_dir) / "pre.onnx"

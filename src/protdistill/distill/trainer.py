@@ -65,6 +65,7 @@ from protdistill.distill.module import DistillModule, plain_json
 from protdistill.distill.parallel import barrier, current_ranks
 from protdistill.errors import ConfigError
 from protdistill.io.atomic import torch_save, write_json
+from protdistill.progress import verbosity
 
 __all__ = ["DistillModule", "FitResult", "TrainConfig", "best_epoch", "build_trainer", "fit"]
 
@@ -124,7 +125,8 @@ def build_trainer(
 
 @contextlib.contextmanager
 def _lightning_scope(frozen_teacher: bool = False) -> Iterator[None]:
-    """Quiet Lightning's info logs and restore global torch flags Lightning sets.
+    """Quiet Lightning's info logs (unless ``--verbose``) and restore global torch flags
+    Lightning sets.
 
     With a frozen teacher, Lightning's "modules in eval mode" warning is expected and silenced.
     """
@@ -133,13 +135,14 @@ def _lightning_scope(frozen_teacher: bool = False) -> Iterator[None]:
     det = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     benchmark = torch.backends.cudnn.benchmark
+    quiet = verbosity() < 2  # --verbose keeps Lightning's own logs and warnings
     try:
         for lg in loggers:
-            lg.setLevel(logging.WARNING)
+            lg.setLevel(logging.WARNING if quiet else logging.INFO)
         with warnings.catch_warnings():
             patterns = [".*does not have many workers.*", ".*exists and is not empty.*"]
             patterns += [r".*module\(s\) in eval mode.*"] if frozen_teacher else []
-            for pattern in patterns:
+            for pattern in patterns if quiet else []:
                 warnings.filterwarnings("ignore", message=pattern)
             yield
     finally:
