@@ -266,3 +266,29 @@ def test_standin_teacher_embeds() -> None:
     assert [e.per_residue.shape for e in out] == [(len(s), 320) for s in seqs]
     assert all(e.pooled.shape == (320,) and torch.isfinite(e.pooled).all() for e in out)
     assert teacher.contacts(seqs[:1])[0].shape == (22, 22)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "16"])
+def test_reduced_precision_is_close_named_and_float32_out(model, tokenizer, precision) -> None:
+    seqs = ["MKTAYIAKQRQISFVKSHFSRQ", "GSHMLEDPV" * 3]
+    full = make(model, tokenizer)
+    low = make(model, tokenizer, precision=precision)
+    assert low.identity == f"{full.identity}-p{precision}"  # caches never mix precisions
+    for a, b in zip(full.embed(seqs), low.embed(seqs), strict=True):
+        assert b.per_residue.dtype == torch.float32
+        cos = torch.nn.functional.cosine_similarity(a.per_residue, b.per_residue, dim=-1)
+        assert cos.min() > 0.98 and not torch.equal(a.per_residue, b.per_residue)
+    with pytest.raises(ModelError, match="unknown teacher precision"):
+        make(model, tokenizer, precision="8")
+
+
+def test_reduced_precision_gets_its_own_cache_directory(model, tokenizer, tmp_path) -> None:
+    from protdistill.tasks.ppi.config import PpiConfig
+    from protdistill.tasks.ppi.teacher import embed_proteins
+
+    seqs = {"A": "MKTAYIAKQRQISFVKSHFSRQ", "B": "GSHMLEDPVGSHM"}
+    for precision in ("32", "bf16"):
+        cfg = PpiConfig(pairs="p", fasta="f", cache=str(tmp_path), teacher_precision=precision)
+        teacher = make(model, tokenizer, precision=precision)
+        embed_proteins(cfg, tmp_path / "run", seqs, teacher)
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("embed-")]) == 2

@@ -28,6 +28,9 @@ from torch import Tensor, nn
 from protdistill.errors import InputError, ModelError
 from protdistill.progress import Meter
 from protdistill.teachers.loading import (
+    TeacherPrecision,
+    autocast,
+    check_precision,
     config_hash,
     load_esm,
     sha256_state_dict,
@@ -91,6 +94,7 @@ class EsmTeacher:
         tokens_per_batch: int = 8192,
         device: str | torch.device = "cpu",
         sort_by_length: bool = True,
+        precision: TeacherPrecision = "32",
     ) -> None:
         name = str(name_or_path)
         model, tokenizer = load_esm(name)
@@ -98,8 +102,7 @@ class EsmTeacher:
         label = Path(name.rstrip("/")).name or name
         self._setup(model, tokenizer, label, digest)
         self._configure(max_residues, long_policy, window_overlap, tokens_per_batch, sort_by_length)
-        self.device = torch.device(device)
-        self._frozen.to(self.device)
+        self._place(precision, device)
 
     @classmethod
     def from_model(
@@ -114,15 +117,23 @@ class EsmTeacher:
         tokens_per_batch: int = 8192,
         device: str | torch.device = "cpu",
         sort_by_length: bool = True,
+        precision: TeacherPrecision = "32",
     ) -> EsmTeacher:
         """Wrap an in-memory ``EsmModel``/``EsmForMaskedLM`` (identity hashes its state dict)."""
         self = cls.__new__(cls)
         digest = sha256_state_dict(esm_model)
         self._setup(esm_model, tokenizer, name, digest)
         self._configure(max_residues, long_policy, window_overlap, tokens_per_batch, sort_by_length)
+        self._place(precision, device)
+        return self
+
+    def _place(self, precision: str, device: str | torch.device) -> None:
+        """Forward on ``device`` under autocast to ``precision`` (outputs float32); a reduced
+        precision is part of ``identity``."""
+        self.precision = check_precision(precision)
+        self.identity += "" if precision == "32" else f"-p{precision}"
         self.device = torch.device(device)
         self._frozen.to(self.device)
-        return self
 
     def _setup(self, model: nn.Module, tokenizer: Any, label: str, digest: str) -> None:
         model.eval().requires_grad_(False)
@@ -368,8 +379,8 @@ class EsmTeacher:
         """
         pieces, spans = self._pieces(seqs, ids)
         results: list[Tensor | None] = [None] * len(pieces)
-        bar = _progress(sum(len(p.seq) for p in pieces), progress)
-        with torch.inference_mode():
+        bar = Meter(sum(len(p.seq) for p in pieces), "ESM-2", "residues", show=progress)
+        with torch.inference_mode(), autocast(self.precision, self.device.type):
             for batch in self._batches(pieces):
                 out = fn(*self._tokenize([pieces[j].seq for j in batch])).float().cpu()
                 for row, j in enumerate(batch):
@@ -378,19 +389,6 @@ class EsmTeacher:
                     results[j] = (
                         cut if kind == "residue" else cut[..., offset : offset + n]
                     ).clone()
-                bar(sum(len(pieces[j].seq) for j in batch))
-        bar(None)
+                bar.advance(sum(len(pieces[j].seq) for j in batch))
+        bar.close()
         return stitch(pieces, results, spans, kind), spans
-
-
-def _progress(total: int, enabled: bool) -> Callable[[int | None], None]:
-    """A residue meter (the project's one progress system); a count advances it, None closes."""
-    meter = Meter(total, "ESM-2", "residues", show=enabled)
-
-    def step(n: int | None) -> None:
-        if n is None:
-            meter.close()
-        else:
-            meter.advance(n)
-
-    return step

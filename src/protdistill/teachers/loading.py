@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import torch
 from safetensors import safe_open
 from torch import nn
 from transformers import AutoConfig, AutoTokenizer, EsmForMaskedLM, EsmModel
@@ -134,3 +135,23 @@ def load_esm(name_or_path: str) -> tuple[nn.Module, Any]:
         else:
             model = EsmModel.from_pretrained(name_or_path, add_pooling_layer=False)
     return model, tokenizer
+
+
+TeacherPrecision = Literal["32", "bf16", "16"]
+#: autocast dtype of each teacher precision (None: plain float32).
+_AUTOCAST = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it is a teacher precision, else a one-line :class:`ModelError`."""
+    if precision not in _AUTOCAST:
+        raise ModelError(f"unknown teacher precision {precision!r}", fix="use 32, bf16 or 16")
+    return precision
+
+
+def autocast(precision: str, device_type: str) -> AbstractContextManager[Any]:
+    """Autocast to ``precision`` on ``device_type`` (a no-op for ``32``)."""
+    dtype = _AUTOCAST[check_precision(precision)]
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device_type, dtype=dtype)

@@ -36,6 +36,7 @@ def pretrain_config(cfg: PpiConfig, run_dir: Path) -> PretrainConfig:
         teacher_layer=cfg.teacher_layer,
         transfer_cap=cfg.transfer_cap,
         tokens_per_batch=cfg.tokens_per_batch,
+        teacher_precision=cfg.teacher_precision,
         student=student_config(cfg),
         max_residues=max(BLOCK, cfg.max_residues // BLOCK * BLOCK),
         random_crops=cfg.random_crops,

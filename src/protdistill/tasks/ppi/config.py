@@ -39,6 +39,9 @@ class PpiConfig(Config):
     teacher_layer: int = -1
     teacher_max_residues: int = Field(1022, ge=8, description="longer proteins: long_policy")
     long_policy: Literal["window", "crop", "error"] = "window"
+    teacher_precision: Literal["32", "bf16", "16"] = Field(
+        "32", description="teacher forward: float32, or autocast to bf16 / 16 (GPU)"
+    )
     tokens_per_batch: int = 8192
     head_hidden: int = 256
     head_epochs: int = 200

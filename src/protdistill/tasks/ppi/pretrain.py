@@ -48,6 +48,7 @@ from protdistill.tasks.ppi.transfer import (
     residue_targets,
 )
 from protdistill.teachers.esm import EsmTeacher
+from protdistill.teachers.loading import TeacherPrecision
 
 BACKBONE = "backbone.safetensors"
 
@@ -63,6 +64,7 @@ class PretrainConfig(Config):
     teacher_layer: int = -1
     transfer_cap: int = 1022
     tokens_per_batch: int = 8192
+    teacher_precision: TeacherPrecision = "32"
     student: dict = {"kind": "resnet1d"}
     max_residues: int = 512
     mask_rate: float = 0.1
@@ -139,12 +141,15 @@ def transfer_teacher(p: PretrainConfig) -> EsmTeacher:
     """The teacher as general distillation runs it: one window of ``transfer_cap`` residues per
     protein (the window is chosen before, by :func:`teacher_window`), so no overlap."""
     return EsmTeacher(p.teacher, max_residues=p.transfer_cap, long_policy="crop",
-                      window_overlap=0, tokens_per_batch=p.tokens_per_batch)  # fmt: skip
+                      window_overlap=0, tokens_per_batch=p.tokens_per_batch,
+                      precision=p.teacher_precision)  # fmt: skip
 
 
 def backbone_id(p: PretrainConfig, transfer: TransferSet, teacher_id: str) -> str:
     """Content address of a pretraining: same settings, teacher and transfer set -> same id."""
-    settings = p.model_dump(exclude={"cache", "progress", "teacher", "tokens_per_batch"})
+    # the teacher (and its precision) enter through teacher_id
+    skip = {"cache", "progress", "teacher", "tokens_per_batch", "teacher_precision"}
+    settings = p.model_dump(exclude=skip)
     blob = json.dumps([settings, teacher_id, sorted(transfer.sequences)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -31,7 +31,10 @@ def cache_root(cfg: PpiConfig, run_dir: Path) -> Path:
     return Path(cfg.cache) if cfg.cache else run_dir.parent / "teacher_cache"
 
 
-def _settings_dir(root: Path, kind: str, settings: dict) -> Path:
+def _settings_dir(root: Path, kind: str, settings: dict, teacher=None) -> Path:
+    """The cache folder of ``settings``; a reduced-precision teacher gets its own."""
+    precision = getattr(teacher, "precision", "32")
+    settings = settings if precision == "32" else {**settings, "precision": precision}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     return root / f"{kind}-{digest}"
 
@@ -43,6 +46,7 @@ def load_teacher(cfg: PpiConfig):
         max_residues=cfg.teacher_max_residues,
         long_policy=cfg.long_policy,
         tokens_per_batch=cfg.tokens_per_batch,
+        precision=cfg.teacher_precision,
     )
 
 
@@ -89,7 +93,9 @@ def embed_proteins(
         "max_residues": cfg.teacher_max_residues,
     }
     cache = TeacherCache(
-        _settings_dir(cache_root(cfg, run_dir), "embed", settings), teacher.identity, settings
+        _settings_dir(cache_root(cfg, run_dir), "embed", settings, teacher),
+        teacher.identity,
+        settings,
     )
     keyed = {sequence_key(s): s for s in sequences.values()}
 
@@ -136,7 +142,9 @@ def teacher_maps(
     if cfg.teacher_map != "contact":  # the first wave's maps keep their cache key
         settings["construction"] = cfg.teacher_map
     cache = TeacherCache(
-        _settings_dir(cache_root(cfg, run_dir), "pairmap", settings), teacher.identity, settings
+        _settings_dir(cache_root(cfg, run_dir), "pairmap", settings, teacher),
+        teacher.identity,
+        settings,
     )
     crop = cfg.map_residues
     ordered = [(sequences[p.a][:crop], sequences[p.b][:crop]) for p in pairs]

@@ -130,6 +130,8 @@ def residue_targets(
     layer gets its own directory. Resumable: each batch is one immutable shard.
     """
     settings = {"layer": layer, "cap": cap, "block": BLOCK, "window": "sha256"}
+    if getattr(teacher, "precision", "32") != "32":  # reduced precision: its own directory
+        settings["precision"] = teacher.precision
     digest = hashlib.sha256(repr(sorted(settings.items())).encode()).hexdigest()[:12]
     cache = TeacherCache(Path(cache_dir) / f"residues-{digest}", teacher.identity, settings)
     start = {k: teacher_window(s, cap) for k, s in sequences.items()}
