@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ from protdistill.distill.module import DistillModule, plain_json
 from protdistill.distill.parallel import barrier, current_ranks
 from protdistill.errors import ConfigError
 from protdistill.io.atomic import torch_save, write_json
+from protdistill.io.lock import run_lock
 from protdistill.progress import verbosity
 
 __all__ = ["DistillModule", "FitResult", "TrainConfig", "best_epoch", "build_trainer", "fit"]
@@ -159,6 +161,24 @@ def _remove_stale_temps(ckpt_dir: Path) -> None:
 
 
 def fit(
+    module: DistillModule,
+    train_loader: Any,
+    val_loader: Any,
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = True,
+    *,
+    callbacks: list[Callback] | None = None,
+) -> FitResult:
+    """:func:`_fit` holding ``out_dir``'s run lock (rank 0): a second process training into the
+    same folder stops with one line before it writes anything."""
+    # before Lightning initialises the process group, a launched rank knows itself by $RANK
+    main = current_ranks().is_main and os.environ.get("RANK", "0") == "0"
+    with run_lock(out_dir) if main else contextlib.nullcontext():
+        return _fit(module, train_loader, val_loader, cfg, out_dir, resume, callbacks=callbacks)
+
+
+def _fit(
     module: DistillModule,
     train_loader: Any,
     val_loader: Any,
