@@ -10,7 +10,7 @@ from protdistill.compress.steps import calibration_batches
 from protdistill.errors import ConfigError, InputError
 from protdistill.progress import Log, no_log
 from protdistill.tasks.ppi.compress import ppi_task
-from protdistill.tasks.ppi.onnx import export_onnx
+from protdistill.tasks.ppi.onnx import check_free, export_onnx
 from protdistill.tasks.ppi.student import load_student
 
 FORMATS = ("onnx",)
@@ -37,10 +37,14 @@ def export_model(
         raise ConfigError("the output must be a .onnx file", path=out, fix="--out model.onnx")
     if not Path(model).exists():
         raise InputError("model not found", path=model, fix="pass a run directory")
-    student, meta = load_student(model)
-    batches = None
-    if int8:
-        cfg = CompressConfig(model=str(model), pairs=pairs, fasta=fasta)
-        cfg = cfg.model_copy(update={"calibration_batches": calibration})
-        batches = calibration_batches(ppi_task(cfg, Path(model), log=log), cfg)
-    return export_onnx(student, meta, out, calibration=batches, overwrite=overwrite, log=log)
+    check_free(out, overwrite=overwrite)
+    if not int8:
+        student, meta = load_student(model)
+        return export_onnx(student, meta, out, overwrite=overwrite, log=log)
+    cfg = CompressConfig(model=str(model), pairs=pairs, fasta=fasta)
+    cfg = cfg.model_copy(update={"calibration_batches": calibration})
+    task = ppi_task(cfg, Path(model), log=log)  # loads the student once, with its data
+    batches = calibration_batches(task, cfg)
+    return export_onnx(
+        task.model, task.meta, out, calibration=batches, overwrite=overwrite, log=log
+    )

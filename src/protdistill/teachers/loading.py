@@ -149,6 +149,13 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+def with_precision(settings: dict, teacher: object) -> dict:
+    """Cache ``settings`` of ``teacher``'s outputs: a reduced precision is added (so its entries
+    get their own directory), float32 leaves the settings, and so existing caches, unchanged."""
+    precision = getattr(teacher, "precision", "32")
+    return settings if precision == "32" else {**settings, "precision": precision}
+
+
 def autocast(precision: str, device_type: str) -> AbstractContextManager[Any]:
     """Autocast to ``precision`` on ``device_type`` (a no-op for ``32``)."""
     dtype = _AUTOCAST[check_precision(precision)]

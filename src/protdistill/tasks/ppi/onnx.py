@@ -47,6 +47,16 @@ def graph_paths(out: str | Path) -> dict[str, Path]:
     }
 
 
+def check_free(out: str | Path, *, overwrite: bool) -> dict[str, Path]:
+    """The export's paths, refusing (one line, before any work) files that exist unless
+    ``overwrite``."""
+    paths = graph_paths(out)
+    taken = [p for p in paths.values() if p.exists()]
+    if taken and not overwrite:
+        raise InputError("output exists", path=taken[0], fix="choose another --out or --overwrite")
+    return paths
+
+
 class _Encoder(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -138,10 +148,7 @@ def export_onnx(
     """Export a Siamese student (eval mode) to ``out`` and its sibling graphs; with
     ``calibration`` (PPI batches) the graphs are ONNX Runtime static INT8. Returns the manifest."""
     check_siamese(model)
-    paths = graph_paths(out)
-    taken = [p for p in paths.values() if p.exists()]
-    if taken and not overwrite:
-        raise InputError("output exists", path=taken[0], fix="choose another --out or --overwrite")
+    paths = check_free(out, overwrite=overwrite)
     model = model.eval()
     hashes = _export_fp32(model, paths)
     log(f"exported fp32 graphs: {', '.join(str(paths[g]) for g in GRAPHS)}")

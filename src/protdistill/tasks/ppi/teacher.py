@@ -24,6 +24,7 @@ from protdistill.tasks.ppi.prepare import proteins_of
 from protdistill.tasks.ppi.teacher_head import crossfit_logits, head_logits, train_head
 from protdistill.teachers.cache import TeacherCache, sequence_key
 from protdistill.teachers.esm import EsmTeacher
+from protdistill.teachers.loading import with_precision
 from protdistill.teachers.pair_maps import kd_target, teacher_pair_map
 
 
@@ -33,8 +34,7 @@ def cache_root(cfg: PpiConfig, run_dir: Path) -> Path:
 
 def _settings_dir(root: Path, kind: str, settings: dict, teacher=None) -> Path:
     """The cache folder of ``settings``; a reduced-precision teacher gets its own."""
-    precision = getattr(teacher, "precision", "32")
-    settings = settings if precision == "32" else {**settings, "precision": precision}
+    settings = with_precision(settings, teacher)
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     return root / f"{kind}-{digest}"
 

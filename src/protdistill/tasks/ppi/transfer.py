@@ -20,6 +20,7 @@ import torch
 from protdistill.io.fasta import read_fasta
 from protdistill.progress import progress
 from protdistill.teachers.cache import TeacherCache, sequence_key
+from protdistill.teachers.loading import with_precision
 
 #: Residues per stored block of teacher hidden states.
 BLOCK = 4
@@ -130,8 +131,7 @@ def residue_targets(
     layer gets its own directory. Resumable: each batch is one immutable shard.
     """
     settings = {"layer": layer, "cap": cap, "block": BLOCK, "window": "sha256"}
-    if getattr(teacher, "precision", "32") != "32":  # reduced precision: its own directory
-        settings["precision"] = teacher.precision
+    settings = with_precision(settings, teacher)  # reduced precision: its own directory
     digest = hashlib.sha256(repr(sorted(settings.items())).encode()).hexdigest()[:12]
     cache = TeacherCache(Path(cache_dir) / f"residues-{digest}", teacher.identity, settings)
     start = {k: teacher_window(s, cap) for k, s in sequences.items()}
