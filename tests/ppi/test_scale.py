@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import socket
 import subprocess
@@ -79,6 +80,47 @@ def test_two_rank_cache_equals_one_rank_and_ddp_training_learns(
     assert history[0]["step"] == -(-per_rank // TINY["batch_size"])
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert metrics["student"]["n"] == metrics["teacher"]["n"] > 0
+
+
+def _residue_tensors(cache_dir: Path) -> dict[str, torch.Tensor]:
+    out = {}
+    for shard in sorted(cache_dir.glob("residues-*/shard-*.safetensors")):
+        out.update(load_file(shard))
+    return out
+
+
+@pytest.mark.slow
+def test_two_rank_pretrain_shares_the_teacher_pass_and_trains_a_backbone(
+    tmp_path, tiny_teacher_dir
+):
+    import random
+
+    rng = random.Random(4)
+    aa = "ACDEFGHIKLMNPQRSTVWY"
+    fasta = tmp_path / "transfer.fasta"
+    fasta.write_text("".join(f">T{i}\n{''.join(rng.choices(aa, k=rng.randint(20, 90)))}\n"
+                             for i in range(40)))  # fmt: skip
+    cfg = tmp_path / "pre.yaml"
+    cfg.write_text(
+        "batch_size: 8\nprogress: false\ntokens_per_batch: 512\nmax_residues: 32\n"
+        "transfer_cap: 48\nstudent: {kind: resnet1d, channels: [8, 8, 12], embed_dim: 8}\n"
+        "residue_stages: [1, 2]\nepochs: 3\nval_fraction: 0.2\nlr: 0.01\n"
+    )
+    common = ["ppi", "pretrain", "--fasta", str(fasta), "--teacher", tiny_teacher_dir,
+              "--config", str(cfg), "--accelerator", "cpu"]  # fmt: skip
+    _cli([*common, "--out", "one", "--cache", "c1"], tmp_path)
+    proc = _cli([*common, "--out", "two", "--cache", "c2", "--devices", "2"], tmp_path)
+    assert "MEMBER: 2/2" in proc.stderr
+    one, two = _residue_tensors(tmp_path / "c1"), _residue_tensors(tmp_path / "c2")
+    assert len(one) == 40 and one.keys() == two.keys()
+    assert all(torch.allclose(one[k].float(), two[k].float(), atol=1e-3) for k in one)
+    assert len(list(tmp_path.glob("c2/residues-*/shard-*"))) == 2  # one shard per rank
+    history = json.loads((tmp_path / "two" / "train" / "history.json").read_text())
+    n_train = json.loads((tmp_path / "two" / "report.json").read_text())["train_proteins"]
+    per_rank = math.ceil(n_train / 2)  # DistributedSampler pads to equal shares
+    assert history[0]["step"] == math.ceil(per_rank / 8)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert (tmp_path / "two" / "backbone.safetensors").exists()
 
 
 def _free_port() -> int:

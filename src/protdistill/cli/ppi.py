@@ -153,10 +153,15 @@ def pretrain_command(
     residue_weight: float = typer.Option(None, help="Weight of per-residue KD (0 = off)."),
     random_crops: bool = typer.Option(None, "--random-crops/--first-residues"),
     seed: int = typer.Option(None),
+    accelerator: str = typer.Option(None, help="cpu, gpu or auto."),
+    devices: int = typer.Option(None, help="Processes (GPUs) per node; > 1 = DDP (1)."),
+    num_nodes: int = typer.Option(None, help="Machines (torchrun / SLURM) (1)."),
+    strategy: str = typer.Option(None, help="Lightning strategy when devices x nodes > 1 (ddp)."),
     config: Path = typer.Option(None, "--config", help="YAML file with any PretrainConfig field."),
 ) -> None:
     """General distillation: teach a student encoder the teacher's representation of unlabelled
-    proteins -> a backbone for `ppi run --init`."""
+    proteins -> a backbone for `ppi run --init`. Several processes (--devices / --num-nodes)
+    share the teacher pass and train with DDP (docs/scale.md)."""
     options = overrides(locals(), drop=("fasta", "out", "exclude_pairs", "config"))
     from protdistill.tasks.ppi.pretrain import PretrainConfig, pretrain_files  # lazy: start-up
 

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import torch
+from pydantic import Field
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -25,6 +26,7 @@ from protdistill.distill.checkpoint import (
     student_state_from_checkpoint,
 )
 from protdistill.distill.losses import FeatureProjector, cosine_kd
+from protdistill.distill.parallel import ScaleConfig, finish, launch
 from protdistill.distill.trainer import DistillModule, TrainConfig, fit
 from protdistill.errors import ConfigError
 from protdistill.io.atomic import write_json
@@ -80,6 +82,18 @@ class PretrainConfig(Config):
     val_fraction: float = 0.05
     seed: int = 0
     progress: bool = True
+    # where it runs (docs/scale.md): global batch = batch_size x devices x num_nodes
+    accelerator: str = Field("auto", description="cpu, gpu or auto")
+    devices: int = Field(1, ge=1, description="processes (GPUs) per node; > 1 = DDP")
+    num_nodes: int = Field(1, ge=1, description="machines (torchrun / SLURM)")
+    strategy: str = Field("ddp", description="Lightning strategy when devices x nodes > 1")
+
+    @property
+    def scale(self) -> ScaleConfig:
+        return ScaleConfig(
+            accelerator=self.accelerator, devices=self.devices, num_nodes=self.num_nodes,
+            strategy=self.strategy,
+        )  # fmt: skip
 
 
 class PretrainModule(DistillModule):
@@ -99,6 +113,9 @@ class PretrainModule(DistillModule):
                 record="residue_stages",
                 fix="choose stages whose stride is a multiple of 4",
             )
+        for name, param in student.named_parameters():  # the pair head learns later, from labels
+            if not name.startswith("encoder."):
+                param.requires_grad_(False)  # (and DDP needs every trained parameter used)
         self.p = p
         self.projector = FeatureProjector(student.embedding_dim, dim)
         self.residue_proj = nn.ModuleDict(
@@ -134,6 +151,10 @@ def _train_config(p: PretrainConfig) -> TrainConfig:
         seed=p.seed,
         batch_size=p.batch_size,
         progress=p.progress,
+        accelerator=p.accelerator,
+        devices=p.devices,
+        num_nodes=p.num_nodes,
+        strategy=p.strategy if p.scale.distributed else "auto",
     )
 
 
@@ -147,9 +168,13 @@ def transfer_teacher(p: PretrainConfig) -> EsmTeacher:
 
 def backbone_id(p: PretrainConfig, transfer: TransferSet, teacher_id: str) -> str:
     """Content address of a pretraining: same settings, teacher and transfer set -> same id."""
-    # the teacher (and its precision) enter through teacher_id
+    # the teacher (and its precision) enter through teacher_id; where it runs does not, except
+    # the number of processes (it sets the global batch)
     skip = {"cache", "progress", "teacher", "tokens_per_batch", "teacher_precision"}
+    skip |= {"accelerator", "devices", "num_nodes", "strategy"}
     settings = p.model_dump(exclude=skip)
+    if p.scale.distributed:
+        settings["processes"] = p.devices * p.num_nodes
     blob = json.dumps([settings, teacher_id, sorted(transfer.sequences)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -218,6 +243,8 @@ def _train_backbone(
     loader = DataLoader(train, p.batch_size, shuffle=True, collate_fn=collate_transfer)
     val_loader = DataLoader(val, p.batch_size, collate_fn=collate_transfer)
     result = fit(module, loader, val_loader, _train_config(p), out / "train", resume=True)
+    if not result.is_main:  # under DDP rank 0 writes the backbone
+        return out
     if result.best_path is not None:  # the best epoch's encoder and projectors together
         module.load_state_dict(student_state_from_checkpoint(result.best_path, prefix="")[0])
     best = min(result.history, key=lambda r: r.get("val_loss", float("inf")))
@@ -278,7 +305,9 @@ def pretrain_files(
     log: Log = no_log,
 ) -> Path:
     """`ppi pretrain`: the transfer set of ``fastas`` minus every protein named in
-    ``exclude_pairs`` (matched by id in the FASTAs, then removed by sequence wherever it occurs)."""
+    ``exclude_pairs`` (matched by id in the FASTAs, then removed by sequence wherever it occurs).
+    With ``p.devices`` / ``p.num_nodes`` > 1 the teacher targets are computed in per-rank shares
+    and the encoder trains with DDP."""
     records: dict[str, str] = {}
     for path in fastas:
         records.update(read_fasta(path))
@@ -287,6 +316,9 @@ def pretrain_files(
         pairs, _ = read_pairs(path, require_labels=False, keep_duplicates=True)
         ids = {i for pair in pairs for i in (pair.a, pair.b)}
         excluded += [records[i] for i in sorted(ids) if i in records]
+    launch(p.scale)  # one process, or join / start the ranks (docs/scale.md)
     transfer = build_transfer_set(fastas, exclude=excluded)
     transfer.report["exclude_pairs"] = [str(x) for x in exclude_pairs]
-    return pretrain(p, out, transfer, log=log)
+    path = pretrain(p, out, transfer, log=log)
+    finish()
+    return path

@@ -13,10 +13,10 @@ import torch
 from safetensors.torch import load_file
 
 from protdistill.distill.checkpoint import save_model
-from protdistill.distill.parallel import barrier, current_ranks
 from protdistill.io.atomic import save_tensors
 from protdistill.io.pairs import Pair
-from protdistill.progress import Log, no_log, progress
+from protdistill.progress import Log, no_log
+from protdistill.tasks.ppi.cache_fill import fill_cache
 from protdistill.tasks.ppi.config import PpiConfig
 from protdistill.tasks.ppi.data import PpiData
 from protdistill.tasks.ppi.maps import pool_map
@@ -50,38 +50,6 @@ def load_teacher(cfg: PpiConfig):
     )
 
 
-def _fill_cache(
-    cache,
-    items: dict[str, object],
-    compute,
-    field: str,
-    batch: int,
-    desc: str,
-    show: bool,
-    cost=len,
-) -> None:
-    """Compute ``field`` for the keys of ``items`` not yet cached, one shard per batch.
-
-    Under several ranks each computes its deterministic share (longest items first, by ``cost``)
-    and writes its own shards; after the barrier every rank's cache sees all of them.
-    """
-    ranks = current_ranks()
-    todo = cache.missing(list(items), field)
-    if ranks.world > 1:
-        barrier()  # every rank has listed the same missing entries before any is written
-    missing = ranks.share(todo, cost=lambda k: cost(items[k]))
-    chunks = [missing[i : i + batch] for i in range(0, len(missing), batch)]
-    label = f"{desc} ({len(missing)} to do" + (
-        f", rank {ranks.rank}/{ranks.world})" if ranks.world > 1 else ")"
-    )
-    for keys in progress(chunks, label, show=show and bool(chunks)):
-        values = compute([items[k] for k in keys])
-        cache.put_batch({k: {field: v} for k, v in zip(keys, values, strict=True)})
-    if ranks.world > 1:
-        barrier()
-        cache.refresh()
-
-
 def embed_proteins(
     cfg: PpiConfig, run_dir: Path, sequences: dict[str, str], teacher=None, *, log: Log = no_log
 ) -> dict[str, torch.Tensor]:
@@ -103,7 +71,7 @@ def embed_proteins(
         return [e.pooled for e in teacher.embed(seqs, layers=cfg.teacher_layer)]
 
     log(f"teacher embeddings: {len(keyed)} proteins, cache {cache.root}")
-    _fill_cache(cache, keyed, compute, "pooled", 64, "embedding proteins", cfg.progress)
+    fill_cache(cache, keyed, compute, "pooled", 64, "embedding proteins", cfg.progress)
     keys = {pid: sequence_key(s) for pid, s in sequences.items()}
     values = cache.get_batch(list(keys.values()), "pooled")
     return {pid: v.float() for pid, v in zip(keys, values, strict=True)}
@@ -158,7 +126,7 @@ def teacher_maps(
         return [pool_map(m, crop, cfg.map_bins).half() for m in raw]
 
     log(f"teacher interaction maps: {len(keyed)} pairs, {cfg.map_bins}x{cfg.map_bins} bins")
-    _fill_cache(
+    fill_cache(
         cache, keyed, compute, "map", 32, "teacher pair maps", cfg.progress,
         cost=lambda pair: len(pair[0]) + len(pair[1]),
     )  # fmt: skip

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from protdistill.io.fasta import read_fasta
-from protdistill.progress import progress
+from protdistill.tasks.ppi.cache_fill import fill_cache
 from protdistill.teachers.cache import TeacherCache, sequence_key
 from protdistill.teachers.loading import with_precision
 
@@ -128,7 +128,8 @@ def residue_targets(
     :func:`teacher_window` of ``cap`` residues), computing only what ``cache_dir`` lacks.
 
     The cache directory is keyed by these settings and the teacher's identity: another teacher or
-    layer gets its own directory. Resumable: each batch is one immutable shard.
+    layer gets its own directory. Resumable: each batch is one immutable shard. Under several
+    ranks each computes its share (:func:`fill_cache`).
     """
     settings = {"layer": layer, "cap": cap, "block": BLOCK, "window": "sha256"}
     settings = with_precision(settings, teacher)  # reduced precision: its own directory
@@ -136,14 +137,12 @@ def residue_targets(
     cache = TeacherCache(Path(cache_dir) / f"residues-{digest}", teacher.identity, settings)
     start = {k: teacher_window(s, cap) for k, s in sequences.items()}
     windows = {k: s[start[k] : start[k] + cap] for k, s in sequences.items()}
-    todo = cache.missing(list(windows), "blocks")
-    todo.sort(key=lambda k: -len(windows[k]))  # similar lengths batch together, longest first
-    chunks = [todo[i : i + batch] for i in range(0, len(todo), batch)]
-    label = f"teacher residue targets ({len(todo)} of {len(windows)} proteins to do)"
-    for keys in progress(chunks, label, show=show and bool(chunks)):
-        out = teacher.embed([windows[k] for k in keys], layers=layer)
-        blocks = [block_mean(e.per_residue.float()).half() for e in out]
-        cache.put_batch({k: {"blocks": b} for k, b in zip(keys, blocks, strict=True)})
+
+    def compute(seqs: list[str]) -> list[torch.Tensor]:
+        out = teacher.embed(seqs, layers=layer)
+        return [block_mean(e.per_residue.float()).half() for e in out]
+
+    fill_cache(cache, windows, compute, "blocks", batch, "teacher residue targets", show)
     keys = list(windows)
     blocks = dict(zip(keys, cache.get_batch(keys, "blocks"), strict=True))
     return ResidueTargets(blocks, start, teacher.identity, settings)
