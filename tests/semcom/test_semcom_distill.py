@@ -117,3 +117,27 @@ def test_bad_inputs_give_one_line_errors(
         assert code == 2, args
         assert err.startswith("error: ") and message in err and "\n" not in err, err
         assert "fix:" in err
+
+
+@pytest.mark.slow
+def test_two_process_distill_trains_with_ddp_and_rank_zero_writes(
+    tiny_teacher: Path, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "protdistill", "distill", "--teacher-checkpoint",
+            str(tiny_teacher), "--distill-part", "decoder", "--epochs", "2", "--batch-size", "8",
+            "--accelerator", "cpu", "--devices", "2",
+            "--output-path", str(tmp_path / "two")]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "MEMBER: 2/2" in proc.stderr and proc.stdout.count("student:") == 1
+    report = json.loads((tmp_path / "two" / "distillation_config.json").read_text())
+    per_rank = -(-report["train_sentences"] // 2)  # DistributedSampler: equal shares
+    assert report["history"][0]["step"] == -(-per_rank // 8)
+    assert {"train_hidden", "train_attention"} <= set(report["history"][0])
+    student = load_deepsc(tmp_path / "two" / "best_student_model.pt").model
+    assert student.config.dec_layers == 1

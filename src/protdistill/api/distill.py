@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from protdistill.distill.config import DistillConfig
+from protdistill.distill.parallel import ScaleConfig, finish, launch
 from protdistill.errors import CheckpointError, ConfigError
 from protdistill.tasks.esm.distill import distill_esm
 from protdistill.tasks.semcom.distill import distill_semcom
@@ -44,5 +45,13 @@ def detect_family(cfg: DistillConfig) -> str:
 
 
 def run_distill(cfg: DistillConfig) -> dict[str, Any]:
-    """Distil by ``cfg`` (family detected from the teacher); returns the saved report dict."""
-    return DISTILLERS[detect_family(cfg)](cfg)
+    """Distil by ``cfg`` (family detected from the teacher); returns the saved report dict.
+
+    With ``devices`` / ``num_nodes`` > 1 the processes are started (or joined) here and the
+    student trains with DDP; rank 0 writes every file and returns the report, the others ``{}``.
+    """
+    family = detect_family(cfg)
+    launch(ScaleConfig(accelerator=cfg.accelerator, devices=cfg.devices,
+                       num_nodes=cfg.num_nodes, strategy=cfg.strategy))  # fmt: skip
+    report = DISTILLERS[family](cfg)
+    return report if finish().is_main else {}

@@ -55,6 +55,14 @@ def distill(
     ),
     max_proteins: int = typer.Option(None, help="ESM: seeded subset of the FASTA."),
     max_length: int = typer.Option(None, help="ESM: residues kept per protein."),
+    hidden_weight: float = typer.Option(None, help="Hidden-state KD of mapped layers (1.0)."),
+    attention_weight: float = typer.Option(None, help="Attention-map KD of mapped layers (1.0)."),
+    patience: int = typer.Option(None, help="Early stopping: epochs without a better val loss."),
+    accelerator: str = typer.Option(None, help="cpu, gpu or auto."),
+    devices: int = typer.Option(None, help="Processes (GPUs) per node; > 1 = DDP (1)."),
+    num_nodes: int = typer.Option(None, help="Machines (torchrun / SLURM) (1)."),
+    strategy: str = typer.Option(None, help="Lightning strategy when devices x nodes > 1 (ddp)."),
+    precision: str = typer.Option(None, help="Student training precision, e.g. bf16-mixed."),
     config: Path = typer.Option(None, "--config", help="YAML file of options (CLI overrides it)."),
 ) -> None:
     """Distil a teacher into a smaller student (full / encoder / decoder part)."""
@@ -62,6 +70,8 @@ def distill(
     from protdistill.api.distill import run_distill  # lazy: start-up time
 
     rep = run_distill(cfg)
+    if not rep:  # another rank of a DDP run: rank 0 reports
+        return
     typer.echo(
         f"student: {cfg.output_path}/best_student_model.pt ({rep['student_parameters']:,} vs "
         f"{rep['teacher_parameters']:,} teacher parameters, x{rep['compression_ratio']:.2f}; "

@@ -24,6 +24,12 @@ def train(
     enc_layers: int = typer.Option(None, help="Transmitter (semantic encoder) layers."),
     dec_layers: int = typer.Option(None, help="Receiver (semantic decoder) layers."),
     symbol_dim: int = typer.Option(None, help="Real channel symbols per word (even)."),
+    dropout: float = typer.Option(None, help="Dropout in both parts."),
+    receiver_positions: bool = typer.Option(
+        None,
+        "--receiver-positions/--no-receiver-positions",
+        help="Add symbol positions to the receiver's memory (default on).",
+    ),  # fmt: skip
     channel: str = typer.Option(None, help="Training channel: awgn, rayleigh or mixed."),
     snr_min: float = typer.Option(None, help="Lowest training SNR (dB)."),
     snr_max: float = typer.Option(None, help="Highest training SNR (dB)."),
@@ -31,6 +37,7 @@ def train(
     batch_size: int = typer.Option(None, help="Sentences per batch."),
     lr: float = typer.Option(None, help="Peak learning rate."),
     seed: int = typer.Option(None, help="Random seed."),
+    patience: int = typer.Option(None, help="Early stopping: epochs without a better val loss."),
     init_checkpoint: str = typer.Option(
         None, help="Warm start from this DeepSC .pt (same vocabulary and sizes)."
     ),

@@ -65,6 +65,13 @@ class DistillConfig(Config):
     resume: bool = False
     seed: int = 0
     progress: bool = True
+    patience: int | None = Field(None, ge=1, description="early stopping on the val loss")
+    # where it runs (docs/scale.md): global batch = batch_size x devices x num_nodes
+    accelerator: str = Field("auto", description="cpu, gpu or auto")
+    devices: int = Field(1, ge=1, description="processes (GPUs) per node; > 1 = DDP")
+    num_nodes: int = Field(1, ge=1, description="machines (torchrun / SLURM)")
+    strategy: str = Field("ddp", description="Lightning strategy when devices x nodes > 1")
+    precision: Precision = Field("32-true", description="student training precision")
     # semantic communication
     snr_min: float = 0.0
     snr_max: float = 18.0
@@ -77,6 +84,7 @@ class DistillConfig(Config):
     max_length: int = Field(256, ge=8, description="residues per protein (longer are cropped)")
     max_proteins: int | None = Field(2000, ge=2, description="seeded subset of the FASTA")
     val_fraction: float = Field(0.1, gt=0, lt=1)
+    # layer-wise KD (both families)
     hidden_weight: float = Field(1.0, ge=0, description="hidden-state KD (mapped layers)")
     attention_weight: float = Field(1.0, ge=0, description="attention-map KD (mapped layers)")
     contact_weight: float = Field(1.0, ge=0, description="contact-map KD")

@@ -114,6 +114,12 @@ def train_config(cfg: DistillConfig) -> TrainConfig:
         batch_size=cfg.batch_size,
         seed=cfg.seed,
         progress=cfg.progress,
+        patience=cfg.patience,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy if cfg.devices * cfg.num_nodes > 1 else "auto",
+        precision=cfg.precision,
     )
 
 

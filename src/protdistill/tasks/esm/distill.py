@@ -192,6 +192,8 @@ def distill_esm(cfg: DistillConfig) -> dict[str, Any]:
         resume=cfg.resume,
         callbacks=[_ExportEsm(out, meta)],
     )
+    if not result.is_main:  # under DDP rank 0 writes the files
+        return {}
     save_small_esm(out / "final_student_model.pt", student, meta)
     load_best_student(student, result.best_path)
     loss, epoch = best_epoch(result.history)
@@ -215,6 +217,8 @@ class _ExportEsm(L.Callback):
         self.out_dir, self.meta = Path(out_dir), meta
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
         epoch = trainer.current_epoch + 1
         path = self.out_dir / f"student_model_epoch{epoch}.pt"
         save_small_esm(path, pl_module.student, {**self.meta, "epoch": epoch})

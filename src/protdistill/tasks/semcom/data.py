@@ -127,13 +127,22 @@ class BucketBatchSampler(Sampler[list[int]]):
 
 
 def make_loader(
-    sentences: list[str], vocab: Vocab, batch_size: int, *, shuffle: bool, seed: int = 0
+    sentences: list[str],
+    vocab: Vocab,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    bucket: bool = True,
 ) -> DataLoader:
-    """Batches of ``{"tokens", "mask"}``; shuffled ones are length-bucketed and seeded."""
+    """Batches of ``{"tokens", "mask"}``; shuffled ones are seeded and (``bucket``)
+    length-bucketed."""
     data = SentenceDataset(sentences, vocab)
     if not shuffle:
         return DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate)
     gen = torch.Generator().manual_seed(seed)
+    if not bucket:
+        return DataLoader(data, batch_size, shuffle=True, collate_fn=collate, generator=gen)
     lengths = [len(t) for t in data.items]
     sampler = BucketBatchSampler(lengths, batch_size, gen)
     return DataLoader(data, batch_sampler=sampler, collate_fn=collate)

@@ -4,6 +4,10 @@
 (DistilBERT-style; embeddings, channel codecs and output layer copied), and both learn.
 ``encoder`` / ``decoder``: only that part is shallower and learns; the other part is an exact,
 frozen copy of the teacher's (it stays bit-identical through training).
+
+Besides the output KD, each learning student layer reproduces the hidden states and attention maps
+(self- and, in the receiver, cross-attention) of the last teacher layer of the block it replaces
+(``hidden_weight``, ``attention_weight``; 0 turns a term off).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from protdistill.distill.checkpoint import load_best_student
+from protdistill.distill.parallel import current_ranks
 from protdistill.distill.partial import (
     DistillConfig,
     copy_layers,
@@ -34,6 +39,7 @@ from protdistill.tasks.semcom.model import (
     load_deepsc,
     save_deepsc,
 )
+from protdistill.tasks.semcom.taps import student_to_teacher_layers
 from protdistill.tasks.semcom.train import (
     ExportEpochs,
     SemcomModule,
@@ -60,6 +66,17 @@ def make_student(teacher: DeepSC, part: str, student_layers: int) -> tuple[DeepS
         copy_part(teacher.transmitter, student.transmitter, "transmitter (encoder)")
         freeze(student.transmitter)
     return student, layer_map
+
+
+def taught_layers(teacher: DeepSC, part: str, student_layers: int) -> dict[str, list]:
+    """``{part: [(student layer, teacher layer), ...]}`` for the parts that learn: each student
+    layer reproduces the last teacher layer of the block it replaces."""
+    cfg = teacher.config
+    n_teacher = {"encoder": cfg.enc_layers, "decoder": cfg.dec_layers}
+    parts = ("encoder", "decoder") if part == "full" else (part,)
+    return {
+        p: list(enumerate(student_to_teacher_layers(n_teacher[p], student_layers))) for p in parts
+    }
 
 
 def _check_layers(teacher: LoadedDeepSC, cfg: DistillConfig) -> None:
@@ -103,6 +120,7 @@ def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
     vocab = Vocab(teacher.vocab)
     student, layer_map = make_student(teacher.model, cfg.distill_part, cfg.student_layers)
     tcfg = train_config(cfg)
+    one = current_ranks().world == 1
     module = SemcomModule(
         student,
         tcfg,
@@ -111,6 +129,9 @@ def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
         channel=cfg.channel,
         alpha=cfg.distill_weight,
         temperature=cfg.temperature,
+        layer_pairs=taught_layers(teacher.model, cfg.distill_part, cfg.student_layers),
+        hidden_weight=cfg.hidden_weight,
+        attention_weight=cfg.attention_weight,
     )
     module.add_config("distill", cfg)
     meta = {
@@ -122,13 +143,16 @@ def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
     }
     result = fit(
         module,
-        make_loader(train, vocab, cfg.batch_size, shuffle=True, seed=cfg.seed),
+        # under DDP Lightning shards a plain shuffled loader (length buckets are one-process)
+        make_loader(train, vocab, cfg.batch_size, shuffle=True, seed=cfg.seed, bucket=one),
         make_loader(test[: cfg.val_sentences], vocab, cfg.batch_size, shuffle=False),
         tcfg,
         out,
         resume=cfg.resume,
         callbacks=[ExportEpochs(out, "student_model_epoch", vocab.words, meta)],
     )
+    if not result.is_main:  # under DDP rank 0 writes the files
+        return {}
     save_deepsc(out / "final_student_model.pt", student, vocab.words, meta)
     load_best_student(student, result.best_path)
     loss, epoch = best_epoch(result.history)

@@ -2,9 +2,10 @@
 
 ``DeepSC.transmitter`` (the "encoder" of partial distillation) = word embedding + positions +
 Transformer encoder layers + dense channel encoder producing power-normalised symbols ``(B, L, S)``.
-``DeepSC.receiver`` (the "decoder") = dense channel decoder + Transformer decoder layers + output
-projection. Transmitter and receiver only meet through the symbols and the padding mask, so any
-transmitter can be paired with any receiver of the same ``symbol_dim`` and vocabulary (a hybrid).
+``DeepSC.receiver`` (the "decoder") = dense channel decoder (+ symbol positions) + Transformer
+decoder layers + output projection. Transmitter and receiver only meet through the symbols and the
+padding mask, so any transmitter can be paired with any receiver of the same ``symbol_dim`` and
+vocabulary (a hybrid).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class DeepSCConfig(Config):
     symbol_dim: int = 16
     max_len: int = 32
     dropout: float = 0.1
+    # positions of the received symbols added to the receiver's memory (the receiver knows which
+    # slot a symbol arrived in); False reproduces checkpoints written before the option existed
+    receiver_positions: bool = False
 
 
 @dataclass
@@ -105,6 +109,7 @@ class Receiver(nn.Module):
         self.channel_in = nn.Linear(cfg.symbol_dim, d)
         self.channel_ff = nn.Sequential(nn.Linear(d, cfg.d_ff), nn.ReLU(), nn.Linear(cfg.d_ff, d))
         self.channel_norm = nn.LayerNorm(d)
+        self.memory_pos = PositionalEncoding(d, cfg.max_len) if cfg.receiver_positions else None
         self.embed = nn.Embedding(cfg.vocab_size, d, padding_idx=PAD)
         self.pos = PositionalEncoding(d, cfg.max_len)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -117,7 +122,8 @@ class Receiver(nn.Module):
     def memory(self, received: torch.Tensor) -> torch.Tensor:
         """Channel-decoded features ``(B, L, D)``."""
         h = torch.relu(self.channel_in(received))
-        return self.channel_norm(h + self.channel_ff(h))
+        h = self.channel_norm(h + self.channel_ff(h))
+        return h if self.memory_pos is None else self.memory_pos(h)
 
     def hidden(
         self, memory: torch.Tensor, mask: torch.Tensor, prefix: torch.Tensor

@@ -26,6 +26,7 @@ from protdistill.tasks.semcom.model import (
     load_deepsc,
     save_deepsc,
 )
+from protdistill.tasks.semcom.taps import LayerTaps, layer_losses
 
 
 class SemcomDataConfig(Config):
@@ -51,6 +52,9 @@ class SemcomTrainConfig(SemcomDataConfig):
     dec_layers: int = Field(3, ge=1)
     symbol_dim: int = Field(16, ge=2)
     dropout: float = Field(0.1, ge=0, lt=1)
+    receiver_positions: bool = Field(
+        True, description="add symbol positions to the receiver's channel-decoded memory"
+    )
     snr_min: float = 0.0
     snr_max: float = 18.0
     channel: Literal["awgn", "rayleigh", "mixed"] = "mixed"
@@ -58,6 +62,9 @@ class SemcomTrainConfig(SemcomDataConfig):
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0)
     val_sentences: int = Field(500, ge=1, description="test sentences used for val_loss")
+    patience: int | None = Field(
+        None, ge=1, description="stop after this many epochs without a better val_loss"
+    )
     seed: int = 0
     init_checkpoint: str | None = Field(
         None, description="start from this DeepSC .pt (same architecture and vocabulary)"
@@ -69,7 +76,8 @@ class SemcomTrainConfig(SemcomDataConfig):
         return SemcomDataConfig(**{k: getattr(self, k) for k in SemcomDataConfig.model_fields})
 
     def model(self, vocab_size: int) -> DeepSCConfig:
-        fields = ("d_model", "n_heads", "d_ff", "enc_layers", "dec_layers", "symbol_dim", "dropout")
+        fields = ("d_model", "n_heads", "d_ff", "enc_layers", "dec_layers", "symbol_dim", "dropout",
+                  "receiver_positions")  # fmt: skip
         return DeepSCConfig(
             vocab_size=vocab_size, max_len=self.max_words + 2, **self.snapshot(fields)
         )
@@ -82,7 +90,9 @@ class SemcomModule(DistillModule):
     """Trains ``student`` on sentences ``{"tokens", "mask"}`` sent at random SNRs.
 
     Without a teacher the loss is cross-entropy; with one, ``alpha·T²·KL + (1−alpha)·CE`` where
-    teacher and student see the same SNR and the same channel draw (noise, fading).
+    teacher and student see the same SNR and the same channel draw (noise, fading), plus, for
+    ``layer_pairs`` ``{part: [(student layer, teacher layer), ...]}``, ``hidden_weight`` x MSE of
+    those layers' hidden states and ``attention_weight`` x row-KL of their attention maps.
     """
 
     def __init__(
@@ -96,6 +106,9 @@ class SemcomModule(DistillModule):
         alpha: float = 0.7,
         temperature: float = 4.0,
         val_seed: int = 1234,
+        layer_pairs: dict[str, list[tuple[int, int]]] | None = None,
+        hidden_weight: float = 0.0,
+        attention_weight: float = 0.0,
     ) -> None:
         super().__init__(student, cfg, teacher)
         if snr_range[0] > snr_range[1]:
@@ -106,6 +119,8 @@ class SemcomModule(DistillModule):
         self.temperature = temperature
         self.val_seed = val_seed
         self._val_gen: torch.Generator | None = None
+        self.layer_pairs = layer_pairs or {}
+        self.layer_weights = {"hidden": hidden_weight, "attention": attention_weight}
 
     def on_validation_epoch_start(self) -> None:
         self._val_gen = torch.Generator().manual_seed(self.val_seed)
@@ -116,16 +131,28 @@ class SemcomModule(DistillModule):
         lo, hi = self.snr_range
         snr = lo + (hi - lo) * torch.rand(tokens.shape[0], generator=gen)
         seed = int(torch.randint(0, 2**62, (1,), generator=gen))
-        out = self.student(tokens, mask, snr, self.channel, torch.Generator().manual_seed(seed))
+        taps = self.teacher is not None and any(w > 0 for w in self.layer_weights.values())
+        layers = {p: [i for i, _ in v] for p, v in self.layer_pairs.items()} if taps else {}
+        attention = self.layer_weights["attention"] > 0
+        with LayerTaps(self.student, layers, attention) as s_taps:
+            out = self.student(tokens, mask, snr, self.channel, torch.Generator().manual_seed(seed))
         labels = tokens[:, 1:]
         valid = labels != PAD
         ce = cross_entropy(out.logits, labels, valid)
         if self.teacher is None:
             return {"loss": ce}
-        with torch.no_grad():
+        t_layers = {p: [j for _, j in v] for p, v in self.layer_pairs.items()} if taps else {}
+        with torch.no_grad(), LayerTaps(self.teacher, t_layers, attention) as t_taps:
             ref = self.teacher(tokens, mask, snr, self.channel, torch.Generator().manual_seed(seed))
         kd = kd_kl(out.logits, ref.logits, self.temperature, valid)
-        return {"loss": self.alpha * kd + (1 - self.alpha) * ce, "kd": kd, "ce": ce}
+        terms = {"kd": kd, "ce": ce}
+        loss = self.alpha * kd + (1 - self.alpha) * ce
+        if taps:
+            masks = {"encoder": mask, "decoder": tokens[:, :-1] != PAD}
+            extra = layer_losses(s_taps, t_taps, self.layer_pairs, masks)
+            terms |= extra
+            loss = loss + sum(self.layer_weights[k] * v for k, v in extra.items())
+        return {"loss": loss, **terms}
 
 
 class ExportEpochs(L.Callback):
@@ -135,7 +162,7 @@ class ExportEpochs(L.Callback):
         self.out_dir, self.prefix, self.vocab, self.meta = Path(out_dir), prefix, vocab, meta
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.prefix:
+        if not self.prefix or not trainer.is_global_zero:
             return
         epoch = trainer.current_epoch + 1
         meta = {**self.meta, "epoch": epoch}
@@ -209,6 +236,7 @@ def train_teacher(cfg: SemcomTrainConfig) -> TeacherResult:
         batch_size=cfg.batch_size,
         seed=cfg.seed,
         progress=cfg.progress,
+        patience=cfg.patience,
     )
     module = SemcomModule(model, tcfg, snr_range=(cfg.snr_min, cfg.snr_max), channel=cfg.channel)
     module.add_config("semcom", cfg)
