@@ -1,13 +1,16 @@
-"""Semantic-communication benchmark on the Europarl-2000 subset (CPU).
+"""Semantic-communication benchmark on the Europarl-2000 set (CPU).
 
     protdistill semcom train --config configs/semcom_teacher.yaml      # the teacher, first
     python benchmarks/semcom.py --teacher runs/semcom/teacher/teacher.pt \
-        --parts decoder full --temps 1 2 4 8 --max-train-sentences 3000
+        --parts decoder encoder full --temps 4 --epochs 3 --ablation decoder
 
 For each (part, T) it runs `protdistill distill` (1-layer student part, DistilBERT-style init,
-hybrid saved; finished runs are reused), then `protdistill analyze` over all of them (BLEU-1..4,
-TF-IDF similarity and KL at 0..18 dB on AWGN and Rayleigh, gap vs T), then CPU greedy-decoding
-throughput (sentences/s at 12 dB AWGN, models timed interleaved, best of ``--repeats``).
+output KD + hidden-state and attention KD of the mapped layer, hybrid saved; finished runs are
+reused, killed ones resume); ``--ablation PART`` adds that part's student with output KD only. Then
+`protdistill analyze` over all of them (BLEU-1..4, TF-IDF similarity and KL at 0..18 dB on AWGN
+and Rayleigh, gap vs T), CPU greedy-decoding throughput (sentences/s at 12 dB AWGN, models timed
+interleaved, best of ``--repeats``) and a summary: BLEU-1 averaged over every SNR and both
+channels, as a ratio to the teacher's, decoding speed-up, parameters and training time.
 Writes benchmarks/results/semcom.json and benchmarks/results/semcom.md.
 """
 
@@ -27,13 +30,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _distill(args: tuple[str, str, float, argparse.Namespace]) -> str:
-    teacher, part, temp, opts = args
+def _distill(args: tuple[str, str, float, bool, argparse.Namespace]) -> str:
+    teacher, part, temp, layer_kd, opts = args
     from protdistill.api.distill import run_distill
     from protdistill.distill.config import DistillConfig
 
     torch.set_num_threads(opts.threads)
-    out = Path(opts.out) / f"{part}_T{temp:g}"
+    out = Path(opts.out) / (f"{part}_T{temp:g}" + ("" if layer_kd else "_outputkd"))
+    weight = (opts.hidden_weight, opts.attention_weight) if layer_kd else (0.0, 0.0)
     if not (out / "distillation_config.json").is_file():
         run_distill(
             DistillConfig(
@@ -46,6 +50,9 @@ def _distill(args: tuple[str, str, float, argparse.Namespace]) -> str:
                 batch_size=opts.batch_size,
                 lr=opts.lr,
                 max_train_sentences=opts.max_train_sentences,
+                hidden_weight=weight[0],
+                attention_weight=weight[1],
+                patience=opts.patience,
                 create_hybrid=True,
                 val_sentences=opts.val_sentences,
                 output_path=str(out),
@@ -82,6 +89,58 @@ def throughput(paths: dict[str, str], n: int, repeats: int) -> dict[str, float]:
     return {k: len(test[:n]) / t for k, t in best.items()}
 
 
+def _mean_bleu1(model: dict, channels: list[str]) -> float:
+    vals = [r["bleu1"] for ch in channels for r in model["results"][ch]]
+    return sum(vals) / len(vals)
+
+
+def summary(report: dict, speed: dict[str, float]) -> list[dict]:
+    """Per model: BLEU-1 averaged over every SNR and both channels, its ratio to the teacher's,
+    the decoding speed-up over the teacher and the training time of its run."""
+    channels = report["channels"]
+    teacher = report["models"]["teacher"]
+    t_b1 = _mean_bleu1(teacher, channels)
+    rows = []
+    for name, m in report["models"].items():
+        info = Path(m["path"]).parent / "distillation_config.json"
+        run = json.loads(info.read_text()) if m["kind"] != "teacher" and info.is_file() else {}
+        b1 = _mean_bleu1(m, channels)
+        at12 = {ch: next(r["bleu1"] for r in m["results"][ch] if r["snr"] == 12.0)
+                for ch in channels}  # fmt: skip
+        rows.append({
+            "model": name, "kind": m["kind"], "parameters": m["parameters"],
+            "layer_kd": bool(run.get("hidden_weight", 0) or run.get("attention_weight", 0)),
+            "bleu1_mean": b1, "bleu1_ratio": b1 / t_b1, "bleu1_12db": at12,
+            "decode_speedup": speed[name] / speed["teacher"],
+            "train_seconds": run.get("wall_time_s"), "epochs": len(run.get("history", [])),
+        })  # fmt: skip
+    return rows
+
+
+def vocabulary_share(cfg: dict) -> dict:
+    """Parameters of the vocabulary projections (both embeddings and the output layer)."""
+    v, d = cfg["vocab_size"], cfg["d_model"]
+    return {"transmitter_embedding": v * d, "receiver_embedding": v * d,
+            "output_projection": v * d + v, "tying_receiver_embedding_saves": v * d}  # fmt: skip
+
+
+def _summary_lines(res: dict) -> list[str]:
+    lines = [
+        "| model | params | layer KD | epochs | train min | BLEU-1 mean 0-18 dB, both channels "
+        "| x teacher | AWGN 12 dB | Rayleigh 12 dB | decoding speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res["summary"]:
+        mins = "" if r["train_seconds"] is None else f"{r['train_seconds'] / 60:.0f}"
+        kd = "" if r["kind"] == "teacher" else ("yes" if r["layer_kd"] else "output only")
+        lines.append(
+            f"| {r['model']} | {r['parameters']:,} | {kd} | {r['epochs'] or ''} | {mins} | "
+            f"{r['bleu1_mean']:.3f} | {r['bleu1_ratio']:.3f} | {r['bleu1_12db']['awgn']:.3f} | "
+            f"{r['bleu1_12db']['rayleigh']:.3f} | {r['decode_speedup']:.2f}x |"
+        )
+    return lines + [""]
+
+
 def markdown(res: dict) -> str:
     """The BENCHMARKS.md section: BLEU-1 at 0/6/12/18 dB per model and channel, sizes, speed."""
     rep = res["analysis"]
@@ -90,6 +149,7 @@ def markdown(res: dict) -> str:
         f"Semantic communication (DeepSC-style), Europarl-2000 subset: {res['data']}. "
         f"{res['machine']}; {res['date']}. Teacher: {res['teacher_note']}",
         "",
+        *_summary_lines(res),
         "| model | T | params | decode sent/s | "
         + " | ".join(f"AWGN {s:g} dB" for s in show)
         + " | "
@@ -126,16 +186,20 @@ def markdown(res: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--teacher", default=str(ROOT / "runs/semcom/teacher/teacher.pt"))
-    ap.add_argument("--parts", nargs="+", default=["decoder", "full"])
-    ap.add_argument("--temps", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
+    ap.add_argument("--parts", nargs="+", default=["decoder", "encoder", "full"])
+    ap.add_argument("--temps", type=float, nargs="+", default=[4.0])
     ap.add_argument("--student-layers", type=int, default=1)
     ap.add_argument("--alpha", type=float, default=0.7)
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--hidden-weight", type=float, default=1.0)
+    ap.add_argument("--attention-weight", type=float, default=1.0)
+    ap.add_argument("--ablation", nargs="*", help="parts also distilled with output KD only")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--patience", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--max-train-sentences", type=int, default=1500)
-    ap.add_argument("--val-sentences", type=int, default=200)
-    ap.add_argument("--test-sentences", type=int, default=150)
+    ap.add_argument("--max-train-sentences", type=int, default=None, help="default: all")
+    ap.add_argument("--val-sentences", type=int, default=500)
+    ap.add_argument("--test-sentences", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2, help="distillations run in parallel")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per distillation")
     ap.add_argument("--repeats", type=int, default=2)
@@ -147,7 +211,8 @@ def main() -> None:
     from protdistill.tasks.semcom.analysis import AnalyzeConfig, analyze
     from protdistill.tasks.semcom.model import load_deepsc
 
-    jobs = [(args.teacher, p, t, args) for p in args.parts for t in args.temps]
+    jobs = [(args.teacher, p, t, True, args) for p in args.parts for t in args.temps]
+    jobs += [(args.teacher, p, t, False, args) for p in args.ablation or [] for t in args.temps]
     with ProcessPoolExecutor(args.workers) as pool:
         runs = list(pool.map(_distill, jobs))
     torch.set_num_threads(2)
@@ -170,12 +235,14 @@ def main() -> None:
         f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end",
         "data": f"{data['max_sentences']} seeded sentences of {data['min_words']}-"
         f"{data['max_words']} words (90/10 split), {report['test_sentences']} test sentences "
-        f"scored, distillation on {args.max_train_sentences} training sentences",
+        f"scored, distillation on {args.max_train_sentences or 'all'} training sentences",
         "teacher_note": f"{teacher.model.config.model_dump()} trained "
         f"{teacher.meta.get('train', {}).get('epochs')} epochs (see configs/semcom_teacher.yaml)",
         "runs": runs,
         "analysis_dir": str(Path(args.out) / "analysis"),
         "throughput": speed,
+        "summary": summary(report, speed),
+        "vocabulary_parameters": vocabulary_share(teacher.model.config.model_dump()),
         "analysis": report,
         "settings": vars(args),
         "seconds": time.time() - started,

@@ -137,6 +137,8 @@ def load_runs(cfg: AnalyzeConfig) -> list[Entry]:
         info = json.loads(info_path.read_text(encoding="utf-8"))
         t, part = float(info["temperature"]), str(info["distill_part"])
         label = f"{part} T={t:g}"
+        if any(e.name == f"student {label}" for e in entries):  # same part and T: say which run
+            label += f" ({Path(run).name})"
         student = load_deepsc(Path(run) / "best_student_model.pt")
         _check_vocab(entries[0].loaded, student)
         entries.append(Entry(f"student {label}", "student", student, t, part))

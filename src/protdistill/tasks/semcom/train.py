@@ -250,7 +250,7 @@ def train_teacher(cfg: SemcomTrainConfig) -> TeacherResult:
     save_deepsc(out / "teacher_last.pt", model, vocab.words, meta)
     load_best_student(model, result.best_path)
     loss, epoch = best_epoch(result.history)
-    meta = {**meta, "best_loss": loss, "best_epoch": epoch}
+    meta = {**meta, "best_loss": loss, "best_epoch": epoch, "train_seconds": time.time() - start}
     path = save_deepsc(out / "teacher.pt", model, vocab.words, meta)
     return TeacherResult(
         path, out / "teacher_last.pt", loss, epoch, count_parameters(model), time.time() - start
