@@ -153,6 +153,9 @@ def pretrain_command(
     residue_weight: float = typer.Option(None, help="Weight of per-residue KD (0 = off)."),
     random_crops: bool = typer.Option(None, "--random-crops/--first-residues"),
     seed: int = typer.Option(None),
+    teacher_precision: str = typer.Option(
+        None, help="Teacher forward: 32, or autocast to bf16 / 16 (own cache directory)."
+    ),
     accelerator: str = typer.Option(None, help="cpu, gpu or auto."),
     devices: int = typer.Option(None, help="Processes (GPUs) per node; > 1 = DDP (1)."),
     num_nodes: int = typer.Option(None, help="Machines (torchrun / SLURM) (1)."),
