@@ -141,6 +141,23 @@ def _summary_lines(res: dict) -> list[str]:
     return lines + [""]
 
 
+def _side_lines(rep: dict) -> list[str]:
+    cols = ("transmitter", "receiver", "full", "transmitter_in_full", "receiver_in_full")
+    lines = [
+        "Which side loses what (teacher minus model BLEU-1; transmitter = encoder-part student, "
+        "receiver = decoder-part student; in a full student, the receiver's share is its "
+        "hybrid's gap and the transmitter's the rest):",
+        "",
+        "| channel | SNR dB | T | " + " | ".join(c.replace("_", " ") for c in cols) + " |",
+        "|---" * (3 + len(cols)) + "|",
+    ]
+    for r in rep.get("sides", []):
+        cells = [f"{r[c]:+.3f}" if c in r else "" for c in cols]
+        lines.append(f"| {r['channel']} | {r['snr']:g} | {r['temperature']:g} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    return lines + [""]
+
+
 def markdown(res: dict) -> str:
     """The BENCHMARKS.md section: BLEU-1 at 0/6/12/18 dB per model and channel, sizes, speed."""
     rep = res["analysis"]
@@ -150,6 +167,7 @@ def markdown(res: dict) -> str:
         f"{res['machine']}; {res['date']}. Teacher: {res['teacher_note']}",
         "",
         *_summary_lines(res),
+        *_side_lines(res["analysis"]),
         "| model | T | params | decode sent/s | "
         + " | ".join(f"AWGN {s:g} dB" for s in show)
         + " | "

@@ -22,6 +22,7 @@ from protdistill.tasks.semcom.analysis import (
 )
 from protdistill.tasks.semcom.data import Vocab, make_loader
 from protdistill.tasks.semcom.model import load_deepsc
+from protdistill.tasks.semcom.sides import side_gaps
 
 
 def test_bleu_and_similarity_bounds() -> None:
@@ -59,6 +60,25 @@ def test_temperature_gaps_are_teacher_minus_model() -> None:
     assert gap["bleu1_gap"] == pytest.approx(0.3) and gap["kl"] == pytest.approx(0.3)
 
 
+def test_side_gaps_attribute_each_loss_to_the_side_that_was_distilled() -> None:
+    def model(kind, part, b1):
+        rows = [{"snr": s, "bleu1": b} for s, b in zip((0.0, 12.0), b1, strict=True)]
+        return {"kind": kind, "distill_part": part, "temperature": 4.0, "results": {"awgn": rows}}
+
+    report = {"channels": ["awgn"], "snrs": [0.0, 12.0], "models": {
+        "teacher": {**model("teacher", None, (0.6, 0.9)), "temperature": None},
+        "enc": model("student", "encoder", (0.5, 0.85)),
+        "dec": model("student", "decoder", (0.4, 0.8)),
+        "full": model("student", "full", (0.3, 0.7)),
+        "hyb": model("hybrid", "full", (0.45, 0.8)),
+    }}  # fmt: skip
+    low, high = side_gaps(report)
+    assert (low["snr"], high["snr"]) == (0.0, 12.0)
+    assert low["transmitter"] == pytest.approx(0.1) and low["receiver"] == pytest.approx(0.2)
+    assert high["full"] == pytest.approx(0.2) and high["receiver_in_full"] == pytest.approx(0.1)
+    assert high["transmitter_in_full"] == pytest.approx(0.1)
+
+
 def test_analyze_writes_report_and_plots(tiny_teacher: Path, corpus: Path, tmp_path: Path) -> None:
     runs = []
     for t in (1.0, 4.0):
@@ -79,7 +99,9 @@ def test_analyze_writes_report_and_plots(tiny_teacher: Path, corpus: Path, tmp_p
     assert len(report["gaps"]) == 4
     saved = json.loads((tmp_path / "a" / "report.json").read_text())
     assert saved["gaps"] == json.loads(json.dumps(report["gaps"]))
-    for png in ("metric_vs_snr.png", "gap_vs_T.png"):
+    assert {r["channel"] for r in report["sides"]} == {"awgn", "rayleigh"}
+    assert all("full" in r and "receiver_in_full" in r for r in report["sides"])
+    for png in ("metric_vs_snr.png", "gap_vs_T.png", "sides_vs_snr.png"):
         assert (tmp_path / "a" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -32,6 +32,7 @@ from protdistill.io.atomic import atomic_path, write_json
 from protdistill.plotting import pyplot
 from protdistill.tasks.semcom.data import PAD, Vocab, make_loader
 from protdistill.tasks.semcom.model import DeepSC, LoadedDeepSC, count_parameters, load_deepsc
+from protdistill.tasks.semcom.sides import plot_sides, side_gaps
 from protdistill.tasks.semcom.train import teacher_split
 
 DEFAULT_SNRS = [0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0]
@@ -182,12 +183,14 @@ def analyze(cfg: AnalyzeConfig) -> dict[str, Any]:
         "bleu": "sacrebleu corpus BLEU, max_ngram_order n, tokenize=none",
         "models": models,
         "gaps": temperature_gaps(models, cfg.channels),
-        "seconds": time.time() - start,
     }
+    report["sides"] = side_gaps(report)
+    report["seconds"] = time.time() - start
     out = Path(cfg.output_path)
     write_json(out / "report.json", report)
     plot_metric_vs_snr(report, out / "metric_vs_snr.png")
     plot_gap_vs_t(report, out / "gap_vs_T.png")
+    plot_sides(report["sides"], cfg.channels, out / "sides_vs_snr.png")
     return report
 
 
