@@ -78,6 +78,8 @@ def throughput(paths: dict[str, str], n: int, repeats: int) -> dict[str, float]:
                          test_fraction=data.test_fraction)  # fmt: skip
     loader = list(make_loader(test[:n], Vocab(first.vocab), 100, shuffle=False))
     best = dict.fromkeys(models, float("inf"))
+    for m in models.values():  # warm-up, untimed
+        m.model.decode(loader[0]["tokens"], loader[0]["mask"], 12.0, "awgn")
     for _ in range(repeats):
         for name, m in models.items():
             start = time.perf_counter()
@@ -163,7 +165,7 @@ def markdown(res: dict) -> str:
     rep = res["analysis"]
     show = [0.0, 6.0, 12.0, 18.0]
     lines = [
-        f"Semantic communication (DeepSC-style), Europarl-2000 subset: {res['data']}. "
+        f"Semantic communication (DeepSC-style), Europarl-2000: {res['data']}. "
         f"{res['machine']}; {res['date']}. Teacher: {res['teacher_note']}",
         "",
         *_summary_lines(res),
@@ -251,8 +253,14 @@ def main() -> None:
         "date": str(date.today()),
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, load average "
         f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end",
-        "data": f"{data['max_sentences']} seeded sentences of {data['min_words']}-"
-        f"{data['max_words']} words (90/10 split), {report['test_sentences']} test sentences "
+        "data": (
+            f"{data['max_sentences']} seeded sentences"
+            if data["max_sentences"]
+            else "every distinct sentence"
+        )
+        + f" of {data['min_words']}-"
+        f"{data['max_words']} words (seeded 90/10 split), "
+        f"{report['test_sentences']} test sentences "
         f"scored, distillation on {args.max_train_sentences or 'all'} training sentences",
         "teacher_note": f"{teacher.model.config.model_dump()} trained "
         f"{teacher.meta.get('train', {}).get('epochs')} epochs (see configs/semcom_teacher.yaml)",

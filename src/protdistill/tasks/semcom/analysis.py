@@ -143,7 +143,7 @@ def load_runs(cfg: AnalyzeConfig) -> list[Entry]:
         student = load_deepsc(Path(run) / "best_student_model.pt")
         _check_vocab(entries[0].loaded, student)
         entries.append(Entry(f"student {label}", "student", student, t, part))
-        if info.get("hybrid_path") and part != "decoder":  # decoder mode: hybrid == student
+        if info.get("hybrid_path") and part == "full":  # decoder: == student; encoder: == teacher
             hybrid = load_deepsc(info["hybrid_path"])
             _check_vocab(entries[0].loaded, hybrid)
             entries.append(Entry(f"hybrid {label}", "hybrid", hybrid, t, part))
