@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -130,6 +132,7 @@ def main() -> None:
         "threads (2 shared CPU cores), no GPU",
         "teacher": "stand-in teacher (esm2_t6_8M_standin, fine-tuned backbone, no LM head)",
         "args": vars(args),
+        "command": shlex.join([".venv/bin/python", "benchmarks/peptide.py", *sys.argv[1:]]),
         "train": {k: v["train"] for k, v in runs.items()},
         "sampling_peptides_per_s": throughput,
         "classifier": clf_meta.get("metrics"),
@@ -207,8 +210,7 @@ def to_markdown(report: dict) -> str:
         "# StructDiff peptide generation benchmark",
         "",
         f"Date {report['date']}; {report['machine']}; teacher: {report['teacher']}.",
-        f"Command: `.venv/bin/python benchmarks/peptide.py --config {a['config']} --n {a['n']} "
-        f"--steps {a['steps']} --guidance {a['guidance']}` (DDIM, {a['steps']} steps; "
+        f"Command: `{report['command']}` (DDIM, {a['steps']} steps; "
         f"{a['n']} peptides per type and method).",
         "",
         "Real held-out peptides, type classifier (CNN student distilled from a probe on the "
