@@ -36,7 +36,8 @@ def _distill(args: tuple[str, str, float, bool, argparse.Namespace]) -> str:
     from protdistill.distill.config import DistillConfig
 
     torch.set_num_threads(opts.threads)
-    out = Path(opts.out) / (f"{part}_T{temp:g}" + ("" if layer_kd else "_outputkd"))
+    init = f"_init{opts.init_layers.replace(',', '-')}" if opts.init_layers else ""
+    out = Path(opts.out) / (f"{part}_T{temp:g}" + ("" if layer_kd else "_outputkd") + init)
     weight = (opts.hidden_weight, opts.attention_weight) if layer_kd else (0.0, 0.0)
     if not (out / "distillation_config.json").is_file():
         run_distill(
@@ -44,6 +45,7 @@ def _distill(args: tuple[str, str, float, bool, argparse.Namespace]) -> str:
                 teacher_checkpoint=teacher,
                 distill_part=part,
                 student_layers=opts.student_layers,
+                init_layers=opts.init_layers,
                 temperature=temp,
                 distill_weight=opts.alpha,
                 epochs=opts.epochs,
@@ -96,6 +98,13 @@ def _mean_bleu1(model: dict, channels: list[str]) -> float:
     return sum(vals) / len(vals)
 
 
+def _init_layers(run: dict) -> str:
+    """Teacher layers the distilled part(s) started from, e.g. ``decoder [0]``."""
+    part = run.get("distill_part")
+    parts = ("encoder", "decoder") if part == "full" else (part,)
+    return ", ".join(f"{p} {run['layer_map'][p]}" for p in parts if p in run.get("layer_map", {}))
+
+
 def summary(report: dict, speed: dict[str, float]) -> list[dict]:
     """Per model: BLEU-1 averaged over every SNR and both channels, its ratio to the teacher's,
     the decoding speed-up over the teacher and the training time of its run."""
@@ -112,6 +121,7 @@ def summary(report: dict, speed: dict[str, float]) -> list[dict]:
         rows.append({
             "model": name, "kind": m["kind"], "parameters": m["parameters"],
             "layer_kd": bool(run.get("hidden_weight", 0) or run.get("attention_weight", 0)),
+            "init_layers": _init_layers(run),
             "bleu1_mean": b1, "bleu1_ratio": b1 / t_b1, "bleu1_12db": at12,
             "decode_speedup": speed[name] / speed["teacher"],
             "train_seconds": run.get("wall_time_s"), "epochs": len(run.get("history", [])),
@@ -128,15 +138,17 @@ def vocabulary_share(cfg: dict) -> dict:
 
 def _summary_lines(res: dict) -> list[str]:
     lines = [
-        "| model | params | layer KD | epochs | train min | BLEU-1 mean 0-18 dB, both channels "
-        "| x teacher | AWGN 12 dB | Rayleigh 12 dB | decoding speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | params | layer KD | init from teacher layers | epochs | train min "
+        "| BLEU-1 mean 0-18 dB, both channels | x teacher | AWGN 12 dB | Rayleigh 12 dB "
+        "| decoding speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["summary"]:
         mins = "" if r["train_seconds"] is None else f"{r['train_seconds'] / 60:.0f}"
         kd = "" if r["kind"] == "teacher" else ("yes" if r["layer_kd"] else "output only")
         lines.append(
-            f"| {r['model']} | {r['parameters']:,} | {kd} | {r['epochs'] or ''} | {mins} | "
+            f"| {r['model']} | {r['parameters']:,} | {kd} | {r.get('init_layers') or ''} | "
+            f"{r['epochs'] or ''} | {mins} | "
             f"{r['bleu1_mean']:.3f} | {r['bleu1_ratio']:.3f} | {r['bleu1_12db']['awgn']:.3f} | "
             f"{r['bleu1_12db']['rayleigh']:.3f} | {r['decode_speedup']:.2f}x |"
         )
@@ -209,6 +221,7 @@ def main() -> None:
     ap.add_argument("--parts", nargs="+", default=["decoder", "encoder", "full"])
     ap.add_argument("--temps", type=float, nargs="+", default=[4.0])
     ap.add_argument("--student-layers", type=int, default=1)
+    ap.add_argument("--init-layers", default=None, help="teacher layers to start from, e.g. 0")
     ap.add_argument("--alpha", type=float, default=0.7)
     ap.add_argument("--hidden-weight", type=float, default=1.0)
     ap.add_argument("--attention-weight", type=float, default=1.0)

@@ -47,6 +47,30 @@ def test_make_student_copies_evenly_spaced_layers_and_freezes_the_other_part(tin
         make_student(teacher, "full", 3)
 
 
+def test_init_layers_choose_the_teacher_layer_a_student_layer_starts_from(tiny_teacher) -> None:
+    teacher = load_deepsc(tiny_teacher).model
+    student, layer_map = make_student(teacher, "decoder", 1, init_layers=[0])
+    assert layer_map == {"encoder": [0, 1], "decoder": [0]}  # the frozen part is whole
+    s_layer, t_layer = (
+        student.receiver.layers[0].state_dict(),
+        teacher.receiver.layers[0].state_dict(),
+    )
+    assert all(torch.equal(s_layer[k], t_layer[k]) for k in s_layer)
+    full, full_map = make_student(teacher, "full", 1, init_layers=[0])
+    assert full_map == {"encoder": [0], "decoder": [0]}
+    with pytest.raises(ConfigError, match="outside the teacher's 2 layers"):
+        make_student(teacher, "decoder", 1, init_layers=[2])
+    with pytest.raises(ConfigError, match="2 teacher layer"):
+        make_student(teacher, "decoder", 1, init_layers=[0, 1])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("0", [0]), ("0,3", [0, 3]), (1, [1]), (None, None)]
+)
+def test_init_layers_read_from_the_command_line(text, expected) -> None:
+    assert DistillConfig(init_layers=text).init_layers == expected
+
+
 @pytest.mark.parametrize(("part", "frozen", "trained"), [
     ("encoder", "receiver", "transmitter"), ("decoder", "transmitter", "receiver"),
 ])  # fmt: skip

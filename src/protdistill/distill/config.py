@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from protdistill.config import Config
 
@@ -56,6 +56,11 @@ class DistillConfig(Config):
     distill_weight: float = Field(0.7, ge=0, le=1, description="alpha: weight of the KD term")
     distill_part: DistillPart = "full"
     student_layers: int = Field(1, ge=1)
+    init_layers: list[int] | None = Field(
+        None,
+        description="teacher layers the distilled part starts from, e.g. 0 or 0,3 "
+        "(default: evenly spaced; a single layer takes the last)",
+    )
     create_hybrid: bool = False
     hybrid_output: str | None = None
     batch_size: int = Field(64, ge=1)
@@ -89,3 +94,13 @@ class DistillConfig(Config):
     attention_weight: float = Field(1.0, ge=0, description="attention-map KD (mapped layers)")
     contact_weight: float = Field(1.0, ge=0, description="contact-map KD")
     logit_weight: float = Field(1.0, ge=0, description="masked-LM logit KD (teacher LM head)")
+
+    @field_validator("init_layers", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        """``"0,3"`` or ``0`` from the command line -> ``[0, 3]`` / ``[0]``."""
+        if isinstance(value, int):
+            return [value]
+        if isinstance(value, str):
+            return [int(v) for v in value.split(",") if v.strip()]
+        return value

@@ -31,6 +31,20 @@ def evenly_spaced(n_teacher: int, n_student: int) -> list[int]:
     return [round(i * step) for i in range(n_student)]
 
 
+def check_layer_indices(indices: list[int], n_teacher: int, n_student: int) -> None:
+    """One teacher layer index per student layer, each inside the teacher (else ConfigError)."""
+    if len(indices) != n_student:
+        raise ConfigError(
+            f"{len(indices)} teacher layer(s) {list(indices)} for {n_student} student layer(s)",
+            fix="give one --init-layers index per student layer",
+        )
+    if any(not 0 <= j < n_teacher for j in indices):
+        raise ConfigError(
+            f"init layers {list(indices)} outside the teacher's {n_teacher} layers",
+            fix=f"choose --init-layers between 0 and {n_teacher - 1}",
+        )
+
+
 def copy_layers(
     teacher_layers: nn.ModuleList, student_layers: nn.ModuleList, indices: list[int] | None = None
 ) -> list[int]:
@@ -40,8 +54,7 @@ def copy_layers(
     """
     if indices is None:
         indices = evenly_spaced(len(teacher_layers), len(student_layers))
-    if len(indices) != len(student_layers):
-        raise ConfigError(f"{len(indices)} indices for {len(student_layers)} student layers")
+    check_layer_indices(indices, len(teacher_layers), len(student_layers))
     for i, j in enumerate(indices):
         try:
             student_layers[i].load_state_dict(teacher_layers[j].state_dict())

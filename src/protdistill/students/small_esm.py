@@ -21,7 +21,7 @@ from transformers import EsmConfig, EsmModel
 
 from protdistill.config import plain_data
 from protdistill.distill.checkpoint import load_torch
-from protdistill.distill.partial import evenly_spaced
+from protdistill.distill.partial import check_layer_indices, evenly_spaced
 from protdistill.errors import CheckpointError
 from protdistill.io.atomic import torch_save
 
@@ -46,15 +46,20 @@ def _esm_backbone(model: nn.Module) -> nn.Module:
     return getattr(model, "esm", model)
 
 
-def make_small_esm(teacher: nn.Module, num_layers: int) -> tuple[nn.Module, list[int]]:
-    """An ``EsmModel`` student with ``num_layers`` layers initialised from ``teacher``.
+def make_small_esm(
+    teacher: nn.Module, num_layers: int, indices: list[int] | None = None
+) -> tuple[nn.Module, list[int]]:
+    """An ``EsmModel`` student with ``num_layers`` layers initialised from ``teacher``'s layers
+    ``indices`` (default: evenly spaced).
 
     ``teacher`` is an ``EsmModel`` (or ``EsmForMaskedLM``: its backbone is used). Returns the
     student (train mode, eager attention) and the teacher layer indices it was built from.
     """
     base = _esm_backbone(teacher)
     n_teacher = int(base.config.num_hidden_layers)
-    indices = evenly_spaced(n_teacher, num_layers)
+    if indices is None:
+        indices = evenly_spaced(n_teacher, num_layers)
+    check_layer_indices(indices, n_teacher, num_layers)
     cfg = copy.deepcopy(base.config)
     cfg.num_hidden_layers = num_layers
     cfg._attn_implementation = "eager"

@@ -138,9 +138,11 @@ def _check_esm_cfg(cfg: DistillConfig) -> None:
         )
 
 
-def _student_of(t_model: nn.Module, layers: int) -> tuple[nn.Module, list[int]]:
+def _student_of(
+    t_model: nn.Module, layers: int, init_layers: list[int] | None = None
+) -> tuple[nn.Module, list[int]]:
     """A fewer-layer student of ``t_model``; with the teacher's LM head when it has one."""
-    student, layer_map = make_small_esm(t_model, layers)
+    student, layer_map = make_small_esm(t_model, layers, init_layers)
     if getattr(t_model, "lm_head", None) is not None:
         wrapped = EsmForMaskedLM(student.config)
         wrapped.esm = student
@@ -159,7 +161,7 @@ def distill_esm(cfg: DistillConfig) -> dict[str, Any]:
     )
     t_model = teacher._frozen
     t_model.set_attn_implementation("eager")
-    student, layer_map = _student_of(t_model, cfg.student_layers)
+    student, layer_map = _student_of(t_model, cfg.student_layers, cfg.init_layers)
     _, train, _, val = split_proteins(
         read_fasta(cfg.data),
         max_length=cfg.max_length,

@@ -47,17 +47,23 @@ from protdistill.tasks.semcom.train import (
 )
 
 
-def make_student(teacher: DeepSC, part: str, student_layers: int) -> tuple[DeepSC, dict]:
+def make_student(
+    teacher: DeepSC, part: str, student_layers: int, init_layers: list[int] | None = None
+) -> tuple[DeepSC, dict]:
     """Student of ``teacher`` for ``part``; returns it and ``{"encoder"|"decoder": indices}``
-    (the teacher layers each student layer was initialised from)."""
+    (the teacher layers each student layer was initialised from: ``init_layers`` for the
+    distilled part(s), evenly spaced by default)."""
     cfg = teacher.config
     enc = student_layers if part in ("full", "encoder") else cfg.enc_layers
     dec = student_layers if part in ("full", "decoder") else cfg.dec_layers
     student = DeepSC(cfg.model_copy(update={"enc_layers": enc, "dec_layers": dec}))
     copy_shared(teacher, student, skip=("transmitter.layers.", "receiver.layers."))
+    chosen = {p: init_layers if part in ("full", p) else None for p in ("encoder", "decoder")}
     layer_map = {
-        "encoder": copy_layers(teacher.transmitter.layers, student.transmitter.layers),
-        "decoder": copy_layers(teacher.receiver.layers, student.receiver.layers),
+        "encoder": copy_layers(
+            teacher.transmitter.layers, student.transmitter.layers, chosen["encoder"]
+        ),
+        "decoder": copy_layers(teacher.receiver.layers, student.receiver.layers, chosen["decoder"]),
     }
     if part == "encoder":
         copy_part(teacher.receiver, student.receiver, "receiver (decoder)")
@@ -118,7 +124,9 @@ def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
     train = train[: cfg.max_train_sentences] if cfg.max_train_sentences else train
     _check_layers(teacher, cfg)
     vocab = Vocab(teacher.vocab)
-    student, layer_map = make_student(teacher.model, cfg.distill_part, cfg.student_layers)
+    student, layer_map = make_student(
+        teacher.model, cfg.distill_part, cfg.student_layers, cfg.init_layers
+    )
     tcfg = train_config(cfg)
     one = current_ranks().world == 1
     module = SemcomModule(
