@@ -42,6 +42,18 @@ VARIANTS: dict[str, dict] = {
     },
     "pretrain_all_no_crops": {"transfer_fasta": [str(p) for p in TRANSFER], "random_crops": False},
     "pretrain_all_e16": {"transfer_fasta": [str(p) for p in TRANSFER], "pretrain_epochs": 16},
+    "pretrain_all_enc_lr0.1": {
+        "transfer_fasta": [str(p) for p in TRANSFER],
+        "encoder_lr_scale": 0.1,
+    },
+    "pretrain_all_enc_lr0.3": {
+        "transfer_fasta": [str(p) for p in TRANSFER],
+        "encoder_lr_scale": 0.3,
+    },
+    "pretrain_all_enc_frozen": {
+        "transfer_fasta": [str(p) for p in TRANSFER],
+        "encoder_lr_scale": 0.0,
+    },
     "baseline_m": {"student_config": MEDIUM},
     "pretrain_all_m": {"transfer_fasta": [str(p) for p in TRANSFER], "student_config": MEDIUM},
     "pretrain_all_transductive": {

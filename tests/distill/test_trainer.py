@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from protdistill.config import resolve
 from protdistill.distill.checkpoint import load_torch, student_state_from_checkpoint
 from protdistill.distill.config import Precision
-from protdistill.distill.module import warmup_cosine
+from protdistill.distill.module import lr_scale, warmup_cosine
 from protdistill.distill.trainer import (
     DistillModule,
     TrainConfig,
@@ -371,3 +371,32 @@ def test_damaged_tensor_bytes_in_a_checkpoint_are_caught(tmp_path):
     torch.save(raw, result.last_path)
     with pytest.raises(CheckpointError, match="does not match the sha256"):
         fit(make(cfg), *loaders(), cfg, tmp_path / "run")
+
+
+def test_lr_scales_set_each_group_and_zero_freezes_a_prefix(tmp_path):
+    cfg = config(lr_scales={"student.0.": 0.0, "student.2.bias": 0.5})
+    module = make(cfg)
+    before = student_params(module)
+    fit(module, *loaders(), cfg, tmp_path)
+    after = student_params(module)
+    assert torch.equal(after["0.weight"], before["0.weight"])  # scale 0: untouched (no decay)
+    assert torch.equal(after["0.bias"], before["0.bias"])
+    assert not torch.equal(after["2.weight"], before["2.weight"])
+    optimizer = module.trainer.optimizers[0]
+    base = {(g["weight_decay"] > 0, g["initial_lr"] / cfg.lr) for g in optimizer.param_groups}
+    assert base == {(True, 0.0), (False, 0.0), (True, 1.0), (False, 0.5)}
+    names = {id(p): n for n, p in module.named_parameters()}
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            name = names[id(param)]
+            want = 0.0 if name.startswith("student.0.") else 0.5 if name == "student.2.bias" else 1
+            assert group["initial_lr"] == pytest.approx(cfg.lr * want), name
+
+
+@pytest.mark.parametrize(
+    ("scales", "want"),
+    [({}, 1.0), ({"student.": 0.1}, 0.1), ({"student.": 0.1, "student.b.": 0.3}, 0.3),
+     ({"student.b.c.x": 2.0}, 1.0), ({"": 0.5, "student.b.c.": 0.0}, 0.0), ({"b.": 9.0}, 1.0)],
+)  # fmt: skip
+def test_lr_scale_takes_the_longest_matching_prefix(scales, want) -> None:
+    assert lr_scale("student.b.c.weight", scales) == want

@@ -206,3 +206,19 @@ def test_spatial_map_term_is_relative_to_a_flat_map(probs_scale, expected) -> No
     terms = module.step(batch, "train")
     assert terms["map"].item() == pytest.approx(expected, abs=1e-5)
     torch.testing.assert_close(terms["loss"], terms["ce"] + 3.0 * terms["map"])
+
+
+@pytest.mark.parametrize("kind", ["resnet1d", "interaction"])
+def test_encoder_lr_scale_reaches_exactly_the_encoder_of_each_student(kind) -> None:
+    from protdistill.tasks.ppi.config import PpiConfig
+    from protdistill.tasks.ppi.student import student_config
+    from protdistill.tasks.ppi.train import ENCODER_PREFIXES, train_config
+
+    cfg = PpiConfig(student=kind, encoder_lr_scale=0.1)
+    names = [f"student.{n}" for n, _ in build_student(student_config(cfg)).named_parameters()]
+    scales = train_config(cfg).lr_scales
+    assert set(scales) == set(ENCODER_PREFIXES[kind]) and set(scales.values()) == {0.1}
+    encoder = [n for n in names if n.startswith(tuple(scales))]
+    assert encoder and len(encoder) < len(names)  # the pair head keeps the full rate
+    assert not any("head" in n for n in encoder)
+    assert train_config(PpiConfig(student=kind)).lr_scales == {}

@@ -17,6 +17,10 @@ class TrainConfig(Config):
     epochs: int = Field(10, ge=1, description="maximum number of epochs")
     lr: float = Field(1e-3, gt=0, description="peak AdamW learning rate")
     weight_decay: float = Field(0.01, ge=0, description="AdamW decay (weights with ndim >= 2)")
+    lr_scales: dict[str, float] = Field(
+        default_factory=dict,
+        description="learning-rate multiplier by parameter-name prefix (longest prefix wins)",
+    )
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="fraction of steps warming up")
     grad_clip: float | None = Field(1.0, ge=0, description="max grad L2 norm; 0/None = off")
     accumulate: int = Field(1, ge=1, description="batches per optimizer step")

@@ -65,6 +65,12 @@ def _batch_size(batch: Any) -> int | None:
     return None
 
 
+def lr_scale(name: str, scales: dict[str, float]) -> float:
+    """The multiplier of the longest prefix in ``scales`` that ``name`` starts with (else 1)."""
+    matches = [prefix for prefix in scales if name.startswith(prefix)]
+    return scales[max(matches, key=len)] if matches else 1.0
+
+
 class DistillModule(L.LightningModule):
     """Base LightningModule for teacher→student training; subclasses implement :meth:`step`.
 
@@ -173,17 +179,26 @@ class DistillModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         """AdamW (no decay on biases/norms) + per-step warm-up/cosine schedule."""
-        decay, no_decay = [], []
-        for _, param in self.trainable_parameters():
-            (decay if param.ndim >= 2 else no_decay).append(param)
-        if not decay and not no_decay:
+        groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
+        for name, param in self.trainable_parameters():
+            key = (param.ndim >= 2, lr_scale(name, self.cfg.lr_scales))
+            groups.setdefault(key, []).append(param)
+        if not groups:
             raise ModelError(
                 "nothing to train: no trainable parameters outside the teacher",
                 fix="check that the student's parameters have requires_grad=True",
             )
-        groups = [{"params": decay, "weight_decay": self.cfg.weight_decay}]
-        groups += [{"params": no_decay, "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=self.cfg.lr)
+        # decayed weights first, as before learning-rate multipliers existed (optimizer state order)
+        order = sorted(groups, key=lambda key: (not key[0], -key[1]))
+        param_groups = [
+            {
+                "params": groups[decays, scale],
+                "weight_decay": self.cfg.weight_decay if decays else 0.0,
+                "lr": self.cfg.lr * scale,
+            }
+            for decays, scale in order
+        ]
+        optimizer = torch.optim.AdamW(param_groups, lr=self.cfg.lr)
         total = self.trainer.estimated_stepping_batches
         if not math.isfinite(total):
             raise ConfigError(

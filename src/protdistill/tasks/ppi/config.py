@@ -98,6 +98,12 @@ class PpiConfig(Config):
     epochs: int = Field(6, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(2e-3, gt=0)
+    encoder_lr_scale: float = Field(
+        1.0,
+        ge=0,
+        description="learning-rate multiplier of the student's encoder in task distillation "
+        "(below 1 keeps more of a pretrained backbone; 0 freezes it)",
+    )
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05
     grad_clip: float | None = 1.0

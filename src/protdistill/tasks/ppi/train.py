@@ -30,10 +30,21 @@ from protdistill.tasks.ppi.student import student_config
 PROJECTOR = "projector.safetensors"
 
 
-def train_config(cfg: PpiConfig):
+#: Parameter-name prefixes of each student's protein encoder (``--encoder-lr-scale``).
+ENCODER_PREFIXES = {
+    "resnet1d": ("student.encoder.",),
+    "interaction": ("student.embed.", "student.stem.", "student.blocks."),
+}
+
+
+def train_config(cfg: PpiConfig) -> TrainConfig:
+    """The training-loop settings of task distillation."""
     return TrainConfig(
         epochs=cfg.epochs,
         lr=cfg.lr,
+        lr_scales=dict.fromkeys(ENCODER_PREFIXES[cfg.student], cfg.encoder_lr_scale)
+        if cfg.encoder_lr_scale != 1
+        else {},
         weight_decay=cfg.weight_decay,
         warmup_ratio=cfg.warmup_ratio,
         grad_clip=cfg.grad_clip,
