@@ -36,11 +36,9 @@ def distill(
     distill_part: str = typer.Option(
         None, help="full, encoder or decoder: which part of the student learns (default full)."
     ),
-    student_layers: int = typer.Option(
-        None, help="Layers of the distilled part, from evenly spaced teacher layers (default 1)."
-    ),
+    student_layers: int = typer.Option(None, help="Layers of the distilled part (default 1)."),
     init_layers: str = typer.Option(
-        None, help="Teacher layers the distilled part starts from, e.g. 0 or 0,3 (evenly spaced)."
+        None, help="Teacher layers the student's layers start from, e.g. 0 or 0,3 (evenly spaced)."
     ),
     create_hybrid: bool = typer.Option(
         None, "--create-hybrid/--no-hybrid", help="Also save teacher encoder + student decoder."

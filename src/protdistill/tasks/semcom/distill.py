@@ -100,6 +100,12 @@ def _check_layers(teacher: LoadedDeepSC, cfg: DistillConfig) -> None:
         )
 
 
+def _checked_student(teacher: LoadedDeepSC, cfg: DistillConfig) -> tuple[DeepSC, dict]:
+    """The student ``cfg`` asks for, after checking its depth against the teacher's."""
+    _check_layers(teacher, cfg)
+    return make_student(teacher.model, cfg.distill_part, cfg.student_layers, cfg.init_layers)
+
+
 def _hybrid(cfg: DistillConfig, teacher: LoadedDeepSC, student: DeepSC, vocab: Vocab) -> Path:
     """Teacher transmitter + student receiver, saved as one model."""
     out = Path(cfg.output_path)
@@ -122,11 +128,8 @@ def distill_semcom(cfg: DistillConfig) -> dict[str, Any]:
     teacher = load_deepsc(cfg.teacher_checkpoint)
     data, train, test = teacher_split(teacher, cfg.data)
     train = train[: cfg.max_train_sentences] if cfg.max_train_sentences else train
-    _check_layers(teacher, cfg)
     vocab = Vocab(teacher.vocab)
-    student, layer_map = make_student(
-        teacher.model, cfg.distill_part, cfg.student_layers, cfg.init_layers
-    )
+    student, layer_map = _checked_student(teacher, cfg)
     tcfg = train_config(cfg)
     one = current_ranks().world == 1
     module = SemcomModule(
