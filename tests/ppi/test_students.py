@@ -222,3 +222,36 @@ def test_encoder_lr_scale_reaches_exactly_the_encoder_of_each_student(kind) -> N
     assert encoder and len(encoder) < len(names)  # the pair head keeps the full rate
     assert not any("head" in n for n in encoder)
     assert train_config(PpiConfig(student=kind)).lr_scales == {}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    pool=st.sampled_from(["max", "mean", "max+mean"]),
+    lengths=st.lists(st.integers(1, 40), min_size=1, max_size=4),
+    pad=st.integers(0, 12),
+)
+def test_every_pooling_ignores_padding_and_keeps_the_width(pool, lengths, pad) -> None:
+    from protdistill.students.resnet1d import ResNet1DConfig, SiameseResNet1D
+
+    torch.manual_seed(0)
+    model = SiameseResNet1D(ResNet1DConfig(pool=pool, channels=[8, 8], embed_dim=8)).eval()
+    letters = "ACDEFGHIKLMNPQRSTVWY"
+    seqs = ["".join(letters[(i * 7 + j) % 20] for j in range(n)) for i, n in enumerate(lengths)]
+    tokens, mask = encode_batch(seqs)
+    padded = torch.nn.functional.pad(tokens, (0, pad))
+    padded_mask = torch.nn.functional.pad(mask, (0, pad))
+    padded[:, tokens.shape[1] :] = 3  # garbage under the mask must not matter
+    with torch.no_grad():
+        plain, more = model.embed(tokens, mask), model.embed(padded, padded_mask)
+    assert plain.shape == (len(seqs), model.embedding_dim)
+    torch.testing.assert_close(plain, more, rtol=1e-5, atol=1e-5)
+
+
+def test_mean_pooling_is_the_mean_of_the_unmasked_positions() -> None:
+    from protdistill.students.outputs import masked_pool
+
+    x = torch.tensor([[[1.0, 3.0, 100.0]]])
+    mask = torch.tensor([[True, True, False]])
+    assert masked_pool(x, mask, "mean").item() == 2.0
+    assert masked_pool(x, mask, "max").item() == 3.0
+    assert masked_pool(x, mask, "max+mean").item() == 5.0

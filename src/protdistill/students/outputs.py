@@ -44,6 +44,22 @@ def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return x.masked_fill(~mask[:, None, :], torch.finfo(x.dtype).min).amax(-1)
 
 
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over positions of (B, D, L) features where ``mask`` (B, L) is True -> (B, D)."""
+    m = mask[:, None, :].to(x.dtype)
+    return (x * m).sum(-1) / m.sum(-1).clamp(min=1)
+
+
+def masked_pool(x: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
+    """``"max"``, ``"mean"`` or ``"max+mean"`` (their sum: the width stays D) over the positions
+    where ``mask`` is True; padding never contributes."""
+    if kind == "max":
+        return masked_max(x, mask)
+    if kind == "mean":
+        return masked_mean(x, mask)
+    return masked_max(x, mask) + masked_mean(x, mask)
+
+
 class PairHead(nn.Module):
     """LayerNorm -> Linear -> GELU -> Dropout -> Linear: pair features (B, F) -> logits (B, 2).
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
 from protdistill.alphabet import PAD, VOCAB_SIZE
 from protdistill.config import Config
-from protdistill.students.outputs import PairHead, PairOutput, masked_max, symmetric_combine
+from protdistill.students.outputs import PairHead, PairOutput, masked_pool, symmetric_combine
 
 
 class ResNet1DConfig(Config):
@@ -20,6 +22,9 @@ class ResNet1DConfig(Config):
     kernel_size: int = 5
     dropout: float = 0.1
     hidden: int = 128
+    #: global pooling of the last stage: max (as before), mean (what the ESM teacher's embedding
+    #: is), or max+mean (their sum)
+    pool: Literal["max", "mean", "max+mean"] = "max"
 
 
 class ResidualBlock1D(nn.Module):
@@ -116,8 +121,11 @@ class SiameseResNet1D(nn.Module):
 
     def embed(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, L) tokens -> (B, D) pooled protein embedding."""
-        x, m = self.encoder(tokens, mask)
-        return masked_max(x, m)
+        return self.pool(*self.encoder(tokens, mask))
+
+    def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, C, L') last-stage features + mask -> (B, C) protein embedding."""
+        return masked_pool(x, mask, self.cfg.pool)
 
     def forward(
         self,

@@ -34,7 +34,6 @@ from protdistill.io.fasta import read_fasta
 from protdistill.io.pairs import read_pairs
 from protdistill.progress import Log, no_log
 from protdistill.students import PAIR_STUDENTS, build_student, count_parameters
-from protdistill.students.outputs import masked_max
 from protdistill.tasks.ppi.pretrain_data import (
     TargetStats,
     TransferDataset,
@@ -124,7 +123,7 @@ class PretrainModule(DistillModule):
 
     def step(self, batch: dict, stage: str) -> dict[str, torch.Tensor]:
         stages = self.student.encoder.stages(batch["tokens"], batch["mask"])
-        pooled = masked_max(*stages[-1])
+        pooled = self.student.pool(*stages[-1])
         terms = {"pooled": cosine_kd(self.projector(pooled), batch["pooled"])}
         loss = self.p.pooled_weight * terms["pooled"]
         for s in self.p.residue_stages:
