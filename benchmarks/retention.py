@@ -54,6 +54,14 @@ VARIANTS: dict[str, dict] = {
         "transfer_fasta": [str(p) for p in TRANSFER],
         "encoder_lr_scale": 0.0,
     },
+    "pretrain_all_mean_pool": {
+        "transfer_fasta": [str(p) for p in TRANSFER],
+        "student_config": {"pool": "mean"},
+    },
+    "pretrain_all_maxmean_pool": {
+        "transfer_fasta": [str(p) for p in TRANSFER],
+        "student_config": {"pool": "max+mean"},
+    },
     "baseline_m": {"student_config": MEDIUM},
     "pretrain_all_m": {"transfer_fasta": [str(p) for p in TRANSFER], "student_config": MEDIUM},
     "pretrain_all_transductive": {
