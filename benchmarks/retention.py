@@ -89,8 +89,10 @@ def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
         **({"pretrain_epochs": args.pretrain_epochs} | VARIANTS[name]),
     )
     out = ROOT / "runs" / "retention" / name / f"seed{seed}"
-    first = ROOT / "runs" / "retention" / "baseline" / "seed0"
-    if out != first and (first / "teacher" / "logits.safetensors").exists():
+    done = [ROOT / "runs" / "retention" / v / "seed0" for v in ("baseline", "pretrain_all")]
+    done = [d for d in done if (d / "teacher" / "logits.safetensors").exists()]
+    first = done[0] if done else out
+    if out != first:
         for path in [first / "config.yaml", first / "split.json", *first.glob("teacher/*")]:
             target = out / path.relative_to(first)
             if not target.exists():
