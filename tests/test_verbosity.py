@@ -36,6 +36,20 @@ def test_root_flags_set_the_level_and_refuse_both() -> None:
         set_verbosity(1)
 
 
+def test_threads_flag_sets_torch_threads_and_refuses_zero() -> None:
+    import torch
+
+    runner = CliRunner()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert runner.invoke(app, ["--threads", "1", "ppi", "--help"]).exit_code == 0
+        assert torch.get_num_threads() == 1
+        assert runner.invoke(app, ["--threads", "0", "ppi", "--help"]).exit_code == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def _run(*args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "protdistill", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -71,11 +71,22 @@ def _root(
     quiet: bool = typer.Option(
         False, "--quiet", help="No progress messages (results and errors still print)."
     ),
+    threads: int = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="CPU threads for torch (default: all cores; use 1 per job "
+        "when several jobs share a small machine).",
+    ),
 ) -> None:
     """protdistill command line."""
     if verbose and quiet:
         raise typer.BadParameter("choose --verbose or --quiet, not both")
     set_verbosity(2 if verbose else 0 if quiet else 1)
+    if threads:
+        import torch  # lazy: start-up time (the command itself imports it anyway)
+
+        torch.set_num_threads(threads)
 
 
 def _register() -> None:
