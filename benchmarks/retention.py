@@ -46,17 +46,9 @@ VARIANTS: dict[str, dict] = {
         "transfer_fasta": [str(p) for p in TRANSFER],
         "encoder_lr_scale": 0.1,
     },
-    "pretrain_all_enc_lr0.3": {
-        "transfer_fasta": [str(p) for p in TRANSFER],
-        "encoder_lr_scale": 0.3,
-    },
     "pretrain_all_enc_frozen": {
         "transfer_fasta": [str(p) for p in TRANSFER],
         "encoder_lr_scale": 0.0,
-    },
-    "pretrain_all_mean_pool": {
-        "transfer_fasta": [str(p) for p in TRANSFER],
-        "student_config": {"pool": "mean"},
     },
     "pretrain_all_maxmean_pool": {
         "transfer_fasta": [str(p) for p in TRANSFER],
