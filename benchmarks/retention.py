@@ -32,6 +32,8 @@ TRANSFER = [
 ]
 #: ~1.4 M parameters (the default student has ~0.35 M).
 MEDIUM = {"channels": [96, 128, 192, 256], "embed_dim": 48, "hidden": 256}
+#: ~5.5 M parameters.
+LARGE = {"channels": [192, 256, 384, 512], "embed_dim": 64, "hidden": 512}
 VARIANTS: dict[str, dict] = {
     "baseline": {},
     "pretrain_all": {"transfer_fasta": [str(p) for p in TRANSFER]},
@@ -56,6 +58,16 @@ VARIANTS: dict[str, dict] = {
     },
     "baseline_m": {"student_config": MEDIUM},
     "pretrain_all_m": {"transfer_fasta": [str(p) for p in TRANSFER], "student_config": MEDIUM},
+    "baseline_l": {"student_config": LARGE},
+    "pretrain_all_l": {"transfer_fasta": [str(p) for p in TRANSFER], "student_config": LARGE},
+    # the teacher's first layer as the encoder (sdpa attention is ~40x the FLOPs of the default
+    # student per residue, so crops of 256 and 3 epochs keep it to about an hour on one core)
+    "esm1": {
+        "student": "esm",
+        "student_config": {"num_layers": 1},
+        "max_residues": 256,
+        "epochs": 3,
+    },  # fmt: skip
     "pretrain_all_transductive": {
         "transfer_fasta": [str(p) for p in TRANSFER],
         "transductive": True,
@@ -149,8 +161,10 @@ def measure_speed(args: argparse.Namespace) -> dict:
     import subprocess
     import sys
 
-    models = {"teacher": ("teacher", "baseline"), "student_S": ("student", "baseline"),
-              "student_M": ("student", "pretrain_all_m")}  # fmt: skip
+    models = {"teacher": ("teacher", "pretrain_all"), "student_S": ("student", "pretrain_all"),
+              "student_M": ("student", "pretrain_all_m"),
+              "student_L": ("student", "pretrain_all_l"),
+              "student_esm1": ("student", "esm1")}  # fmt: skip
     out = {}
     for name, (kind, variant) in models.items():
         run_dir = ROOT / "runs" / "retention" / variant / "seed0"

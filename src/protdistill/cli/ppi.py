@@ -29,7 +29,8 @@ HELP = {
     "fasta": "FASTA with every protein the pairs name.",
     "teacher": "ESM-2 hub id or local directory.",
     "split": "protein (disjoint) or random.",
-    "student": "resnet1d or interaction.",
+    "student": "resnet1d, interaction, or esm (a few of the teacher's layers; how many: "
+    "--student-config '{\"num_layers\": 2}').",
     "alpha": "Weight of the T^2 KL term (0 = labels only).",
     "feature_weight": "Weight of feature KD on the students' protein embeddings (0 = off).",
     "cache": "Teacher cache directory (shared across runs).",

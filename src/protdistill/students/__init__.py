@@ -11,17 +11,20 @@ from typing import Any
 from torch import nn
 
 from protdistill.errors import ConfigError
+from protdistill.students.esm_pair import EsmPairConfig, SiameseEsm
 from protdistill.students.interaction import InteractionConfig, InteractionStudent
 from protdistill.students.resnet1d import ResNet1DConfig, SiameseResNet1D
 
 PAIR_STUDENTS: dict[str, tuple[type, type]] = {
     "resnet1d": (ResNet1DConfig, SiameseResNet1D),
     "interaction": (InteractionConfig, InteractionStudent),
+    "esm": (EsmPairConfig, SiameseEsm),
 }
 
 
 def build_student(config: dict[str, Any]) -> nn.Module:
-    """Build a pair student from ``{"kind": "resnet1d" | "interaction", **hyper_parameters}``."""
+    """Build a pair student from ``{"kind": KIND, **hyper_parameters}`` (KIND: resnet1d,
+    interaction or esm)."""
     kind = config.get("kind", "resnet1d")
     if kind not in PAIR_STUDENTS:
         raise ConfigError(

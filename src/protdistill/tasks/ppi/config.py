@@ -54,7 +54,9 @@ class PpiConfig(Config):
         description="teacher maps for at most N seeded train/val pairs (the rest: no map loss)",
     )
     # student + objective
-    student: Literal["resnet1d", "interaction"] = "resnet1d"
+    student: Literal["resnet1d", "interaction", "esm"] = Field(
+        "resnet1d", description="esm: the teacher's first layers (`num_layers` in --student-config)"
+    )
     student_config: dict[str, Any] = {}
     alpha: float = Field(0.5, ge=0, le=1, description="weight of T^2 KL; 1 - alpha on CE")
     temperature: float = Field(4.0, gt=0)

@@ -37,10 +37,22 @@ _DATA_FIELDS = (
 )
 
 
-def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = no_log):
-    """Validate inputs, write the resolved config and the split; reuse them when resuming."""
+def _check_options(cfg: PpiConfig) -> None:
+    """Refuse option combinations that cannot run, before anything is written."""
     if not cfg.pairs or not cfg.fasta:
         raise ConfigError("both --pairs and --fasta are required", fix="pass the two input files")
+    if cfg.student == "esm" and (cfg.pretrains or cfg.init):
+        raise ConfigError(
+            "general distillation backbones are ResNet-1D; the ESM student starts from the "
+            "teacher's own layers",
+            record="student",
+            fix="drop --init / --pretrain / --transfer-fasta, or use --student resnet1d",
+        )
+
+
+def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = no_log):
+    """Validate inputs, write the resolved config and the split; reuse them when resuming."""
+    _check_options(cfg)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError("--out names a file, not a run directory", path=run_dir,
                           fix="pass a new or existing run directory")  # fmt: skip

@@ -18,12 +18,14 @@ from protdistill.io.atomic import write_json
 from protdistill.io.pairs import Pair
 from protdistill.progress import Log, no_log
 from protdistill.students import build_student, count_parameters
+from protdistill.students.esm_pair import init_from_esm
 from protdistill.tasks.ppi.config import PpiConfig
 from protdistill.tasks.ppi.data import PairDataset, PpiData, collate_pairs
 from protdistill.tasks.ppi.maps import map_agreement
 from protdistill.tasks.ppi.module import PpiModule
 from protdistill.tasks.ppi.pretrain import init_from_backbone
 from protdistill.tasks.ppi.student import student_config
+from protdistill.teachers.loading import load_esm
 
 #: The feature-KD projector of the best epoch (student width -> teacher width), for the head
 #: transplant and the embedding cosine in the evaluation.
@@ -34,6 +36,7 @@ PROJECTOR = "projector.safetensors"
 ENCODER_PREFIXES = {
     "resnet1d": ("student.encoder.",),
     "interaction": ("student.embed.", "student.stem.", "student.blocks."),
+    "esm": ("student.esm.",),
 }
 
 
@@ -89,8 +92,7 @@ def train_student(
     if model_path.exists():
         log(f"student already trained: {model_path}")
         return model_path
-    torch.manual_seed(cfg.student_seed_or_seed)
-    student = build_student(student_config(cfg))
+    student = _new_student(cfg, log)
     uses_map = cfg.uses_map and maps is not None
     datasets = _datasets(cfg, data, split, logits, maps if uses_map else None, embeddings)
     module = _module(cfg, student, logits, embeddings, uses_map, backbone)
@@ -124,6 +126,16 @@ def train_student(
         log(f"map agreement on validation pairs: {agreement}")
     save_model(model_path, student, meta)
     return model_path
+
+
+def _new_student(cfg: PpiConfig, log: Log) -> torch.nn.Module:
+    """The seeded student; an ESM student starts from the teacher's own layers."""
+    torch.manual_seed(cfg.student_seed_or_seed)
+    student = build_student(student_config(cfg))
+    if cfg.student == "esm":
+        layers = init_from_esm(student, load_esm(cfg.teacher)[0])
+        log(f"ESM student initialised from the teacher's layers {layers}")
+    return student
 
 
 def _module(cfg: PpiConfig, student, logits, embeddings, uses_map: bool, backbone) -> PpiModule:
