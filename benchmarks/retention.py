@@ -73,7 +73,21 @@ VARIANTS: dict[str, dict] = {
         "transductive": True,
     },
 }
+#: Bernett full size: all 163k train.tsv pairs (validation: pairs of held-back train proteins),
+#: val.tsv (59k pairs) as the test split; 2 epochs of the 5,000 steps each.
+BERNETT = PPI / "bernett"
+BERNETT_FULL = {"pairs": str(BERNETT / "train.tsv"), "fasta": str(BERNETT / "sequences.fasta"),
+                "test_pairs": str(BERNETT / "val.tsv"), "epochs": 2}  # fmt: skip
+VARIANTS |= {
+    "bernett_full": BERNETT_FULL,
+    "bernett_full_pretrain_all": BERNETT_FULL | {"transfer_fasta": [str(p) for p in TRANSFER]},
+}
 OUT = ROOT / "benchmarks" / "results" / "retention_guo_yeast.json"
+OUT_BERNETT = ROOT / "benchmarks" / "results" / "retention_bernett_full.json"
+
+
+def results_file(name: str) -> Path:
+    return OUT_BERNETT if name.startswith("bernett_") else OUT
 
 
 def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
@@ -82,18 +96,22 @@ def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
     from protdistill.tasks.ppi.pipeline import run
 
     guo = PPI / "guo_yeast"
+    settings = {
+        "pairs": str(guo / "pairs.tsv"),
+        "fasta": str(guo / "sequences.fasta"),
+        "pretrain_epochs": args.pretrain_epochs,
+    }
     cfg = resolve(
         PpiConfig,
-        pairs=str(guo / "pairs.tsv"),
-        fasta=str(guo / "sequences.fasta"),
         teacher=args.teacher,
         cache=str(args.cache),
         progress=False,
         student_seed=seed,
-        **({"pretrain_epochs": args.pretrain_epochs} | VARIANTS[name]),
+        **(settings | VARIANTS[name]),
     )
     out = ROOT / "runs" / "retention" / name / f"seed{seed}"
-    done = [ROOT / "runs" / "retention" / v / "seed0" for v in ("baseline", "pretrain_all")]
+    family = ("bernett_full",) if name.startswith("bernett_") else ("baseline", "pretrain_all")
+    done = [ROOT / "runs" / "retention" / v / "seed0" for v in family]
     done = [d for d in done if (d / "teacher" / "logits.safetensors").exists()]
     first = done[0] if done else out
     if out != first:
@@ -233,18 +251,19 @@ def _record(name: str, seed: str, result: dict, args: argparse.Namespace) -> Non
     """Add one job to the results file under a lock (two job queues may share the machine)."""
     import fcntl
 
-    OUT.parent.mkdir(parents=True, exist_ok=True)
+    out = results_file(name)
+    out.parent.mkdir(parents=True, exist_ok=True)
     lock_path = ROOT / "runs" / "retention.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        data = json.loads(OUT.read_text()) if OUT.exists() else {"runs": {}}
+        data = json.loads(out.read_text()) if out.exists() else {"runs": {}}
         data["runs"].setdefault(name, {})[f"seed{seed}"] = result
         data["summary"] = summarise(data["runs"])
         data["machine"] = f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores, no GPU"
         data["date"] = str(date.today())
         data["teacher"] = f"{args.teacher} (stand-in teacher: ESM-2 8M architecture, fine-tuned)"
-        OUT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     print(json.dumps({name: data["summary"][name]}, indent=1), flush=True)
 
 

@@ -45,6 +45,9 @@ class PpiConfig(Config):
     tokens_per_batch: int = 8192
     head_hidden: int = 256
     head_epochs: int = 200
+    head_batch: int = Field(
+        16384, ge=1, description="teacher-head mini-batch (one full batch when the pairs fit)"
+    )
     head_crossfit: int = Field(5, ge=0, description="out-of-fold teacher logits on train pairs")
     map_residues: int = Field(128, ge=4, description="residues per protein in the teacher map")
     map_bins: int = Field(32, ge=2, description="stored map resolution (bins per protein)")

@@ -162,7 +162,7 @@ def fit_teacher(
     path = run_dir / "teacher" / "logits.safetensors"
     if path.exists():
         return load_file(path)
-    kw = {"hidden": cfg.head_hidden, "epochs": cfg.head_epochs}
+    kw = {"hidden": cfg.head_hidden, "epochs": cfg.head_epochs, "batch_size": cfg.head_batch}
     log("training the teacher head on frozen embeddings")
     head = train_head(emb, split["train"], split["val"], seed=cfg.seed, **kw)
     logits = {name: head_logits(head, emb, pairs) for name, pairs in split.items()}
