@@ -228,7 +228,8 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the markdown table")
     args = parser.parse_args()
     if args.table:
-        print(markdown_table(json.loads(OUT.read_text())))
+        for path in (p for p in (OUT, OUT_BERNETT) if p.exists()):
+            print(f"{path.name}:\n{markdown_table(json.loads(path.read_text()))}\n")
         return
     if args.speed:
         speed = measure_speed(args)
