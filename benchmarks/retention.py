@@ -197,6 +197,29 @@ def measure_speed(args: argparse.Namespace) -> dict:
     return out
 
 
+def bernett_subset_retention() -> dict:
+    """R per seed of the Bernett subset benchmark (benchmarks/ppi.py --dataset bernett
+    --protein-fraction 0.2), its prior taken from the subset's test pairs."""
+    import random
+
+    from protdistill.io.fasta import read_fasta
+    from protdistill.io.pairs import read_pairs
+
+    seqs = read_fasta(BERNETT / "sequences.fasta")
+    keep = set(random.Random(0).sample(sorted(seqs), round(0.2 * len(seqs))))
+    test = [p for p in read_pairs(BERNETT / "val.tsv", proteins=seqs)[0]
+            if p.a in keep and p.b in keep]  # fmt: skip
+    prior = float(np.mean([p.label for p in test]))
+    data = json.loads((OUT.parent / "ppi_bernett_heldout.json").read_text())
+    out = {"prior": prior, "n_test": len(test), "variants": {}}
+    for name, v in data["variants"].items():
+        teacher = v["metrics"]["teacher"]["aupr"]
+        r = [(a - prior) / (teacher - prior) for a in v["metrics"]["student"]["aupr"]["values"]]
+        out["variants"][name] = {"teacher_aupr": teacher, "R": r, "R_mean": float(np.mean(r)),
+                                 "R_sd": float(np.std(r))}  # fmt: skip
+    return out
+
+
 def markdown_table(data: dict) -> str:
     """The BENCHMARKS.md table: mean ± sd over student seeds (sd 0 shown as one seed)."""
     cols = ["val_ce", "student_auroc", "student_aupr", "R", "transplant_auroc", "transplant_aupr",
@@ -204,7 +227,7 @@ def markdown_table(data: dict) -> str:
     head = "| variant | seeds | val CE | AUROC | AUPR | R | transplant AUROC | transplant AUPR "
     head += "| R transpl. | cosine (test proteins) |\n|---|---|---|---|---|---|---|---|---|---|\n"
     rows = []
-    for name, entry in data["summary"].items():
+    for name, entry in data.get("summary", {}).items():
         cells = [
             ""
             if c not in entry
@@ -226,16 +249,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--speed", action="store_true", help="only measure pairs/s")
     parser.add_argument("--table", action="store_true", help="print the markdown table")
+    parser.add_argument("--bernett-subset", action="store_true", help="R of the subset benchmark")
     args = parser.parse_args()
     if args.table:
         for path in (p for p in (OUT, OUT_BERNETT) if p.exists()):
             print(f"{path.name}:\n{markdown_table(json.loads(path.read_text()))}\n")
         return
+    if args.bernett_subset:
+        subset = bernett_subset_retention()
+        _update(OUT_BERNETT, lambda data: data.update(bernett_subset=subset))
+        print(json.dumps(subset, indent=1))
+        return
     if args.speed:
         speed = measure_speed(args)
-        data = json.loads(OUT.read_text())
-        data["speed"] = {**speed, "date": str(date.today()), "threads": 2}
-        OUT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        _update(OUT, lambda data: data.update(speed={**speed, "date": str(date.today()),
+                                                     "threads": 2}))  # fmt: skip
         print(json.dumps(speed, indent=1))
         return
     if args.threads:
@@ -248,23 +276,33 @@ def main() -> None:
         _record(name, seed, result, args)
 
 
-def _record(name: str, seed: str, result: dict, args: argparse.Namespace) -> None:
-    """Add one job to the results file under a lock (two job queues may share the machine)."""
+def _update(path: Path, change) -> dict:
+    """Read a results file, apply ``change`` to it and write it back, under a lock (two job
+    queues may share the machine)."""
     import fcntl
 
-    out = results_file(name)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = ROOT / "runs" / "retention.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        data = json.loads(out.read_text()) if out.exists() else {"runs": {}}
+        data = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+        change(data)
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return data
+
+
+def _record(name: str, seed: str, result: dict, args: argparse.Namespace) -> None:
+    """Add one job to its results file."""
+
+    def add(data: dict) -> None:
         data["runs"].setdefault(name, {})[f"seed{seed}"] = result
         data["summary"] = summarise(data["runs"])
         data["machine"] = f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores, no GPU"
         data["date"] = str(date.today())
         data["teacher"] = f"{args.teacher} (stand-in teacher: ESM-2 8M architecture, fine-tuned)"
-        out.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    data = _update(results_file(name), add)
     print(json.dumps({name: data["summary"][name]}, indent=1), flush=True)
 
 
