@@ -13,7 +13,8 @@ from protdistill.alphabet import encode_batch
 from protdistill.cli.main import app
 from protdistill.errors import ConfigError
 from protdistill.students import build_student, count_parameters
-from protdistill.students.esm_pair import init_from_esm
+from protdistill.students.esm_pair import init_from_esm, init_from_small_esm
+from protdistill.students.small_esm import make_small_esm, save_small_esm
 from protdistill.teachers.esm import EsmTeacher
 from protdistill.teachers.loading import load_esm
 
@@ -73,6 +74,19 @@ def test_teacher_of_another_width_is_refused(tiny_teacher_dir) -> None:
     assert '"hidden_size": 32' in info.value.fix
 
 
+def test_init_from_a_distilled_esm_student(tmp_path, tiny_teacher_dir) -> None:
+    small, _ = make_small_esm(load_esm(tiny_teacher_dir)[0], 1, [1])
+    torch.nn.init.normal_(small.encoder.layer[0].output.dense.weight)  # as if distilled further
+    path = save_small_esm(tmp_path / "student.pt", small, {})
+    student = build_student({**TINY, "num_layers": 1})
+    init_from_small_esm(student, path)
+    ours, theirs = student.esm.state_dict(), small.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    with pytest.raises(ConfigError, match="num_layers: file 1 vs run 2") as info:
+        init_from_small_esm(build_student({**TINY, "num_layers": 2}), path)
+    assert '"num_layers": 1' in info.value.fix
+
+
 def test_ppi_run_with_esm_student(tmp_path, ppi_files, tiny_teacher_dir) -> None:
     pairs, fasta = ppi_files
     cfg = tmp_path / "cfg.yaml"
@@ -91,6 +105,12 @@ def test_ppi_run_with_esm_student(tmp_path, ppi_files, tiny_teacher_dir) -> None
     refused = runner.invoke(
         app, [*base, "--out", str(tmp_path / "run2"), "--transfer-fasta", str(fasta)]
     )
+    small, _ = make_small_esm(load_esm(tiny_teacher_dir)[0], 1)
+    init = save_small_esm(tmp_path / "esm1.pt", small, {})
+    args = [*base, "--out", str(tmp_path / "run3"), "--init", str(init)]
+    assert runner.invoke(app, args, catch_exceptions=False).exit_code == 0
+    assert json.loads((tmp_path / "run3" / "pretrain.json").read_text())["given"] is True
+    assert (tmp_path / "run3" / "metrics.json").exists()
     assert isinstance(refused.exception, ConfigError)
     assert "the ESM student starts from the teacher's own layers" in str(refused.exception)
     assert not (tmp_path / "run2" / "split.json").exists()

@@ -10,6 +10,7 @@ as the teacher's is.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import torch
 from pydantic import Field
@@ -20,7 +21,7 @@ from protdistill.alphabet import AMINO_ACIDS, ESM_VOCAB
 from protdistill.config import Config
 from protdistill.errors import ConfigError
 from protdistill.students.outputs import PairHead, PairOutput, masked_mean, symmetric_combine
-from protdistill.students.small_esm import make_small_esm
+from protdistill.students.small_esm import load_small_esm, make_small_esm
 
 _CLS, _PAD, _EOS = (ESM_VOCAB.index(t) for t in ("<cls>", "<pad>", "<eos>"))
 
@@ -130,3 +131,23 @@ def init_from_esm(student: SiameseEsm, teacher: nn.Module) -> list[int]:
     copied, indices = make_small_esm(base, ours.num_layers, ours.teacher_layers)
     student.esm.load_state_dict(copied.state_dict())
     return indices
+
+
+def init_from_small_esm(student: SiameseEsm, path: str | Path) -> None:
+    """Load a fewer-layer ESM student saved by `protdistill distill` (its general distillation)
+    into the pair student's encoder; another depth or width is refused with the settings to use."""
+    model, _ = load_small_esm(path)
+    theirs = model.config
+    keys = ("num_layers", "hidden_size", "num_attention_heads", "intermediate_size",
+            "token_dropout", "layer_norm_eps")  # fmt: skip
+    value = {k: getattr(theirs, "num_hidden_layers" if k == "num_layers" else k) for k in keys}
+    diff = {k: v for k, v in value.items() if v != getattr(student.cfg, k)}
+    if diff:
+        raise ConfigError(
+            "the ESM student in --init has another shape ("
+            + ", ".join(f"{k}: file {v} vs run {getattr(student.cfg, k)}" for k, v in diff.items())
+            + ")",
+            path=path,
+            fix=f"pass --student-config '{json.dumps(diff)}'",
+        )
+    student.esm.load_state_dict(model.state_dict())

@@ -41,12 +41,12 @@ def _check_options(cfg: PpiConfig) -> None:
     """Refuse option combinations that cannot run, before anything is written."""
     if not cfg.pairs or not cfg.fasta:
         raise ConfigError("both --pairs and --fasta are required", fix="pass the two input files")
-    if cfg.student == "esm" and (cfg.pretrains or cfg.init):
+    if cfg.student == "esm" and cfg.pretrains:
         raise ConfigError(
             "general distillation backbones are ResNet-1D; the ESM student starts from the "
-            "teacher's own layers",
+            "teacher's own layers, or from `protdistill distill` output given with --init",
             record="student",
-            fix="drop --init / --pretrain / --transfer-fasta, or use --student resnet1d",
+            fix="drop --pretrain / --transfer-fasta, or use --student resnet1d",
         )
 
 

@@ -18,7 +18,7 @@ from protdistill.io.atomic import write_json
 from protdistill.io.pairs import Pair
 from protdistill.progress import Log, no_log
 from protdistill.students import build_student, count_parameters
-from protdistill.students.esm_pair import init_from_esm
+from protdistill.students.esm_pair import init_from_esm, init_from_small_esm
 from protdistill.tasks.ppi.config import PpiConfig
 from protdistill.tasks.ppi.data import PairDataset, PpiData, collate_pairs
 from protdistill.tasks.ppi.maps import map_agreement
@@ -92,7 +92,7 @@ def train_student(
     if model_path.exists():
         log(f"student already trained: {model_path}")
         return model_path
-    student = _new_student(cfg, log)
+    student = _new_student(cfg, backbone, log)
     uses_map = cfg.uses_map and maps is not None
     datasets = _datasets(cfg, data, split, logits, maps if uses_map else None, embeddings)
     module = _module(cfg, student, logits, embeddings, uses_map, backbone)
@@ -128,11 +128,15 @@ def train_student(
     return model_path
 
 
-def _new_student(cfg: PpiConfig, log: Log) -> torch.nn.Module:
-    """The seeded student; an ESM student starts from the teacher's own layers."""
+def _new_student(cfg: PpiConfig, backbone: Path | None, log: Log) -> torch.nn.Module:
+    """The seeded student; an ESM student starts from ``backbone`` (a `protdistill distill`
+    ESM student) or else from the teacher's own layers."""
     torch.manual_seed(cfg.student_seed_or_seed)
     student = build_student(student_config(cfg))
-    if cfg.student == "esm":
+    if cfg.student == "esm" and backbone is not None:
+        init_from_small_esm(student, backbone)
+        log(f"ESM student initialised from {backbone}")
+    elif cfg.student == "esm":
         layers = init_from_esm(student, load_esm(cfg.teacher)[0])
         log(f"ESM student initialised from the teacher's layers {layers}")
     return student
@@ -140,7 +144,8 @@ def _new_student(cfg: PpiConfig, log: Log) -> torch.nn.Module:
 
 def _module(cfg: PpiConfig, student, logits, embeddings, uses_map: bool, backbone) -> PpiModule:
     """The training module; with a backbone, its encoder (and pooled projector) to start from."""
-    init = init_from_backbone(student, student_config(cfg), backbone) if backbone else None
+    resnet_backbone = backbone is not None and cfg.student != "esm"
+    init = init_from_backbone(student, student_config(cfg), backbone) if resnet_backbone else None
     module = PpiModule(
         student,
         train_config(cfg),
