@@ -83,7 +83,11 @@ class PpiConfig(Config):
     mask_rate: float = Field(0.05, ge=0, lt=1, description="random residue masking (train only)")
     swap_rate: float = Field(0.5, ge=0, le=1, description="random A/B order swap (train only)")
     # general distillation (a student backbone taught the teacher's representation first)
-    init: str | None = Field(None, description="start from this backbone (`ppi pretrain` output)")
+    init: str | None = Field(
+        None,
+        description="start from this backbone (`ppi pretrain` output; with --student esm, a "
+        "`protdistill distill` ESM student .pt)",
+    )
     transfer_fasta: list[str] = Field(
         [], description="unlabelled proteins for general distillation (implies pretrain)"
     )
