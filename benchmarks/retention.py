@@ -162,7 +162,10 @@ def summarise(runs: dict[str, dict[str, dict]]) -> dict:
             entry["val_ce"] = {"mean": float(np.mean(values)), "sd": float(np.std(values)),
                                "values": values}  # fmt: skip
         for key, get in pick.items():
-            values = [get(r["metrics"]) for r in rows]
+            try:
+                values = [get(r["metrics"]) for r in rows]
+            except KeyError:  # no head transplant when the student is as wide as the teacher
+                continue
             entry[key] = {"mean": float(np.mean(values)), "sd": float(np.std(values)),
                           "values": values}  # fmt: skip
         m = rows[0]["metrics"]
