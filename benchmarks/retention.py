@@ -8,7 +8,8 @@ Each job is VARIANT:STUDENT_SEED and runs `ppi run` into runs/retention/VARIANT/
 benchmark resumes: finished runs are read back, a half-done one continues). All runs share the
 split (seed 0), the teacher head and the teacher cache; pretrained variants with the same
 transfer set share one backbone (content-addressed), so student seeds vary task distillation
-only. Results: benchmarks/results/retention_guo_yeast.json (rewritten after every job).
+only. Results: benchmarks/results/retention_guo_yeast.json (rewritten after every job);
+`bernett_*` jobs and `--bernett-subset` write benchmarks/results/retention_bernett_full.json.
 """
 
 from __future__ import annotations
