@@ -102,6 +102,10 @@ def test_ppi_run_with_esm_student(tmp_path, ppi_files, tiny_teacher_dir) -> None
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert 0 <= metrics["student"]["auroc"] <= 1
+    # as wide as the teacher: no projector weights, the cosine and transplant still reported
+    assert not (tmp_path / "run" / "student" / "projector.safetensors").exists()
+    assert -1 <= metrics["student"]["embedding_cosine_test_proteins"]["mean"] <= 1
+    assert "student_head_transplant" in metrics
     refused = runner.invoke(
         app, [*base, "--out", str(tmp_path / "run2"), "--transfer-fasta", str(fasta)]
     )

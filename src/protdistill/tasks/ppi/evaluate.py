@@ -98,9 +98,10 @@ def evaluate_run(
 
 
 def _add_transplant(cfg, run_dir, data, split, model, metrics: dict, log: Log) -> None:
-    """Head transplant + embedding cosine (runs with a feature-KD projector); pretrain.json's
-    transfer-set summary, so every report says whether test proteins were in it."""
-    if (run_dir / "student" / PROJECTOR).exists():
+    """Head transplant + embedding cosine (runs with feature KD: through its projector, or
+    directly for a student as wide as the teacher); pretrain.json's transfer-set summary, so
+    every report says whether test proteins were in it."""
+    if cfg.feature_weight > 0 or (run_dir / "student" / PROJECTOR).exists():
         emb = embed_proteins(cfg, run_dir, data.sequences, log=log)
         report = transplant_report(run_dir, model, emb, data.sequences, split, cfg.max_residues)
         if report is not None:

@@ -69,17 +69,12 @@ def transplant_report(
 ) -> dict | None:
     """Head-transplant metrics on the test pairs and the embedding cosine on the test proteins
     (standardised with the training proteins' statistics, as feature KD saw them); None when the
-    run has no feature-KD projector."""
-    path = run_dir / "student" / "projector.safetensors"
+    run has no feature-KD projector and the student is not as wide as the teacher."""
     head_path = run_dir / "teacher" / "head.safetensors"
-    if not path.exists() or not head_path.exists():
+    teacher_dim = next(iter(teacher_emb.values())).shape[0]
+    projector = _projector(run_dir / "student" / "projector.safetensors", model, teacher_dim)
+    if projector is None or not head_path.exists():
         return None
-    state, _ = load_model_state(path)
-    weight = state.get("proj.weight")
-    if weight is None:  # an identity projector has no weights file; nothing to transplant
-        return None
-    projector = FeatureProjector(weight.shape[1], weight.shape[0])
-    projector.load_state_dict(state)
     mean, sd = standard_stats(teacher_emb, proteins_of(split["train"]))  # as feature KD saw them
     test_ids = sorted(proteins_of(split["test"]))
     with torch.no_grad():
@@ -107,3 +102,17 @@ def transplant_report(
             "n": len(test_ids),
         },
     }
+
+
+def _projector(path: Path, model, teacher_dim: int) -> FeatureProjector | None:
+    """The run's feature-KD projector; an identity one for a student as wide as the teacher
+    (feature KD then compares its embedding directly and saves no weights file)."""
+    if path.exists():
+        state, _ = load_model_state(path)
+        weight = state["proj.weight"]
+        projector = FeatureProjector(weight.shape[1], weight.shape[0])
+        projector.load_state_dict(state)
+        return projector
+    if getattr(model, "embedding_dim", None) == teacher_dim:
+        return FeatureProjector(teacher_dim, teacher_dim)
+    return None
