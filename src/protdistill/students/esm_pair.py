@@ -111,15 +111,24 @@ class SiameseEsm(nn.Module):
         )
 
 
+#: EsmConfig settings a copied or loaded encoder must share with the student's config
+_WIDTH = ("hidden_size", "num_attention_heads", "intermediate_size", "token_dropout",
+          "layer_norm_eps")  # fmt: skip
+
+
+def _shape_diff(config: EsmConfig, cfg: EsmPairConfig, keys: tuple[str, ...]) -> dict:
+    """``{setting: the EsmConfig's value}`` where it differs from the student's config."""
+    value = {k: getattr(config, "num_hidden_layers" if k == "num_layers" else k) for k in keys}
+    return {k: v for k, v in value.items() if v != getattr(cfg, k)}
+
+
 def init_from_esm(student: SiameseEsm, teacher: nn.Module) -> list[int]:
     """Copy ``teacher``'s embeddings and layers (``student.cfg.teacher_layers``, default evenly
     spaced) into the student's encoder; a teacher of another width is refused with the settings
     to use. Returns the teacher layer indices copied."""
     base = getattr(teacher, "esm", teacher)
-    tc, ours = base.config, student.cfg
-    keys = ("hidden_size", "num_attention_heads", "intermediate_size", "token_dropout",
-            "layer_norm_eps")  # fmt: skip
-    diff = {k: getattr(tc, k) for k in keys if getattr(tc, k) != getattr(ours, k)}
+    ours = student.cfg
+    diff = _shape_diff(base.config, ours, _WIDTH)
     if diff:
         raise ConfigError(
             "the ESM student's width does not match the teacher's ("
@@ -137,11 +146,7 @@ def init_from_small_esm(student: SiameseEsm, path: str | Path) -> None:
     """Load a fewer-layer ESM student saved by `protdistill distill` (its general distillation)
     into the pair student's encoder; another depth or width is refused with the settings to use."""
     model, _ = load_small_esm(path)
-    theirs = model.config
-    keys = ("num_layers", "hidden_size", "num_attention_heads", "intermediate_size",
-            "token_dropout", "layer_norm_eps")  # fmt: skip
-    value = {k: getattr(theirs, "num_hidden_layers" if k == "num_layers" else k) for k in keys}
-    diff = {k: v for k, v in value.items() if v != getattr(student.cfg, k)}
+    diff = _shape_diff(model.config, student.cfg, ("num_layers", *_WIDTH))
     if diff:
         raise ConfigError(
             "the ESM student in --init has another shape ("

@@ -21,7 +21,6 @@ from protdistill.tasks.ppi.metrics import binary_metrics, plot_curves, plot_hist
 from protdistill.tasks.ppi.student import load_student, max_residues_of
 from protdistill.tasks.ppi.teacher import embed_proteins
 from protdistill.tasks.ppi.teacher_head import TeacherHead, head_logits
-from protdistill.tasks.ppi.train import PROJECTOR
 from protdistill.tasks.ppi.transplant import retention, retention_interval, transplant_report
 
 
@@ -101,7 +100,7 @@ def _add_transplant(cfg, run_dir, data, split, model, metrics: dict, log: Log) -
     """Head transplant + embedding cosine (runs with feature KD: through its projector, or
     directly for a student as wide as the teacher); pretrain.json's transfer-set summary, so
     every report says whether test proteins were in it."""
-    if cfg.feature_weight > 0 or (run_dir / "student" / PROJECTOR).exists():
+    if cfg.feature_weight > 0:  # the projector file exists only then
         emb = embed_proteins(cfg, run_dir, data.sequences, log=log)
         report = transplant_report(run_dir, model, emb, data.sequences, split, cfg.max_residues)
         if report is not None:

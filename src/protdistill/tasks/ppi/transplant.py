@@ -17,6 +17,7 @@ from protdistill.tasks.ppi.metrics import binary_metrics, ranking_scores
 from protdistill.tasks.ppi.prepare import proteins_of
 from protdistill.tasks.ppi.teacher import standard_stats
 from protdistill.tasks.ppi.teacher_head import TeacherHead
+from protdistill.tasks.ppi.train import PROJECTOR
 
 
 def retention(student_aupr: float, teacher_aupr: float, prior: float) -> dict[str, float]:
@@ -72,7 +73,7 @@ def transplant_report(
     run has no feature-KD projector and the student is not as wide as the teacher."""
     head_path = run_dir / "teacher" / "head.safetensors"
     teacher_dim = next(iter(teacher_emb.values())).shape[0]
-    projector = _projector(run_dir / "student" / "projector.safetensors", model, teacher_dim)
+    projector = _projector(run_dir / "student" / PROJECTOR, model, teacher_dim)
     if projector is None or not head_path.exists():
         return None
     mean, sd = standard_stats(teacher_emb, proteins_of(split["train"]))  # as feature KD saw them
