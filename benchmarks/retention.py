@@ -8,7 +8,8 @@ Each job is VARIANT:STUDENT_SEED and runs `ppi run` into runs/retention/VARIANT/
 benchmark resumes: finished runs are read back, a half-done one continues). All runs share the
 split (seed 0), the teacher head and the teacher cache; pretrained variants with the same
 transfer set share one backbone (content-addressed), so student seeds vary task distillation
-only. Results: benchmarks/results/retention_guo_yeast.json (rewritten after every job);
+only (`split1_*` jobs: the same on split seed 1, with its own head and backbone). Results:
+benchmarks/results/retention_guo_yeast.json (rewritten after every job);
 `bernett_*` jobs and `--bernett-subset` write benchmarks/results/retention_bernett_full.json.
 """
 
@@ -79,6 +80,12 @@ VARIANTS: dict[str, dict] = {
 BERNETT = PPI / "bernett"
 BERNETT_FULL = {"pairs": str(BERNETT / "train.tsv"), "fasta": str(BERNETT / "sequences.fasta"),
                 "test_pairs": str(BERNETT / "val.tsv"), "epochs": 2}  # fmt: skip
+#: A second Guo protein-disjoint split (split seed 1) to decide the random-crops default on
+#: validation: each split has its own teacher head and (test proteins excluded) its own backbone.
+VARIANTS |= {
+    "split1_pretrain_all": VARIANTS["pretrain_all"] | {"seed": 1},
+    "split1_pretrain_all_no_crops": VARIANTS["pretrain_all_no_crops"] | {"seed": 1},
+}
 VARIANTS |= {
     "bernett_full": BERNETT_FULL,
     "bernett_full_pretrain_all": BERNETT_FULL | {"transfer_fasta": [str(p) for p in TRANSFER]},
@@ -89,6 +96,15 @@ OUT_BERNETT = ROOT / "benchmarks" / "results" / "retention_bernett_full.json"
 
 def results_file(name: str) -> Path:
     return OUT_BERNETT if name.startswith("bernett_") else OUT
+
+
+def same_split(name: str) -> list[str]:
+    """The variants whose runs share ``name``'s split and teacher head (copied, not retrained)."""
+    prefixes = ("bernett_", "split1_")
+    group = next((p for p in prefixes if name.startswith(p)), None)
+    if group is None:
+        return [v for v in VARIANTS if not v.startswith(prefixes)]
+    return [v for v in VARIANTS if v.startswith(group)]
 
 
 def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
@@ -111,8 +127,7 @@ def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
         **(settings | VARIANTS[name]),
     )
     out = ROOT / "runs" / "retention" / name / f"seed{seed}"
-    family = ("bernett_full",) if name.startswith("bernett_") else ("baseline", "pretrain_all")
-    done = [ROOT / "runs" / "retention" / v / "seed0" for v in family]
+    done = [ROOT / "runs" / "retention" / v / "seed0" for v in same_split(name)]
     done = [d for d in done if (d / "teacher" / "logits.safetensors").exists()]
     first = done[0] if done else out
     if out != first:
