@@ -139,6 +139,7 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     EsmTokenizer(str(mlm_dir / "vocab.txt")).save_pretrained(mlm_dir)
     data = yaml.safe_load(_config(tmp_path, str(mlm_dir), peptide_csv, 1).read_text())
     data["stages"] = data["stages"][1:]
+    data["balance_types"] = True  # the type-balanced sampler in a real training loop too
     cfg = resolve(PeptideTrainConfig, None, **data)
     metrics = train_structdiff(cfg)
     assert metrics["decoder_used"] == "lm_head"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from protdistill.errors import InputError
 from protdistill.io.peptides import Peptide, read_peptides, write_peptide_fasta
 from protdistill.tasks.peptide.baselines import profile_baseline, shuffled_baseline
-from protdistill.tasks.peptide.data import split_peptides
+from protdistill.tasks.peptide.data import split_peptides, type_balanced_sampler
 from protdistill.tasks.peptide.evaluate import (
     composition,
     diversity,
@@ -63,6 +63,22 @@ def test_split_is_seeded_and_keeps_sequences_on_one_side() -> None:
     assert not {p.sequence for p in s1.train} & {p.sequence for p in s1.val}
     assert len(s1.sequences("val")) == 20
     assert s1.val != split_peptides(peps, 0.2, seed=2).val
+
+
+@given(st.lists(st.integers(1, 40), min_size=2, max_size=4), st.integers(0, 99))
+@settings(max_examples=20, deadline=None)
+def test_type_balanced_sampler_draws_each_type_equally_often(sizes: list[int], seed: int) -> None:
+    import torch
+
+    peps = [Peptide(f"SEQ{t}X{i}", f"type{t}") for t, n in enumerate(sizes) for i in range(n)]
+    sampler = type_balanced_sampler(peps, torch.Generator().manual_seed(seed))
+    assert len(list(sampler)) == len(peps)
+    weights = sampler.weights.numpy()
+    per_type = [weights[[p.type == f"type{t}" for p in peps]].sum() for t in range(len(sizes))]
+    np.testing.assert_allclose(per_type, per_type[0])  # every type has the same total weight
+    draws = [peps[i].type for _ in range(100) for i in sampler]
+    share = np.mean([t == "type0" for t in draws])  # about 1 / types, whatever type0's size
+    assert abs(share - 1 / len(sizes)) < 0.2
 
 
 @settings(max_examples=40, deadline=None)

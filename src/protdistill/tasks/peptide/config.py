@@ -80,6 +80,9 @@ class PeptideTrainConfig(Config):
     schedule: Literal["linear", "cosine", "sqrt"] = "cosine"
     objective: Literal["eps", "x0"] = "x0"
     p_uncond: float = Field(0.1, ge=0, le=1, description="null-type rate (guidance training)")
+    balance_types: bool = Field(
+        False, description="draw training peptides with equal weight per type (with replacement)"
+    )
     p_no_structure: float = Field(0.1, ge=0, le=1, description="structure dropout rate")
     structure_loss_weight: float = Field(0.5, ge=0)
     decoder_loss_weight: float = Field(1.0, ge=0)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, WeightedRandomSampler
 
 from protdistill.io.peptides import Peptide
 from protdistill.teachers.cache import TeacherCache, sequence_key
@@ -175,6 +175,18 @@ def embedding_stats(embeddings: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
     """Per-dimension mean and std ``(D,)`` over all residues of ``embeddings`` ``[(L, D)]``."""
     flat = torch.cat([e.float() for e in embeddings], dim=0)
     return flat.mean(0), flat.std(0).clamp_min(1e-4)
+
+
+def type_balanced_sampler(
+    peptides: Sequence[Peptide], generator: torch.Generator
+) -> WeightedRandomSampler:
+    """Draws (with replacement, ``len(peptides)`` per epoch) giving every type equal weight, so a
+    type with few peptides is seen as often as a large one."""
+    counts: dict[str, int] = {}
+    for p in peptides:
+        counts[p.type] = counts.get(p.type, 0) + 1
+    weights = torch.tensor([1.0 / counts[p.type] for p in peptides], dtype=torch.double)
+    return WeightedRandomSampler(weights, len(peptides), replacement=True, generator=generator)
 
 
 class PeptideDataset(Dataset):

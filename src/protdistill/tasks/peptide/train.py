@@ -38,6 +38,7 @@ from protdistill.tasks.peptide.data import (
     compute_features,
     embedding_stats,
     split_peptides,
+    type_balanced_sampler,
 )
 from protdistill.tasks.peptide.decoder import LETTERS, LMHeadDecoder, decoder_accuracy
 from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructureFeatures
@@ -206,6 +207,11 @@ def train_structdiff(
             items, split.types, feats, mean, std, contacts=cfg.structure, fold=use_fold
         )
         gen = torch.Generator().manual_seed(cfg.train.seed)
+        if shuffle and cfg.balance_types:
+            sampler = type_balanced_sampler(items, gen)
+            return DataLoader(
+                ds, batch_size=cfg.train.batch_size, sampler=sampler, collate_fn=collate
+            )
         return DataLoader(
             ds, batch_size=cfg.train.batch_size, shuffle=shuffle, collate_fn=collate, generator=gen
         )
