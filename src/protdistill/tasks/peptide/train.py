@@ -185,6 +185,21 @@ def build_net(
     return StructDiffNet(dcfg, cfg.model.decoder_hidden, lm_decoder)
 
 
+def _loader(
+    cfg: PeptideTrainConfig, items: list[Peptide], data: tuple, *, shuffle: bool
+) -> DataLoader:
+    """Batches of ``items``; training draws types evenly when ``cfg.balance_types``."""
+    types, feats, mean, std = data
+    use_fold = cfg.fold_model is not None
+    ds = PeptideDataset(items, types, feats, mean, std, contacts=cfg.structure, fold=use_fold)
+    gen = torch.Generator().manual_seed(cfg.train.seed)
+    batch = cfg.train.batch_size
+    if shuffle and cfg.balance_types:
+        sampler = type_balanced_sampler(items, gen)
+        return DataLoader(ds, batch_size=batch, sampler=sampler, collate_fn=collate)
+    return DataLoader(ds, batch_size=batch, shuffle=shuffle, collate_fn=collate, generator=gen)
+
+
 def train_structdiff(
     cfg: PeptideTrainConfig,
     *,
@@ -200,24 +215,9 @@ def train_structdiff(
     log(f"{len(split.train)} train / {len(split.val)} val peptides, types {split.types}")
     feats, teacher = teacher_features(cfg, [p.sequence for p in peps], teacher, log)
     mean, std = embedding_stats([feats.embeddings[s] for s in split.sequences("train")])
-    use_fold = cfg.fold_model is not None
-
-    def loader(items: list[Peptide], shuffle: bool) -> DataLoader:
-        ds = PeptideDataset(
-            items, split.types, feats, mean, std, contacts=cfg.structure, fold=use_fold
-        )
-        gen = torch.Generator().manual_seed(cfg.train.seed)
-        if shuffle and cfg.balance_types:
-            sampler = type_balanced_sampler(items, gen)
-            return DataLoader(
-                ds, batch_size=cfg.train.batch_size, sampler=sampler, collate_fn=collate
-            )
-        return DataLoader(
-            ds, batch_size=cfg.train.batch_size, shuffle=shuffle, collate_fn=collate, generator=gen
-        )
-
-    train_loader = loader(split.train, True)
-    val_loader = loader(split.val, False) if split.val else None
+    data = (split.types, feats, mean, std)
+    train_loader = _loader(cfg, split.train, data, shuffle=True)
+    val_loader = _loader(cfg, split.val, data, shuffle=False) if split.val else None
     torch.manual_seed(cfg.train.seed)
     net = build_net(cfg, mean.numel(), len(split.types), lm_decoder_for(cfg, teacher))
     net.mean.copy_(mean)
