@@ -222,12 +222,12 @@ def test_json_and_list_options_reach_the_config(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(pipeline, "run", lambda cfg, out, log: seen.setdefault("cfg", cfg) and {})
     args = ["ppi", "run", "--pairs", "p.tsv", "--fasta", "f.fa", "--out", str(tmp_path),
             "--student-config", '{"channels": [8, 16]}', "--transfer-fasta", "a.fa",
-            "--transfer-fasta", "b.fa", "--no-random-crops", "--residue-stages", "2"]  # fmt: skip
+            "--transfer-fasta", "b.fa", "--random-crops", "--residue-stages", "2"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     cfg = seen["cfg"]
     assert cfg.student_config == {"channels": [8, 16]} and cfg.transfer_fasta == ["a.fa", "b.fa"]
-    assert cfg.random_crops is False and cfg.residue_stages == [2]
+    assert cfg.random_crops is True and cfg.residue_stages == [2]
     bad = CliRunner().invoke(app, [*args[:8], "--student-config", "{oops"])
     assert bad.exit_code == 2 and "not JSON" in bad.output
 

@@ -69,7 +69,7 @@ class PretrainConfig(Config):
     student: dict = {"kind": "resnet1d"}
     max_residues: int = 512
     mask_rate: float = 0.1
-    random_crops: bool = True
+    random_crops: bool = False
     pooled_weight: float = 1.0
     residue_weight: float = 1.0
     residue_stages: list[int] = [1, 3]
