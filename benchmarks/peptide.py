@@ -125,7 +125,7 @@ def main() -> None:
     data = Path(runs["structure"]["cfg"].data)
     activity = add_activity(methods, split, results, Path(args.activity_data or data.parent))
     best = f"structdiff_structure_g{args.guidance:g}"
-    figures = draw_figures(methods, split, best, Path(args.results).parent)
+    figures = draw_figures(methods, split, best, Path(args.results))
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
@@ -168,8 +168,9 @@ def add_activity(methods: dict, split, results: dict, folder: Path) -> dict:
     return summaries
 
 
-def draw_figures(methods: dict, split, best: str, folder: Path) -> dict:
-    """Per type: property distributions of generated (``best``) vs real vs baselines."""
+def draw_figures(methods: dict, split, best: str, results: Path) -> dict:
+    """Per type: property distributions of generated (``best``) vs real vs baselines, drawn to
+    ``<results>_<type>.png`` (next to the run's JSON, so another run's figures stay)."""
     from protdistill.tasks.peptide.evaluate import plot_distributions
 
     out = {}
@@ -180,7 +181,7 @@ def draw_figures(methods: dict, split, best: str, folder: Path) -> dict:
             "shuffled": methods["baseline_shuffled"][t],
             "profile": methods["baseline_profile"][t],
         }
-        out[t] = str(plot_distributions(groups, folder / f"peptide_{t}.png"))
+        out[t] = str(plot_distributions(groups, results.parent / f"{results.name}_{t}.png"))
     return out
 
 
