@@ -33,6 +33,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--guidance", type=float, default=2.0)
+    ap.add_argument("--temperature", type=float, default=1.2, help="starting-noise scale")
+    ap.add_argument("--project-below", type=float, default=0.4, help="0: no teacher projection")
     ap.add_argument("--cache", default="runs/teacher_cache/peptide")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--results", default="benchmarks/results/peptide")
@@ -89,6 +91,7 @@ def main() -> None:
 
     split = read_split(out / "structure" / "split.json")
     types = split.types
+    teacher = EsmTeacher(runs["structure"]["cfg"].teacher)
     methods: dict[str, dict[str, list[str]]] = {}
     throughput: dict[str, float] = {}
     for name in runs:
@@ -106,6 +109,9 @@ def main() -> None:
                     steps=args.steps,
                     seed=100 + i,
                     structure=name == "structure",
+                    temperature=args.temperature,
+                    teacher=teacher,
+                    project_below=args.project_below,
                 )
             throughput[key] = args.n * len(types) / (time.perf_counter() - start)
             print(f"[{key}] {throughput[key]:.1f} peptides/s", flush=True)
@@ -115,7 +121,6 @@ def main() -> None:
     methods["baseline_profile"] = {
         t: profile_baseline(split.sequences("train", t), args.n, seed=7) for t in types
     }
-    teacher = EsmTeacher(runs["structure"]["cfg"].teacher)
     classifier, clf_meta = load_classifier(out / "structure" / "classifier.safetensors")
     embed = pooled_embedder(teacher)
     results = {}
@@ -211,8 +216,9 @@ def to_markdown(report: dict) -> str:
         "# StructDiff peptide generation benchmark",
         "",
         f"Date {report['date']}; {report['machine']}; teacher: {report['teacher']}.",
-        f"Command: `{report['command']}` (DDIM, {a['steps']} steps; "
-        f"{a['n']} peptides per type and method).",
+        f"Command: `{report['command']}` (DDIM, {a['steps']} steps, starting-noise temperature "
+        f"{a.get('temperature', 1.0):g}, teacher projection below "
+        f"t = {a.get('project_below', 0.0):g} T; {a['n']} peptides per type and method).",
         "",
         "Real held-out peptides, type classifier (CNN student distilled from a probe on the "
         f"stand-in teacher's embeddings): {json.dumps(report['classifier'])}",

@@ -161,3 +161,23 @@ def test_command_section_reads_train_and_plain_yaml() -> None:
     assert command_section(train_yaml, "sample") == {"n": 5, "model": "runs/x/model.safetensors"}
     assert command_section(train_yaml, "evaluate") == {"model": "runs/x/model.safetensors"}
     assert command_section({"n": 3, "type": "afp"}, "sample") == {"n": 3, "type": "afp"}
+
+
+def test_sample_without_a_named_teacher_says_how_to_project(tmp_path) -> None:
+    from protdistill.tasks.peptide.denoiser import DenoiserConfig
+    from protdistill.tasks.peptide.diffusion import GaussianDiffusion
+    from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
+
+    cfg = DenoiserConfig(embed_dim=8, d_model=16, layers=1, heads=2, num_types=1, max_length=9)
+    model = StructDiff(StructDiffNet(cfg, 16), GaussianDiffusion(20), ["amp"], {"amp": {5: 1}})
+    path = model.save(tmp_path / "model.safetensors")
+    base = ["peptide", "sample", "--model", str(path), "--n", "2", "--steps", "2"]
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "a.fasta")])
+    assert res.exit_code != 0
+    message = str(res.exception) + res.output
+    assert "does not name its teacher" in message and "--project-below 0" in message
+    fasta = tmp_path / "b.fasta"
+    res = CliRunner().invoke(app, [*base, "--project-below", "0", "--out", str(fasta)])
+    assert res.exit_code == 0, res.output
+    peps, _ = read_peptides(fasta, max_length=None, deduplicate=False)
+    assert [len(p.sequence) for p in peps] == [5, 5]

@@ -138,3 +138,43 @@ def test_guidance_formula(scale: float) -> None:
     torch.testing.assert_close(out, uncond + scale * (cond - uncond))
     torch.testing.assert_close(classifier_free_guidance(cond, uncond, 1.0), cond)
     torch.testing.assert_close(classifier_free_guidance(cond, uncond, 0.0), uncond)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_temperature_scales_the_starting_noise(temperature: float) -> None:
+    d = GaussianDiffusion(100, objective="x0")
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+
+    def identity(x, t, _):  # noqa: ANN001, ANN202 - one step returns the starting noise
+        return x
+
+    def run(temp: float) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(4)
+        return d.sample(identity, mask, 3, steps=1, generator=gen, temperature=temp)
+
+    torch.testing.assert_close(run(temperature), temperature * run(1.0))
+    assert (run(temperature)[0, 2] == 0).all()
+
+
+def test_projection_applies_only_below_its_timestep() -> None:
+    d = GaussianDiffusion(1000, objective="x0")
+    mask = torch.ones(2, 4, dtype=torch.bool)
+    target = torch.full((2, 4, 3), 0.7)
+    seen: list[int] = []
+
+    def net(x, t, _):  # noqa: ANN001, ANN202
+        seen.append(int(t[0]))
+        return 0.5 * x
+
+    calls: list[int] = []
+
+    def project(x0: torch.Tensor) -> torch.Tensor:
+        calls.append(seen[-1])
+        return target
+
+    out = d.sample(net, mask, 3, steps=20, project=project, project_below=300)
+    assert calls == [s for s in seen if s < 300] and 0 < len(calls) < 20
+    torch.testing.assert_close(out, target)  # the last estimate is a projected one
+    calls.clear()
+    d.sample(net, mask, 3, steps=20, project=project, project_below=0)
+    assert calls == []

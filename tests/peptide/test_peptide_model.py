@@ -225,3 +225,38 @@ def test_esmfold_features_with_a_tiny_random_folding_model() -> None:
         assert ((pair >= 0) & (pair <= 1)).all() and ((residue >= 0) & (residue <= 1)).all()
         torch.testing.assert_close(pair, pair.transpose(0, 1))
         torch.testing.assert_close(residue[:, 1:].sum(-1), torch.ones(n))
+
+
+def test_teacher_projection_re_embeds_decoded_samples(tiny_teacher_dir) -> None:
+    from protdistill.tasks.peptide.sample import teacher_projector
+    from protdistill.teachers.esm import EsmTeacher
+
+    teacher = EsmTeacher(tiny_teacher_dir)
+    model = _model(embed_dim=32)
+    model.meta["teacher"] = teacher.identity
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1] * 6], dtype=torch.bool)
+    z = torch.randn(2, 6, 32) * mask[..., None]
+    out = teacher_projector(model, teacher, mask)(z)
+    seqs = model.net.decode(z, mask).sequences()
+    assert [len(s) for s in seqs] == [4, 6] and out.shape == z.shape
+    assert (out[0, 4:] == 0).all()
+    for row, emb in enumerate(teacher.embed(seqs)):
+        want = model.net.standardise(emb.per_residue.float())
+        torch.testing.assert_close(out[row, : len(seqs[row])], want)
+    model.meta["teacher"] = "another-teacher"
+    with pytest.raises(ConfigError, match="not the model's teacher"):
+        teacher_projector(model, teacher, mask)
+
+
+def test_projected_sampling_is_seeded_and_needs_the_teacher(tiny_teacher_dir) -> None:
+    from protdistill.teachers.esm import EsmTeacher
+
+    teacher = EsmTeacher(tiny_teacher_dir)
+    model = _model(embed_dim=32)
+    with pytest.raises(ConfigError, match="needs the teacher"):
+        sample_peptides(model, "amp", 2, steps=3, project_below=0.5)
+    kw = dict(steps=4, seed=2, teacher=teacher, temperature=1.2)
+    a = sample_peptides(model, "amp", 5, project_below=0.5, **kw)
+    assert {len(s) for s in a} <= {5, 9}
+    assert a == sample_peptides(model, "amp", 5, project_below=0.5, **kw)
+    assert a != sample_peptides(model, "amp", 5, project_below=0.0, **kw)

@@ -81,16 +81,17 @@ def sample(
     sampler: str | None = typer.Option(None, help="ddim or ddpm"),
     structure: bool | None = typer.Option(None, "--structure/--no-structure"),
     seed: int | None = typer.Option(None),
+    temperature: float | None = typer.Option(None, help="starting-noise scale (default 1.2)"),
+    project_below: float | None = typer.Option(
+        None, help="fraction of steps re-embedded by the teacher (default 0.4; 0 = off)"
+    ),
+    teacher: str | None = typer.Option(None, help="projection teacher (default: the model's)"),
     out: str | None = typer.Option(None, help="output FASTA"),
 ) -> None:
     """Generate peptides of one type as FASTA (``>sN type=T``)."""
-    import time  # lazy: start-up time
-
-    from protdistill.config import read_yaml, resolve
+    from protdistill.config import read_yaml, resolve  # lazy: start-up time
     from protdistill.io.peptides import Peptide, write_peptide_fasta
     from protdistill.tasks.peptide.config import SampleConfig, command_section
-    from protdistill.tasks.peptide.model import StructDiff
-    from protdistill.tasks.peptide.sample import sample_peptides
 
     base = command_section(read_yaml(config), "sample") if config else {}
     overrides = _none_free(
@@ -103,10 +104,25 @@ def sample(
         sampler=sampler,
         structure=structure,
         seed=seed,
+        temperature=temperature,
+        project_below=project_below,
+        teacher=teacher,
         out=out,
     )
     cfg = resolve(SampleConfig, None, **{**base, **overrides})
+    seqs, seconds = _sample(cfg)
+    write_peptide_fasta(cfg.out, [Peptide(s, cfg.type, f"s{i}") for i, s in enumerate(seqs)])
+    typer.echo(f"{len(seqs)} peptides -> {cfg.out} ({len(seqs) / seconds:.1f} peptides/s)")
+
+
+def _sample(cfg):  # noqa: ANN001, ANN202 - SampleConfig -> (sequences, seconds)
+    import time  # lazy: start-up time
+
+    from protdistill.tasks.peptide.model import StructDiff  # lazy: start-up time
+    from protdistill.tasks.peptide.sample import sample_peptides  # lazy: start-up time
+
     sd = StructDiff.load(cfg.model)
+    projector = _projection_teacher(cfg, sd)
     start = time.perf_counter()
     seqs = sample_peptides(
         sd,
@@ -120,10 +136,28 @@ def sample(
         structure=cfg.structure,
         batch_size=cfg.batch_size,
         seed=cfg.seed,
+        temperature=cfg.temperature,
+        teacher=projector,
+        project_below=cfg.project_below,
     )
-    seconds = time.perf_counter() - start
-    write_peptide_fasta(cfg.out, [Peptide(s, cfg.type, f"s{i}") for i, s in enumerate(seqs)])
-    typer.echo(f"{len(seqs)} peptides -> {cfg.out} ({len(seqs) / seconds:.1f} peptides/s)")
+    return seqs, time.perf_counter() - start
+
+
+def _projection_teacher(cfg, model):  # noqa: ANN001, ANN202 - SampleConfig, StructDiff
+    """The teacher that re-embeds samples (None when projection is off)."""
+    from protdistill.errors import ConfigError  # lazy: start-up time
+    from protdistill.teachers.esm import EsmTeacher  # lazy: start-up time
+
+    if cfg.project_below == 0:
+        return None
+    path = cfg.teacher or model.meta.get("teacher_path")
+    if not path:
+        raise ConfigError(
+            "the model does not name its teacher",
+            path=cfg.model,
+            fix="pass --teacher DIR (the teacher it was trained with) or --project-below 0",
+        )
+    return EsmTeacher(path)
 
 
 @app.command()

@@ -132,20 +132,25 @@ class GaussianDiffusion:
         eta: float = 0.0,
         generator: torch.Generator | None = None,
         clip_x0: float | None = None,
+        temperature: float = 1.0,
+        project: Callable[[Tensor], Tensor] | None = None,
+        project_below: int = 0,
         progress: Callable[[int], None] | None = None,
     ) -> Tensor:
         """Generate ``(B, L, D)`` embeddings for the residues marked in ``mask`` ``(B, L)``.
 
         ``ddpm`` is ancestral sampling (respaced when ``steps`` < T); ``ddim`` is deterministic for
         ``eta=0``. ``x0_prev`` (the previous clean estimate) is passed to the network for
-        self-conditioning (None on the first step). Padded positions stay zero.
+        self-conditioning (None on the first step). Padded positions stay zero. ``temperature``
+        scales the starting noise (and DDPM's step noise). ``project`` maps each clean estimate
+        of the steps ``t < project_below`` back onto the data, e.g. decode and re-embed.
         """
         if method not in ("ddpm", "ddim"):
             raise ConfigError(f"unknown sampler {method!r}", fix="use ddpm or ddim")
         device = mask.device
         m = mask.unsqueeze(-1).float()
         shape = (*mask.shape, dim)
-        x = torch.randn(shape, generator=generator, device="cpu").to(device) * m
+        x = torch.randn(shape, generator=generator, device="cpu").to(device) * m * temperature
         x0_prev: Tensor | None = None
         times = self.sample_steps(steps)
         abars = self.alphas_cumprod
@@ -154,6 +159,8 @@ class GaussianDiffusion:
             x0 = self.predict_x0(x, t, model_fn(x, t, x0_prev))
             if clip_x0 is not None:
                 x0 = x0.clamp(-clip_x0, clip_x0)
+            if project is not None and step < project_below:
+                x0 = project(x0)
             x0 = x0 * m
             eps = self.predict_eps(x, t, x0)
             abar = float(abars[step])
@@ -164,7 +171,7 @@ class GaussianDiffusion:
                 sigma = math.sqrt((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev))
             noise = torch.randn(shape, generator=generator, device="cpu").to(device)
             direction = math.sqrt(max(1 - abar_prev - sigma**2, 0.0)) * eps
-            x = (math.sqrt(abar_prev) * x0 + direction + sigma * noise) * m
+            x = (math.sqrt(abar_prev) * x0 + direction + sigma * temperature * noise) * m
             x0_prev = x0
             if progress is not None:
                 progress(i + 1)

@@ -1,4 +1,11 @@
-"""Sampling peptides from a trained StructDiff: DDPM / DDIM, guidance, lengths, seeded."""
+"""Sampling peptides from a trained StructDiff: DDPM / DDIM, guidance, lengths, seeded.
+
+Optionally each late clean estimate is *projected* onto real embeddings: decoded to residues and
+re-embedded by the teacher, so the sampler's remaining steps refine the embedding of an actual
+sequence instead of a point between sequences (the continuous analogue of Diffusion-LM's
+rounding "clamp"). Together with a starting-noise temperature above 1 this lowered the Fréchet
+distance to training peptides for every type (BENCHMARKS.md, StructDiff).
+"""
 
 from __future__ import annotations
 
@@ -62,6 +69,36 @@ def guided_model_fn(
     return fn
 
 
+def teacher_projector(
+    model: StructDiff,
+    teacher,  # noqa: ANN001 - protdistill.teachers.esm.EsmTeacher
+    mask: Tensor,
+) -> Callable[[Tensor], Tensor]:
+    """``z -> standardised teacher embedding of decode(z)`` for standardised ``z`` ``(B, L, D)``."""
+    trained_on = model.meta.get("teacher")
+    if trained_on is not None and trained_on != teacher.identity:
+        raise ConfigError(
+            f"projection teacher {teacher.identity} is not the model's teacher {trained_on}",
+            fix=f"pass the teacher the model was trained with ({model.meta.get('teacher_path')})",
+        )
+
+    def project(z: Tensor) -> Tensor:
+        seqs = model.net.decode(z, mask).sequences()
+        out = torch.zeros_like(z)
+        for row, emb in enumerate(teacher.embed(seqs)):
+            out[row, : emb.per_residue.shape[0]] = emb.per_residue.to(z)
+        return model.net.standardise(out) * mask.unsqueeze(-1)
+
+    return project
+
+
+def _length_mask(lengths: list[int]) -> Tensor:
+    mask = torch.zeros(len(lengths), max(lengths), dtype=torch.bool)
+    for row, k in enumerate(lengths):
+        mask[row, :k] = True
+    return mask
+
+
 def _repeat_structure(feats: StructureFeatures | None) -> StructureFeatures | None:
     if feats is None:
         return None
@@ -86,11 +123,16 @@ def sample_peptides(
     structure: bool = True,
     batch_size: int = 256,
     seed: int = 0,
+    temperature: float = 1.0,
+    teacher=None,  # noqa: ANN001 - protdistill.teachers.esm.EsmTeacher
+    project_below: float = 0.0,
     progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Generate ``n`` peptides of ``type_name``; each has ``length`` residues (or a drawn one).
 
-    Seeded: the same arguments give the same peptides. Batches group equal lengths.
+    ``project_below`` > 0 (a fraction of the diffusion's timesteps) projects the clean estimates
+    of the later steps through ``teacher`` (see the module docstring). Seeded: the same arguments
+    give the same peptides. Batches group equal lengths.
     """
     type_id = model.type_id(type_name)
     max_len = model.net.denoiser.cfg.max_length
@@ -100,6 +142,12 @@ def sample_peptides(
             f"length {max(lengths)} exceeds the model's maximum of {max_len}",
             fix=f"ask for at most {max_len} residues",
         )
+    if project_below > 0 and teacher is None:
+        raise ConfigError(
+            "projection needs the teacher the model was trained with",
+            fix=f"pass it (model meta: {model.meta.get('teacher_path')}) or set project_below 0",
+        )
+    below = round(project_below * model.diffusion.timesteps)
     order = sorted(range(n), key=lambda i: lengths[i])
     out: list[str] = [""] * n
     gen = torch.Generator().manual_seed(seed)
@@ -107,15 +155,14 @@ def sample_peptides(
     dim = model.net.denoiser.cfg.embed_dim
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
-        width = max(lengths[i] for i in idx)
-        mask = torch.zeros(len(idx), width, dtype=torch.bool)
-        for row, i in enumerate(idx):
-            mask[row, : lengths[i]] = True
+        mask = _length_mask([lengths[i] for i in idx])
         type_ids = torch.full((len(idx),), type_id, dtype=torch.long)
         fn = guided_model_fn(model, type_ids, mask, guidance, structure)
+        project = teacher_projector(model, teacher, mask) if below > 0 else None
         z = model.diffusion.sample(
-            fn, mask, dim, steps=steps, method=sampler, eta=eta, generator=gen
-        )
+            fn, mask, dim, steps=steps, method=sampler, eta=eta, generator=gen,
+            temperature=temperature, project=project, project_below=below,
+        )  # fmt: skip
         for row, seq in zip(idx, model.net.decode(z, mask).sequences(), strict=True):
             out[row] = seq
         if progress is not None:
