@@ -1,5 +1,6 @@
-"""StructDiff sampling sweep: guidance scale x DDIM steps per peptide type, tuned on one half of
-the held-out peptides and reported on the other half (no tuning on the figures reported).
+"""StructDiff sampling sweep: guidance x DDIM steps x temperature x teacher projection per
+peptide type, tuned on one half of the held-out peptides and reported on the other half (no
+tuning on the figures reported).
 
     .venv/bin/python benchmarks/peptide_sweep.py --run runs/peptide_default/structure
 
@@ -13,6 +14,7 @@ two baselines scored against the same half. Writes benchmarks/results/peptide_sw
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import sys
 import time
@@ -32,6 +34,10 @@ def halves(seqs: list[str], seed: int = 0) -> tuple[list[str], list[str]]:
     return order[: len(order) // 2], order[len(order) // 2 :]
 
 
+#: The sampler settings swept (``sample_peptides`` keywords).
+KNOBS = ("guidance", "steps", "temperature", "project_below")
+
+
 def score(seqs, reference, embed, classifier, activity, types, kind) -> dict:
     from protdistill.tasks.peptide.evaluate import conditional_fidelity, frechet_distance
 
@@ -42,31 +48,31 @@ def score(seqs, reference, embed, classifier, activity, types, kind) -> dict:
     }
 
 
-def sweep_type(kind, model, split, ctx, args) -> dict:
+def sweep_type(kind, model, split, ctx, args, teacher) -> dict:
     from protdistill.tasks.peptide.baselines import profile_baseline, shuffled_baseline
     from protdistill.tasks.peptide.sample import sample_peptides
 
     tune, report = halves(split.sequences("val", kind))
     rows = []
-    for g in args.guidance:
-        for steps in args.steps:
-            start = time.perf_counter()
-            seqs = sample_peptides(model, kind, args.n, guidance=g, steps=steps, seed=11,
-                                   structure=args.structure)  # fmt: skip
-            seconds = time.perf_counter() - start
-            row = {"guidance": g, "steps": steps, "peptides_per_s": args.n / seconds}
-            rows.append(row | score(seqs, tune, *ctx, kind))
-            log(f"[{kind}] g={g} steps={steps}: FD {rows[-1]['frechet_distance']:.2f}")
+    grid = (args.guidance, args.steps, args.temperature, args.project_below)
+    for setting in itertools.product(*grid):
+        knobs = dict(zip(KNOBS, setting, strict=True))
+        start = time.perf_counter()
+        seqs = sample_peptides(model, kind, args.n, seed=11, structure=args.structure,
+                               teacher=teacher, **knobs)  # fmt: skip
+        seconds = time.perf_counter() - start
+        rows.append(knobs | {"peptides_per_s": args.n / seconds} | score(seqs, tune, *ctx, kind))
+        log(f"[{kind}] {knobs}: FD {rows[-1]['frechet_distance']:.2f}")
     best = min(rows, key=lambda r: r["frechet_distance"])
-    chosen = sample_peptides(model, kind, args.n, guidance=best["guidance"], steps=best["steps"],
-                             seed=23, structure=args.structure)  # fmt: skip
+    chosen = sample_peptides(model, kind, args.n, seed=23, structure=args.structure,
+                             teacher=teacher, **{k: best[k] for k in KNOBS})  # fmt: skip
     train = split.sequences("train", kind)
     reported = {
         "structdiff (chosen)": score(chosen, report, *ctx, kind),
         "baseline_shuffled": score(shuffled_baseline(train, args.n, seed=7), report, *ctx, kind),
         "baseline_profile": score(profile_baseline(train, args.n, seed=7), report, *ctx, kind),
     }
-    return {"sweep": rows, "chosen": {k: best[k] for k in ("guidance", "steps")},
+    return {"sweep": rows, "chosen": {k: best[k] for k in KNOBS},
             "report_half": reported, "n_tune": len(tune), "n_report": len(report)}  # fmt: skip
 
 
@@ -74,15 +80,16 @@ def markdown(res: dict) -> str:
     lines = [f"# StructDiff sampling sweep ({res['date']})", "", f"Command: `{res['command']}`", ""]
     for kind, r in res["types"].items():
         lines += [f"## {kind} (tuned on {r['n_tune']}, reported on {r['n_report']} held-out)", "",
-                  "| guidance | steps | FD (tuning half) | fidelity | activity | peptides/s |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
+                  "| guidance | steps | temperature | projection below | FD (tuning half) "
+                  "| fidelity | activity | peptides/s |", "|---" * 8 + "|"]  # fmt: skip
         for s in r["sweep"]:
-            lines.append(f"| {s['guidance']:g} | {s['steps']} | {s['frechet_distance']:.2f} | "
+            lines.append(f"| {s['guidance']:g} | {s['steps']} | {s.get('temperature', 1):g} | "
+                         f"{s.get('project_below', 0):g} T | {s['frechet_distance']:.2f} | "
                          f"{s['conditional_fidelity']:.3f} | {s['activity_mean']:.3f} | "
                          f"{s['peptides_per_s']:.1f} |")  # fmt: skip
-        lines += ["", f"Chosen: guidance {r['chosen']['guidance']:g}, {r['chosen']['steps']} steps."
-                  " On the report half:", "", "| method | FD | fidelity | activity |",
-                  "|---|---|---|---|"]  # fmt: skip
+        chosen = ", ".join(f"{k} {v:g}" for k, v in r["chosen"].items())
+        lines += ["", f"Chosen: {chosen}. On the report half:", "",
+                  "| method | FD | fidelity | activity |", "|---|---|---|---|"]  # fmt: skip
         for name, s in r["report_half"].items():
             fd, fid, act = s["frechet_distance"], s["conditional_fidelity"], s["activity_mean"]
             lines.append(f"| {name} | {fd:.2f} | {fid:.3f} | {act:.3f} |")
@@ -96,6 +103,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 3.0, 5.0])
     ap.add_argument("--steps", type=int, nargs="+", default=[25, 50, 100])
+    ap.add_argument("--temperature", type=float, nargs="+", default=[1.0, 1.2])
+    ap.add_argument("--project-below", type=float, nargs="+", default=[0.0, 0.4])
     ap.add_argument("--no-structure", dest="structure", action="store_false")
     ap.add_argument("--activity-data", default=None, help="<type>_*.csv folder")
     ap.add_argument("--threads", type=int, default=2)
@@ -114,13 +123,14 @@ def main() -> None:
     model = StructDiff.load(run / "model.safetensors")
     split = read_split(run / "split.json")
     classifier, _ = load_classifier(run / "classifier.safetensors")
-    embed = pooled_embedder(EsmTeacher(model.meta["teacher_path"]))
+    teacher = EsmTeacher(model.meta["teacher_path"])
+    embed = pooled_embedder(teacher)
     data = Path(args.activity_data or Path(model.meta["config"]["data"]).parent)
     out = {"date": str(date.today()), "command": "python " + " ".join(sys.argv), "types": {}}
     for kind in split.types:
         activity = fit_activity_classifier(data, kind, exclude=split.sequences("train"))
         ctx = (embed, classifier, activity, split.types)
-        out["types"][kind] = sweep_type(kind, model, split, ctx, args)
+        out["types"][kind] = sweep_type(kind, model, split, ctx, args, teacher)
     write_json(Path(args.results).with_suffix(".json"), out)
     write_text(Path(args.results).with_suffix(".md"), markdown(out))
     print(markdown(out))
