@@ -81,9 +81,9 @@ def sample(
     sampler: str | None = typer.Option(None, help="ddim or ddpm"),
     structure: bool | None = typer.Option(None, "--structure/--no-structure"),
     seed: int | None = typer.Option(None),
-    temperature: float | None = typer.Option(None, help="starting-noise scale (default 1.2)"),
+    temperature: float | None = typer.Option(None, help="starting-noise scale (default 1)"),
     project_below: float | None = typer.Option(
-        None, help="fraction of steps re-embedded by the teacher (default 0.4; 0 = off)"
+        None, help="fraction of steps re-embedded by the teacher (default 0 = off; e.g. 0.4)"
     ),
     teacher: str | None = typer.Option(None, help="projection teacher (default: the model's)"),
     out: str | None = typer.Option(None, help="output FASTA"),

@@ -45,9 +45,9 @@ class SampleConfig(Config):
     structure: bool = Field(True, description="condition on predicted structure (if trained)")
     batch_size: int = Field(256, ge=1)
     seed: int = 0
-    temperature: float = Field(1.2, gt=0, description="scale of the starting noise")
+    temperature: float = Field(1.0, gt=0, description="scale of the starting noise")
     project_below: float = Field(
-        0.4, ge=0, le=1, description="fraction of timesteps whose estimate is re-embedded; 0 off"
+        0.0, ge=0, le=1, description="fraction of timesteps whose estimate is re-embedded; 0 off"
     )
     teacher: str | None = Field(None, description="projection teacher; default: the model's")
     out: str = "samples.fasta"

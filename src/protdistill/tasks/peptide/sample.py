@@ -3,8 +3,8 @@
 Optionally each late clean estimate is *projected* onto real embeddings: decoded to residues and
 re-embedded by the teacher, so the sampler's remaining steps refine the embedding of an actual
 sequence instead of a point between sequences (the continuous analogue of Diffusion-LM's
-rounding "clamp"). Together with a starting-noise temperature above 1 this lowered the Fréchet
-distance to training peptides for every type (BENCHMARKS.md, StructDiff).
+rounding "clamp"). Off by default: with a starting-noise temperature of 1.2 it lowered the
+Fréchet distance on some models but cost predicted activity on all (BENCHMARKS.md, StructDiff).
 """
 
 from __future__ import annotations
