@@ -19,6 +19,7 @@ from protdistill.errors import ConfigError
 from protdistill.tasks.peptide.denoiser import StructureFeatures
 from protdistill.tasks.peptide.diffusion import classifier_free_guidance
 from protdistill.tasks.peptide.model import StructDiff
+from protdistill.teachers.windows import stack_padded
 
 
 def draw_lengths(model: StructDiff, type_name: str, n: int, seed: int) -> list[int]:
@@ -84,19 +85,14 @@ def teacher_projector(
 
     def project(z: Tensor) -> Tensor:
         seqs = model.net.decode(z, mask).sequences()
-        out = torch.zeros_like(z)
-        for row, emb in enumerate(teacher.embed(seqs)):
-            out[row, : emb.per_residue.shape[0]] = emb.per_residue.to(z)
-        return model.net.standardise(out) * mask.unsqueeze(-1)
+        emb, _ = stack_padded([e.per_residue for e in teacher.embed(seqs)])
+        return model.net.standardise(emb.to(z)) * mask.unsqueeze(-1)
 
     return project
 
 
 def _length_mask(lengths: list[int]) -> Tensor:
-    mask = torch.zeros(len(lengths), max(lengths), dtype=torch.bool)
-    for row, k in enumerate(lengths):
-        mask[row, :k] = True
-    return mask
+    return torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]
 
 
 def _repeat_structure(feats: StructureFeatures | None) -> StructureFeatures | None:
