@@ -181,3 +181,12 @@ def test_sample_without_a_named_teacher_says_how_to_project(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     peps, _ = read_peptides(fasta, max_length=None, deduplicate=False)
     assert [len(p.sequence) for p in peps] == [5, 5]
+    interval = [*base, "--guidance-interval", "0.2", "0.7", "--out", str(tmp_path / "c.fasta")]
+    res = CliRunner().invoke(app, interval)
+    assert res.exit_code == 0, res.output
+    assert len(read_peptides(tmp_path / "c.fasta", max_length=None)[0]) == 2
+    res = CliRunner().invoke(
+        app, [*base, "--guidance-interval", "0.7", "0.2", "--out", str(tmp_path / "d.fa")]
+    )
+    assert res.exit_code != 0 and "guidance interval" in str(res.exception) + res.output
+    assert not (tmp_path / "d.fa").exists()

@@ -105,6 +105,27 @@ def test_guidance_scale_one_is_conditional_and_zero_unconditional(pair_dim: int)
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
+def test_guidance_applies_only_inside_its_interval() -> None:
+    model = _model()
+    den = model.net.denoiser
+    x, _, types, mask = _inputs()
+    fn = guided_model_fn(model, types, mask, 3.0, structure=False, interval=(10, 20))
+    for step, guided in ((9, False), (10, True), (19, True), (20, False)):
+        t = torch.full((3,), step)
+        cond = den(x, t, types, mask).prediction
+        uncond = den(x, t, torch.full_like(types, den.null_type), mask).prediction
+        want = uncond + 3.0 * (cond - uncond) if guided else cond
+        torch.testing.assert_close(fn(x, t, None), want, atol=1e-5, rtol=1e-5)
+    full = sample_peptides(model, "amp", 6, steps=5, guidance=3.0, seed=1)
+    assert full == sample_peptides(model, "amp", 6, steps=5, guidance=3.0, seed=1,
+                                   guidance_interval=(0.0, 1.0))  # fmt: skip
+    assert full != sample_peptides(model, "amp", 6, steps=5, guidance=3.0, seed=1,
+                                   guidance_interval=(0.5, 1.0))  # fmt: skip
+    for bad in ((0.5, 0.5), (-0.1, 0.5), (0.2, 1.5)):
+        with pytest.raises(ConfigError, match="guidance interval"):
+            sample_peptides(model, "amp", 2, steps=2, guidance_interval=bad)
+
+
 @pytest.mark.parametrize("length", [1, 5, 24])
 def test_samples_respect_the_requested_length(length: int) -> None:
     model = _model(pair_dim=1)

@@ -86,6 +86,9 @@ def sample(
         None, help="fraction of steps re-embedded by the teacher (default 0 = off; e.g. 0.4)"
     ),
     teacher: str | None = typer.Option(None, help="projection teacher (default: the model's)"),
+    guidance_interval: tuple[float, float] | None = typer.Option(
+        None, help="guide only between these fractions of the timesteps (default 0 1 = all)"
+    ),
     out: str | None = typer.Option(None, help="output FASTA"),
 ) -> None:
     """Generate peptides of one type as FASTA (``>sN type=T``)."""
@@ -107,6 +110,7 @@ def sample(
         temperature=temperature,
         project_below=project_below,
         teacher=teacher,
+        guidance_interval=guidance_interval,
         out=out,
     )
     cfg = resolve(SampleConfig, None, **{**base, **overrides})
@@ -139,6 +143,7 @@ def _sample(cfg):  # noqa: ANN001, ANN202 - SampleConfig -> (sequences, seconds)
         temperature=cfg.temperature,
         teacher=projector,
         project_below=cfg.project_below,
+        guidance_interval=cfg.guidance_interval,
     )
     return seqs, time.perf_counter() - start
 

@@ -50,6 +50,9 @@ class SampleConfig(Config):
         0.0, ge=0, le=1, description="fraction of timesteps whose estimate is re-embedded; 0 off"
     )
     teacher: str | None = Field(None, description="projection teacher; default: the model's")
+    guidance_interval: tuple[float, float] = Field(
+        (0.0, 1.0), description="fractions of the timesteps (low, high) where guidance applies"
+    )
     out: str = "samples.fasta"
 
 

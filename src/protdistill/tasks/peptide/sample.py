@@ -39,20 +39,24 @@ def guided_model_fn(
     mask: Tensor,
     guidance: float,
     structure: bool,
+    interval: tuple[int, int] | None = None,
 ) -> Callable[[Tensor, Tensor, Tensor | None], Tensor]:
     """The network call of the sampler: conditional and null-type passes combined by guidance.
 
     With ``structure`` and a structure head, the structure features predicted from the previous
-    clean estimate ``x0_prev`` condition the next step (none on the first step).
+    clean estimate ``x0_prev`` condition the next step (none on the first step). ``interval``
+    ``(lo, hi)`` guides only the steps ``lo <= t < hi`` and uses the plain conditional
+    prediction elsewhere (Kynkäänniemi et al. 2024: guidance at high noise costs diversity).
     """
     den = model.net.denoiser
     null = torch.full_like(type_ids, den.null_type)
+    lo, hi = interval if interval is not None else (0, model.diffusion.timesteps)
 
     def fn(x: Tensor, t: Tensor, x0_prev: Tensor | None) -> Tensor:
         feats: StructureFeatures | None = None
         if structure and den.structure_head is not None and x0_prev is not None:
             feats = den.structure_head(x0_prev, mask)
-        if guidance == 1.0:
+        if guidance == 1.0 or not lo <= int(t[0]) < hi:
             return den(x, t, type_ids, mask, feats).prediction
         if guidance == 0.0:
             return den(x, t, null, mask, feats).prediction
@@ -91,6 +95,16 @@ def teacher_projector(
     return project
 
 
+def _timestep_interval(fractions: tuple[float, float], timesteps: int) -> tuple[int, int]:
+    lo, hi = fractions
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ConfigError(
+            f"guidance interval {lo:g}..{hi:g} is not a range inside 0..1",
+            fix="give two fractions of the timesteps, low < high, e.g. 0.1 0.7",
+        )
+    return round(lo * timesteps), round(hi * timesteps)
+
+
 def _length_mask(lengths: list[int]) -> Tensor:
     return torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]
 
@@ -122,13 +136,15 @@ def sample_peptides(
     temperature: float = 1.0,
     teacher=None,  # noqa: ANN001 - protdistill.teachers.esm.EsmTeacher
     project_below: float = 0.0,
+    guidance_interval: tuple[float, float] = (0.0, 1.0),
     progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Generate ``n`` peptides of ``type_name``; each has ``length`` residues (or a drawn one).
 
     ``project_below`` > 0 (a fraction of the diffusion's timesteps) projects the clean estimates
-    of the later steps through ``teacher`` (see the module docstring). Seeded: the same arguments
-    give the same peptides. Batches group equal lengths.
+    of the later steps through ``teacher`` (see the module docstring). ``guidance_interval``
+    (fractions of the timesteps) limits guidance to the steps inside it. Seeded: the same
+    arguments give the same peptides. Batches group equal lengths.
     """
     type_id = model.type_id(type_name)
     max_len = model.net.denoiser.cfg.max_length
@@ -144,6 +160,7 @@ def sample_peptides(
             fix=f"pass it (model meta: {model.meta.get('teacher_path')}) or set project_below 0",
         )
     below = round(project_below * model.diffusion.timesteps)
+    interval = _timestep_interval(guidance_interval, model.diffusion.timesteps)
     order = sorted(range(n), key=lambda i: lengths[i])
     out: list[str] = [""] * n
     gen = torch.Generator().manual_seed(seed)
@@ -153,7 +170,7 @@ def sample_peptides(
         idx = order[start : start + batch_size]
         mask = _length_mask([lengths[i] for i in idx])
         type_ids = torch.full((len(idx),), type_id, dtype=torch.long)
-        fn = guided_model_fn(model, type_ids, mask, guidance, structure)
+        fn = guided_model_fn(model, type_ids, mask, guidance, structure, interval)
         project = teacher_projector(model, teacher, mask) if below > 0 else None
         z = model.diffusion.sample(
             fn, mask, dim, steps=steps, method=sampler, eta=eta, generator=gen,
