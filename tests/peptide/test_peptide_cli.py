@@ -140,8 +140,12 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     data = yaml.safe_load(_config(tmp_path, str(mlm_dir), peptide_csv, 1).read_text())
     data["stages"] = data["stages"][1:]
     data["balance_types"] = True  # the type-balanced sampler in a real training loop too
+    data["rounding_loss_weight"] = 0.5  # and the rounding term
     cfg = resolve(PeptideTrainConfig, None, **data)
     metrics = train_structdiff(cfg)
+    (history,) = (tmp_path / "run" / "stages").glob("*/history.json")
+    rounding = [row["train_rounding"] for row in json.loads(history.read_text())]
+    assert rounding and all(0 < r < 10 for r in rounding)
     assert metrics["decoder_used"] == "lm_head"
     assert 0.0 <= metrics["lm_head_val_accuracy"] <= 1.0
     model = StructDiff.load(tmp_path / "run" / "model.safetensors")

@@ -87,6 +87,9 @@ def test_loss_is_zero_for_an_oracle_and_ignores_padding(objective: str) -> None:
         return target + 1.0
 
     assert d.loss(off_by_one, x0, mask, t=t, noise=noise).item() == pytest.approx(1.0)
+    loss, x0_hat, steps = d.loss_terms(oracle, x0, mask, t=t, noise=noise)
+    assert loss.item() == pytest.approx(0.0, abs=1e-10) and steps.tolist() == [10, 90]
+    torch.testing.assert_close(x0_hat, x0 * mask[..., None], atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("method", ["ddim", "ddpm"])
@@ -178,3 +181,36 @@ def test_projection_applies_only_below_its_timestep() -> None:
     calls.clear()
     d.sample(net, mask, 3, steps=20, project=project, project_below=0)
     assert calls == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(0.01, 1.0), min_size=2, max_size=2), st.integers(0, 10_000))
+def test_rounding_loss_weights_peptides_ignores_padding_and_trains_only_the_estimate(
+    weights: list[float], seed: int
+) -> None:
+    import torch.nn.functional as F
+
+    from protdistill.tasks.peptide.decoder import ResidueDecoder, letter_targets, rounding_loss
+
+    torch.manual_seed(seed)
+    decoder = ResidueDecoder(6, 8)
+    seqs = ["ACDE", "KLMNPQ"]
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1] * 6], dtype=torch.bool)
+    x0_hat = torch.randn(2, 6, 6, requires_grad=True)
+    w = torch.tensor(weights)
+    loss = rounding_loss(decoder, x0_hat, mask, seqs, w)
+    per = [
+        F.cross_entropy(
+            decoder(x0_hat[i : i + 1, : len(s)], mask).logits[0], letter_targets([s], len(s))[0]
+        )
+        for i, s in enumerate(seqs)
+    ]
+    want = (w[0] * per[0] + w[1] * per[1]) / w.sum()
+    torch.testing.assert_close(loss, want)
+    loss.backward()
+    assert x0_hat.grad is not None and x0_hat.grad[0, 4:].abs().sum() == 0  # padding: no gradient
+    assert x0_hat.grad[0, :4].abs().sum() > 0
+    assert all(p.grad is None for p in decoder.parameters())  # the decoder is not trained by it
+    padded = x0_hat.detach().clone()
+    padded[0, 4:] = 99.0
+    torch.testing.assert_close(rounding_loss(decoder, padded, mask, seqs, w), want.detach())

@@ -95,6 +95,9 @@ class PeptideTrainConfig(Config):
     structure_loss_weight: float = Field(0.5, ge=0)
     decoder_loss_weight: float = Field(1.0, ge=0)
     decoder_noise: float = Field(0.3, ge=0, description="jitter (std units) when fitting decoder")
+    rounding_loss_weight: float = Field(
+        0.0, ge=0, description="decoder CE on the denoiser's clean estimate, weighted by signal"
+    )
     model: ModelConfig = Field(default_factory=ModelConfig)
     stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig()])
     train: TrainConfig = Field(

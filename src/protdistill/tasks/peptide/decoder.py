@@ -103,6 +103,20 @@ class LMHeadDecoder(nn.Module):
         return DecoderOutput(logits=logits, mask=mask)
 
 
+def rounding_loss(
+    decoder: ResidueDecoder, x0_hat: Tensor, mask: Tensor, seqs: list[str], weight: Tensor
+) -> Tensor:
+    """Diffusion-LM's rounding term: the decoder's cross-entropy on the clean estimates ``x0_hat``
+    ``(B, L, D)``, each peptide weighted by ``weight`` ``(B,)`` (its signal fraction ᾱ_t, so pure
+    noise is not asked for letters). Only the estimate learns; the decoder's weights stay put."""
+    params = {k: v.detach() for k, v in decoder.named_parameters()}
+    logits = torch.func.functional_call(decoder, params, (x0_hat, mask)).logits
+    target = letter_targets(seqs, x0_hat.shape[1]).to(x0_hat.device)
+    ce = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="none")
+    per_peptide = ce.sum(1) / (target != -100).sum(1).clamp_min(1)
+    return (weight * per_peptide).sum() / weight.sum().clamp_min(1e-8)
+
+
 @torch.no_grad()
 def decoder_accuracy(decoder: nn.Module, x: Tensor, mask: Tensor, seqs: list[str]) -> float:
     """Fraction of real residues (X excluded) the decoder recovers from embeddings ``(B, L, D)``."""

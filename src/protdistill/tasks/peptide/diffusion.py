@@ -97,6 +97,19 @@ class GaussianDiffusion:
         ``x0`` is ``(B, L, D)``, ``mask`` ``(B, L)`` bool (True = residue). Padded positions of the
         noised input are zeroed and never contribute to the loss.
         """
+        return self.loss_terms(model_fn, x0, mask, t=t, noise=noise, x0_prev=x0_prev)[0]
+
+    def loss_terms(
+        self,
+        model_fn: ModelFn,
+        x0: Tensor,
+        mask: Tensor,
+        *,
+        t: Tensor | None = None,
+        noise: Tensor | None = None,
+        x0_prev: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``(loss, x̂_0, t)``: the :meth:`loss`, the clean estimate it implies and the steps."""
         batch = x0.shape[0]
         if t is None:
             t = torch.randint(0, self.timesteps, (batch,), device=x0.device)
@@ -106,7 +119,8 @@ class GaussianDiffusion:
         prediction = model_fn(x_t, t, x0_prev)
         target = noise if self.objective == "eps" else x0
         err = ((prediction - target) ** 2 * m).sum()
-        return err / (m.sum() * x0.shape[-1]).clamp_min(1.0)
+        loss = err / (m.sum() * x0.shape[-1]).clamp_min(1.0)
+        return loss, self.predict_x0(x_t, t, prediction) * m, t
 
     # ---- samplers --------------------------------------------------------------------------
     def sample_steps(self, steps: int | None) -> list[int]:

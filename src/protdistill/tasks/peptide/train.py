@@ -40,7 +40,12 @@ from protdistill.tasks.peptide.data import (
     split_peptides,
     type_balanced_sampler,
 )
-from protdistill.tasks.peptide.decoder import LETTERS, LMHeadDecoder, decoder_accuracy
+from protdistill.tasks.peptide.decoder import (
+    LETTERS,
+    LMHeadDecoder,
+    decoder_accuracy,
+    rounding_loss,
+)
 from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructureFeatures
 from protdistill.tasks.peptide.diffusion import GaussianDiffusion
 from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
@@ -88,9 +93,14 @@ class StructDiffModule(DistillModule):
         def model_fn(x: Tensor, t: Tensor, _: Tensor | None) -> Tensor:
             return den(x, t, types, mask, feats).prediction
 
-        diff = self.diffusion.loss(model_fn, x0, mask)
+        diff, x0_hat, t = self.diffusion.loss_terms(model_fn, x0, mask)
         out = {"diffusion": diff}
         loss = diff
+        if cfg.rounding_loss_weight > 0:
+            abar = self.diffusion.alphas_cumprod.to(x0.device)[t]
+            r_loss = rounding_loss(net.decoder, x0_hat, mask, batch["seqs"], abar)
+            loss = loss + cfg.rounding_loss_weight * r_loss
+            out["rounding"] = r_loss
         if den.structure_head is not None and cfg.structure_loss_weight > 0:
             s_loss = den.structure_head.loss(x0, mask, target)
             loss = loss + cfg.structure_loss_weight * s_loss
