@@ -6,9 +6,9 @@ Usage (from the repo root, ../shared present)::
 
 Trains (or resumes; a finished run with ``model.safetensors`` is reused) two models --
 contact-map structure features on / off -- samples ``n`` peptides per type with guidance 1.0
-(plain conditional) and ``--guidance``, draws the two baselines (shuffled training peptides,
-position-specific composition), evaluates everything against the same split and writes
-``benchmarks/results/peptide.{json,md}``.
+(plain conditional), ``--guidance`` and optionally a tuned scale per type, draws the two
+baselines (shuffled training peptides, position-specific composition), evaluates everything
+against the same split and writes ``benchmarks/results/peptide.{json,md}``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--guidance", type=float, default=2.0)
+    ap.add_argument("--type-guidance", type=type_scales, default=None,
+                    help="a scale per type, e.g. amp=5,afp=5,avp=2 (adds _tuned rows)")  # fmt: skip
     ap.add_argument("--temperature", type=float, default=1.0, help="starting-noise scale")
     ap.add_argument("--project-below", type=float, default=0.0, help="e.g. 0.4; 0: none")
     ap.add_argument("--cache", default="runs/teacher_cache/peptide")
@@ -47,8 +49,6 @@ def main() -> None:
     from protdistill.tasks.peptide.classifier import load_classifier
     from protdistill.tasks.peptide.config import PeptideTrainConfig
     from protdistill.tasks.peptide.evaluate import evaluate_samples, pooled_embedder
-    from protdistill.tasks.peptide.model import StructDiff
-    from protdistill.tasks.peptide.sample import sample_peptides
     from protdistill.tasks.peptide.train import read_split, train_structdiff
     from protdistill.teachers.esm import EsmTeacher
 
@@ -92,29 +92,7 @@ def main() -> None:
     split = read_split(out / "structure" / "split.json")
     types = split.types
     teacher = EsmTeacher(runs["structure"]["cfg"].teacher)
-    methods: dict[str, dict[str, list[str]]] = {}
-    throughput: dict[str, float] = {}
-    for name in runs:
-        model = StructDiff.load(out / name / "model.safetensors")
-        for g in (1.0, args.guidance):
-            key = f"structdiff_{name}_g{g:g}"
-            methods[key] = {}
-            start = time.perf_counter()
-            for i, t in enumerate(types):
-                methods[key][t] = sample_peptides(
-                    model,
-                    t,
-                    args.n,
-                    guidance=g,
-                    steps=args.steps,
-                    seed=100 + i,
-                    structure=name == "structure",
-                    temperature=args.temperature,
-                    teacher=teacher,
-                    project_below=args.project_below,
-                )
-            throughput[key] = args.n * len(types) / (time.perf_counter() - start)
-            print(f"[{key}] {throughput[key]:.1f} peptides/s", flush=True)
+    methods, throughput = sample_methods(runs, out, types, teacher, args)
     methods["baseline_shuffled"] = {
         t: shuffled_baseline(split.sequences("train", t), args.n, seed=7) for t in types
     }
@@ -129,7 +107,7 @@ def main() -> None:
         print(f"[{key}] evaluated", flush=True)
     data = Path(runs["structure"]["cfg"].data)
     activity = add_activity(methods, split, results, Path(args.activity_data or data.parent))
-    best = f"structdiff_structure_g{args.guidance:g}"
+    best = "structdiff_structure_" + ("tuned" if args.type_guidance else f"g{args.guidance:g}")
     figures = draw_figures(methods, split, best, Path(args.results))
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -151,6 +129,50 @@ def main() -> None:
     write_json(res.with_suffix(".json"), report)
     write_text(res.with_suffix(".md"), to_markdown(report))
     print(f"wrote {res.with_suffix('.json')} and {res.with_suffix('.md')}")
+
+
+def sample_methods(runs: dict, out: Path, types: list[str], teacher, args) -> tuple[dict, dict]:
+    """Peptides per method and type: each model at guidance 1, ``--guidance`` and, with
+    ``--type-guidance``, a scale per type (``_tuned``); and each method's peptides/s."""
+    from protdistill.tasks.peptide.model import StructDiff
+    from protdistill.tasks.peptide.sample import sample_peptides
+
+    scales = {f"g{g:g}": dict.fromkeys(types, g) for g in (1.0, args.guidance)}
+    if args.type_guidance:
+        if missing := sorted(set(types) - set(args.type_guidance)):
+            sys.exit(f"--type-guidance names no scale for {missing}; add e.g. {missing[0]}=2")
+        scales["tuned"] = {t: args.type_guidance[t] for t in types}
+    methods: dict[str, dict[str, list[str]]] = {}
+    throughput: dict[str, float] = {}
+    for name in runs:
+        model = StructDiff.load(out / name / "model.safetensors")
+        for label, per_type in scales.items():
+            key = f"structdiff_{name}_{label}"
+            start = time.perf_counter()
+            methods[key] = {
+                t: sample_peptides(
+                    model,
+                    t,
+                    args.n,
+                    guidance=per_type[t],
+                    steps=args.steps,
+                    seed=100 + i,
+                    structure=name == "structure",
+                    temperature=args.temperature,
+                    teacher=teacher,
+                    project_below=args.project_below,
+                )  # fmt: skip
+                for i, t in enumerate(types)
+            }
+            throughput[key] = args.n * len(types) / (time.perf_counter() - start)
+            print(f"[{key}] {throughput[key]:.1f} peptides/s", flush=True)
+    return methods, throughput
+
+
+def type_scales(text: str) -> dict[str, float]:
+    """``amp=5,afp=5,avp=2`` -> ``{"amp": 5.0, ...}``."""
+    pairs = (item.split("=") for item in text.split(","))
+    return {k.strip(): float(v) for k, v in pairs}
 
 
 def add_activity(methods: dict, split, results: dict, folder: Path) -> dict:

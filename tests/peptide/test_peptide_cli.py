@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -120,7 +121,6 @@ def test_sample_with_unknown_type_is_one_line_error(tmp_path) -> None:
 
 
 def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teacher_dir) -> None:
-    import pytest
     import torch
     from peptide_helpers import ESM_VOCAB, tiny_esm_config
     from transformers import EsmForMaskedLM, EsmTokenizer
@@ -156,6 +156,19 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     data.update(teacher=tiny_teacher_dir, decoder="lm_head", out=str(tmp_path / "run2"))
     with pytest.raises(ModelError, match="no masked-LM head"):
         train_structdiff(resolve(PeptideTrainConfig, None, **data))
+
+
+def test_guidance_per_type_from_the_config() -> None:
+    from protdistill.errors import ConfigError
+    from protdistill.tasks.peptide.config import SampleConfig
+
+    table = SampleConfig(type="afp", guidance={"amp": 5, "afp": 1.5})
+    assert table.guidance_for("afp") == 1.5 and table.guidance_for("amp") == 5.0
+    assert SampleConfig(guidance=3).guidance_for("avp") == 3.0
+    with pytest.raises(ConfigError, match="no guidance scale for type 'avp'"):
+        table.guidance_for("avp")
+    with pytest.raises(ConfigError, match="negative"):
+        SampleConfig(guidance={"amp": -1}).guidance_for("amp")
 
 
 def test_command_section_reads_train_and_plain_yaml() -> None:

@@ -133,7 +133,7 @@ def _sample(cfg):  # noqa: ANN001, ANN202 - SampleConfig -> (sequences, seconds)
         cfg.type,
         cfg.n,
         length=cfg.length,
-        guidance=cfg.guidance,
+        guidance=cfg.guidance_for(cfg.type),
         steps=cfg.steps,
         sampler=cfg.sampler,
         eta=cfg.eta,

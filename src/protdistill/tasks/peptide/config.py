@@ -8,6 +8,7 @@ from pydantic import Field
 
 from protdistill.config import Config
 from protdistill.distill.config import TrainConfig
+from protdistill.errors import ConfigError
 
 
 class ModelConfig(Config):
@@ -38,7 +39,9 @@ class SampleConfig(Config):
     type: str = "amp"
     length: int | None = Field(None, ge=1, description="None: drawn from the type's lengths")
     n: int = Field(100, ge=1)
-    guidance: float = Field(2.0, ge=0)
+    guidance: float | dict[str, float] = Field(
+        2.0, description="guidance scale, or one per type: {amp: 5, afp: 5, avp: 2}"
+    )
     steps: int = Field(50, ge=1)
     sampler: Literal["ddim", "ddpm"] = "ddim"
     eta: float = Field(0.0, ge=0)
@@ -54,6 +57,20 @@ class SampleConfig(Config):
         (0.0, 1.0), description="fractions of the timesteps (low, high) where guidance applies"
     )
     out: str = "samples.fasta"
+
+    def guidance_for(self, type_name: str) -> float:
+        """The guidance scale of ``type_name`` (a per-type table must name it)."""
+        scale = self.guidance
+        if isinstance(scale, dict):
+            if type_name not in scale:
+                raise ConfigError(
+                    f"no guidance scale for type {type_name!r} (the table has {sorted(scale)})",
+                    fix=f"add {type_name}: <scale> under sample.guidance, or pass --guidance",
+                )
+            scale = scale[type_name]
+        if scale < 0:
+            raise ConfigError(f"guidance {scale:g} is negative", fix="use a scale >= 0")
+        return float(scale)
 
 
 class EvaluateConfig(Config):
