@@ -95,6 +95,19 @@ def teacher_projector(
     return project
 
 
+def _checked_lengths(
+    model: StructDiff, type_name: str, n: int, length: int | None, seed: int
+) -> list[int]:
+    max_len = model.net.denoiser.cfg.max_length
+    lengths = [length] * n if length else draw_lengths(model, type_name, n, seed)
+    if max(lengths) > max_len:
+        raise ConfigError(
+            f"length {max(lengths)} exceeds the model's maximum of {max_len}",
+            fix=f"ask for at most {max_len} residues",
+        )
+    return lengths
+
+
 def _timestep_interval(fractions: tuple[float, float], timesteps: int) -> tuple[int, int]:
     lo, hi = fractions
     if not 0.0 <= lo < hi <= 1.0:
@@ -147,13 +160,7 @@ def sample_peptides(
     arguments give the same peptides. Batches group equal lengths.
     """
     type_id = model.type_id(type_name)
-    max_len = model.net.denoiser.cfg.max_length
-    lengths = [length] * n if length else draw_lengths(model, type_name, n, seed)
-    if max(lengths) > max_len:
-        raise ConfigError(
-            f"length {max(lengths)} exceeds the model's maximum of {max_len}",
-            fix=f"ask for at most {max_len} residues",
-        )
+    lengths = _checked_lengths(model, type_name, n, length, seed)
     if project_below > 0 and teacher is None:
         raise ConfigError(
             "projection needs the teacher the model was trained with",
