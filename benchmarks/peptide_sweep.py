@@ -1,6 +1,6 @@
-"""StructDiff sampling sweep: guidance x DDIM steps x temperature x teacher projection x
-guidance interval per peptide type, tuned on one half of the held-out peptides and reported on
-the other half (no tuning on the figures reported).
+"""StructDiff sampling sweep: guidance x steps x temperature x teacher projection x guidance
+interval x sampler (DDIM / DDPM) per peptide type, tuned on one half of the held-out peptides
+and reported on the other half (no tuning on the figures reported).
 
     .venv/bin/python benchmarks/peptide_sweep.py --run runs/peptide_default/structure
 
@@ -37,7 +37,7 @@ def halves(seqs: list[str], seed: int = 0) -> tuple[list[str], list[str]]:
 
 
 #: The sampler settings swept (``sample_peptides`` keywords).
-KNOBS = ("guidance", "steps", "temperature", "project_below", "guidance_interval")
+KNOBS = ("guidance", "steps", "temperature", "project_below", "guidance_interval", "sampler")
 #: What a setting must beat both baselines on (tuning half) to be eligible.
 TARGETS = (("frechet_distance", -1), ("conditional_fidelity", 1), ("activity_mean", 1))
 
@@ -70,7 +70,8 @@ def sweep_type(kind, model, split, ctx, args, teacher) -> dict:
     train = split.sequences("train", kind)
     shuffled, profile = shuffled_baseline(train, args.n, 7), profile_baseline(train, args.n, 7)
     rows = []
-    grid = (args.guidance, args.steps, args.temperature, args.project_below, args.interval)
+    grid = (args.guidance, args.steps, args.temperature, args.project_below, args.interval,
+            args.sampler)  # fmt: skip
     for setting in itertools.product(*grid):
         knobs = dict(zip(KNOBS, setting, strict=True))
         start = time.perf_counter()
@@ -97,12 +98,13 @@ def markdown(res: dict) -> str:
     lines = [f"# StructDiff sampling sweep ({res['date']})", "", f"Command: `{res['command']}`", ""]
     for kind, r in res["types"].items():
         lines += [f"## {kind} (tuned on {r['n_tune']}, reported on {r['n_report']} held-out)", "",
-                  "| guidance | interval | steps | temperature | projection below "
+                  "| guidance | interval | sampler | steps | temperature | projection below "
                   "| FD (tuning half) | fidelity | activity | peptides/s |",
-                  "|---" * 9 + "|"]  # fmt: skip
+                  "|---" * 10 + "|"]  # fmt: skip
         for s in r["sweep"] + _baseline_rows(r):
             lo, hi = s.get("guidance_interval", (0, 1))
-            lines.append(f"| {s['guidance']} | {lo:g}–{hi:g} T | {s['steps']} | "
+            lines.append(f"| {s['guidance']} | {lo:g}–{hi:g} T | {s.get('sampler', 'ddim')} | "
+                         f"{s['steps']} | "
                          f"{s.get('temperature', 1):g} | "
                          f"{s.get('project_below', 0):g} T | {s['frechet_distance']:.2f} | "
                          f"{s['conditional_fidelity']:.3f} | {s['activity_mean']:.3f} | "
@@ -124,7 +126,7 @@ def interval(text: str) -> tuple[float, float]:
 
 def _baseline_rows(r: dict) -> list[dict]:
     names = ("baseline_shuffled", "baseline_profile")
-    blank = {"guidance": "–", "steps": "–", "peptides_per_s": float("nan")}
+    blank = {"guidance": "–", "steps": "–", "sampler": "–", "peptides_per_s": float("nan")}
     pairs = zip(names, r.get("tuning_baselines", []), strict=False)  # old results: none
     return [blank | {"guidance": n} | b for n, b in pairs]
 
@@ -139,6 +141,7 @@ def main() -> None:
     ap.add_argument("--project-below", type=float, nargs="+", default=[0.0, 0.4])
     ap.add_argument("--interval", type=interval, nargs="+", default=[(0.0, 1.0)],
                     help="guidance intervals LO:HI as fractions of the timesteps")  # fmt: skip
+    ap.add_argument("--sampler", nargs="+", default=["ddim"], choices=["ddim", "ddpm"])
     ap.add_argument("--no-structure", dest="structure", action="store_false")
     ap.add_argument("--activity-data", default=None, help="<type>_*.csv folder")
     ap.add_argument("--threads", type=int, default=2)
