@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--guidance", type=float, default=2.0)
     ap.add_argument("--type-guidance", type=type_scales, default=None,
                     help="a scale per type, e.g. amp=5,afp=5,avp=2 (adds _tuned rows)")  # fmt: skip
+    ap.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
     ap.add_argument("--temperature", type=float, default=1.0, help="starting-noise scale")
     ap.add_argument("--project-below", type=float, default=0.0, help="e.g. 0.4; 0: none")
     ap.add_argument("--cache", default="runs/teacher_cache/peptide")
@@ -238,7 +239,8 @@ def to_markdown(report: dict) -> str:
         "# StructDiff peptide generation benchmark",
         "",
         f"Date {report['date']}; {report['machine']}; teacher: {report['teacher']}.",
-        f"Command: `{report['command']}` (DDIM, {a['steps']} steps, starting-noise temperature "
+        f"Command: `{report['command']}` ({a.get('sampler', 'ddim').upper()}, {a['steps']} steps, "
+        "starting-noise temperature "
         f"{a.get('temperature', 1.0):g}, teacher projection below "
         f"t = {a.get('project_below', 0.0):g} T; {a['n']} peptides per type and method).",
         "",

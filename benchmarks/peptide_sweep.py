@@ -142,6 +142,7 @@ def main() -> None:
     ap.add_argument("--interval", type=interval, nargs="+", default=[(0.0, 1.0)],
                     help="guidance intervals LO:HI as fractions of the timesteps")  # fmt: skip
     ap.add_argument("--sampler", nargs="+", default=["ddim"], choices=["ddim", "ddpm"])
+    ap.add_argument("--types", nargs="+", default=None, help="default: every type of the run")
     ap.add_argument("--no-structure", dest="structure", action="store_false")
     ap.add_argument("--activity-data", default=None, help="<type>_*.csv folder")
     ap.add_argument("--threads", type=int, default=2)
@@ -164,7 +165,7 @@ def main() -> None:
     embed = pooled_embedder(teacher)
     data = Path(args.activity_data or Path(model.meta["config"]["data"]).parent)
     out = {"date": str(date.today()), "command": "python " + " ".join(sys.argv), "types": {}}
-    for kind in split.types:
+    for kind in args.types or split.types:
         activity = fit_activity_classifier(data, kind, exclude=split.sequences("train"))
         ctx = (embed, classifier, activity, split.types)
         out["types"][kind] = sweep_type(kind, model, split, ctx, args, teacher)
