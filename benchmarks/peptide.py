@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--type-guidance", type=type_scales, default=None,
                     help="a scale per type, e.g. amp=5,afp=5,avp=2 (adds _tuned rows)")  # fmt: skip
     ap.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
+    ap.add_argument("--models", nargs="+", default=["structure", "no_structure"],
+                    choices=["structure", "no_structure"], help="structure on / off")  # fmt: skip
     ap.add_argument("--temperature", type=float, default=1.0, help="starting-noise scale")
     ap.add_argument("--project-below", type=float, default=0.0, help="e.g. 0.4; 0: none")
     ap.add_argument("--cache", default="runs/teacher_cache/peptide")
@@ -59,7 +61,8 @@ def main() -> None:
         base["stages"] = [{**s, "epochs": args.epochs} for s in base.get("stages") or [{}]]
     base["train"] = {**base.get("train", {}), "progress": False}
     runs: dict[str, dict] = {}
-    for name, structure in (("structure", True), ("no_structure", False)):
+    for name in args.models:
+        structure = name == "structure"
         cfg = resolve(
             PeptideTrainConfig,
             None,
@@ -90,9 +93,10 @@ def main() -> None:
             flush=True,
         )
 
-    split = read_split(out / "structure" / "split.json")
+    first = args.models[0]  # split, teacher, data and type classifier are the same for both
+    split = read_split(out / first / "split.json")
     types = split.types
-    teacher = EsmTeacher(runs["structure"]["cfg"].teacher)
+    teacher = EsmTeacher(runs[first]["cfg"].teacher)
     methods, throughput = sample_methods(runs, out, types, teacher, args)
     methods["baseline_shuffled"] = {
         t: shuffled_baseline(split.sequences("train", t), args.n, seed=7) for t in types
@@ -100,15 +104,15 @@ def main() -> None:
     methods["baseline_profile"] = {
         t: profile_baseline(split.sequences("train", t), args.n, seed=7) for t in types
     }
-    classifier, clf_meta = load_classifier(out / "structure" / "classifier.safetensors")
+    classifier, clf_meta = load_classifier(out / first / "classifier.safetensors")
     embed = pooled_embedder(teacher)
     results = {}
     for key, by_type in methods.items():
         results[key] = evaluate_samples(by_type, split, embed=embed, classifier=classifier)
         print(f"[{key}] evaluated", flush=True)
-    data = Path(runs["structure"]["cfg"].data)
+    data = Path(runs[first]["cfg"].data)
     activity = add_activity(methods, split, results, Path(args.activity_data or data.parent))
-    best = "structdiff_structure_" + ("tuned" if args.type_guidance else f"g{args.guidance:g}")
+    best = f"structdiff_{first}_" + ("tuned" if args.type_guidance else f"g{args.guidance:g}")
     figures = draw_figures(methods, split, best, Path(args.results))
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -158,6 +158,28 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
         train_structdiff(resolve(PeptideTrainConfig, None, **data))
 
 
+def test_shipped_peptide_configs_validate() -> None:
+    from pathlib import Path
+
+    from protdistill.config import read_yaml, resolve
+    from protdistill.tasks.peptide.config import (
+        PeptideTrainConfig,
+        SampleConfig,
+        command_section,
+    )
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for path in sorted(root.glob("peptide*.yaml")):
+        data = read_yaml(path)
+        cfg = resolve(PeptideTrainConfig, None, **data)
+        sample = resolve(SampleConfig, None, **command_section(data, "sample"))
+        assert all(sample.guidance_for(t) >= 0 for t in cfg.types), path
+    default = resolve(
+        SampleConfig, None, **command_section(read_yaml(root / "peptide.yaml"), "sample")
+    )
+    assert default.sampler == "ddpm" and default.guidance_for("afp") == 5.0
+
+
 def test_guidance_per_type_from_the_config() -> None:
     from protdistill.errors import ConfigError
     from protdistill.tasks.peptide.config import SampleConfig

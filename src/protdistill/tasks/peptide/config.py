@@ -43,7 +43,7 @@ class SampleConfig(Config):
         2.0, description="guidance scale, or one per type: {amp: 5, afp: 5, avp: 2}"
     )
     steps: int = Field(50, ge=1)
-    sampler: Literal["ddim", "ddpm"] = "ddim"
+    sampler: Literal["ddim", "ddpm"] = "ddpm"
     eta: float = Field(0.0, ge=0)
     structure: bool = Field(True, description="condition on predicted structure (if trained)")
     batch_size: int = Field(256, ge=1)

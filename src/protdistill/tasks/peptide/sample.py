@@ -141,7 +141,7 @@ def sample_peptides(
     length: int | None = None,
     guidance: float = 2.0,
     steps: int = 50,
-    sampler: str = "ddim",
+    sampler: str = "ddpm",
     eta: float = 0.0,
     structure: bool = True,
     batch_size: int = 256,
