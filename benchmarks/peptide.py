@@ -161,6 +161,7 @@ def sample_methods(runs: dict, out: Path, types: list[str], teacher, args) -> tu
                     args.n,
                     guidance=per_type[t],
                     steps=args.steps,
+                    sampler=args.sampler,
                     seed=100 + i,
                     structure=name == "structure",
                     temperature=args.temperature,
