@@ -178,6 +178,10 @@ def test_shipped_peptide_configs_validate() -> None:
         SampleConfig, None, **command_section(read_yaml(root / "peptide.yaml"), "sample")
     )
     assert default.sampler == "ddpm" and default.guidance_for("afp") == 5.0
+    shipped = resolve(PeptideTrainConfig, None, **read_yaml(root / "peptide.yaml"))
+    built = PeptideTrainConfig()  # the class defaults are the shipped default configuration
+    assert (built.schedule, built.stages[0].epochs) == (shipped.schedule, shipped.stages[0].epochs)
+    assert SampleConfig().sampler == shipped.sample.sampler
 
 
 def test_guidance_per_type_from_the_config() -> None:

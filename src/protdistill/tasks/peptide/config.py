@@ -27,7 +27,7 @@ class StageConfig(Config):
     """One training stage: which inputs are used and which parameters learn."""
 
     name: str = "end_to_end"
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(90, ge=1)
     structure: bool = Field(True, description="feed structure features to the denoiser")
     trainable: Literal["all", "sequence", "structure"] = "all"
 
@@ -102,7 +102,7 @@ class PeptideTrainConfig(Config):
     structure: bool = Field(True, description="use ESM-2 contact maps as structure features")
     decoder: Literal["auto", "trained", "lm_head"] = "auto"
     timesteps: int = Field(1000, ge=2)
-    schedule: Literal["linear", "cosine", "sqrt"] = "cosine"
+    schedule: Literal["linear", "cosine", "sqrt"] = "sqrt"
     objective: Literal["eps", "x0"] = "x0"
     p_uncond: float = Field(0.1, ge=0, le=1, description="null-type rate (guidance training)")
     balance_types: bool = Field(
@@ -119,7 +119,7 @@ class PeptideTrainConfig(Config):
     stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig()])
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(
-            epochs=30, lr=5e-4, batch_size=64, ema_decay=0.995, save_every_n_epochs=10
+            epochs=90, lr=5e-4, batch_size=64, ema_decay=0.995, save_every_n_epochs=10
         )
     )
     out: str = "runs/peptide"
