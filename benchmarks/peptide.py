@@ -35,7 +35,8 @@ def main() -> None:
     ap.add_argument("--guidance", type=float, default=2.0)
     ap.add_argument("--type-guidance", type=type_scales, default=None,
                     help="a scale per type, e.g. amp=5,afp=5,avp=2 (adds _tuned rows)")  # fmt: skip
-    ap.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
+    ap.add_argument("--sampler", default=None, choices=["ddim", "ddpm"],
+                    help="default: that of `peptide sample` (SampleConfig)")  # fmt: skip
     ap.add_argument("--models", nargs="+", default=["structure", "no_structure"],
                     choices=["structure", "no_structure"], help="structure on / off")  # fmt: skip
     ap.add_argument("--temperature", type=float, default=1.0, help="starting-noise scale")
@@ -50,11 +51,12 @@ def main() -> None:
     from protdistill.config import read_yaml, resolve
     from protdistill.tasks.peptide.baselines import profile_baseline, shuffled_baseline
     from protdistill.tasks.peptide.classifier import load_classifier
-    from protdistill.tasks.peptide.config import PeptideTrainConfig
+    from protdistill.tasks.peptide.config import PeptideTrainConfig, SampleConfig
     from protdistill.tasks.peptide.evaluate import evaluate_samples, pooled_embedder
     from protdistill.tasks.peptide.train import read_split, train_structdiff
     from protdistill.teachers.esm import EsmTeacher
 
+    args.sampler = args.sampler or SampleConfig().sampler  # one default, recorded in the report
     out = Path(args.out)
     base = read_yaml(args.config) if Path(args.config).is_file() else {}
     if args.epochs is not None:

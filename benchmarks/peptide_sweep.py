@@ -141,7 +141,8 @@ def main() -> None:
     ap.add_argument("--project-below", type=float, nargs="+", default=[0.0, 0.4])
     ap.add_argument("--interval", type=interval, nargs="+", default=[(0.0, 1.0)],
                     help="guidance intervals LO:HI as fractions of the timesteps")  # fmt: skip
-    ap.add_argument("--sampler", nargs="+", default=["ddim"], choices=["ddim", "ddpm"])
+    ap.add_argument("--sampler", nargs="+", default=None, choices=["ddim", "ddpm"],
+                    help="default: that of `peptide sample` (SampleConfig)")  # fmt: skip
     ap.add_argument("--types", nargs="+", default=None, help="default: every type of the run")
     ap.add_argument("--no-structure", dest="structure", action="store_false")
     ap.add_argument("--activity-data", default=None, help="<type>_*.csv folder")
@@ -152,11 +153,13 @@ def main() -> None:
     from protdistill.io.atomic import write_json, write_text
     from protdistill.tasks.peptide.activity import fit_activity_classifier
     from protdistill.tasks.peptide.classifier import load_classifier
+    from protdistill.tasks.peptide.config import SampleConfig
     from protdistill.tasks.peptide.evaluate import pooled_embedder
     from protdistill.tasks.peptide.model import StructDiff
     from protdistill.tasks.peptide.train import read_split
     from protdistill.teachers.esm import EsmTeacher
 
+    args.sampler = args.sampler or [SampleConfig().sampler]
     run = Path(args.run)
     model = StructDiff.load(run / "model.safetensors")
     split = read_split(run / "split.json")
