@@ -185,6 +185,7 @@ def test_shipped_peptide_configs_validate() -> None:
 
 
 def test_guidance_per_type_from_the_config() -> None:
+    from protdistill.config import resolve
     from protdistill.errors import ConfigError
     from protdistill.tasks.peptide.config import SampleConfig
 
@@ -193,8 +194,10 @@ def test_guidance_per_type_from_the_config() -> None:
     assert SampleConfig(guidance=3).guidance_for("avp") == 3.0
     with pytest.raises(ConfigError, match="no guidance scale for type 'avp'"):
         table.guidance_for("avp")
-    with pytest.raises(ConfigError, match="negative"):
-        SampleConfig(guidance={"amp": -1}).guidance_for("amp")
+    # a negative scale is refused when the config is read, in a table as for a single scale
+    for bad in ({"amp": 5, "afp": -1}, -1):
+        with pytest.raises(ConfigError, match=r"guidance: .*negative guidance \((afp: )?-1\)"):
+            resolve(SampleConfig, guidance=bad)
 
 
 def test_command_section_reads_train_and_plain_yaml() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from protdistill.config import Config
 from protdistill.distill.config import TrainConfig
@@ -58,6 +58,16 @@ class SampleConfig(Config):
     )
     out: str = "samples.fasta"
 
+    @field_validator("guidance")
+    @classmethod
+    def _non_negative(cls, value: float | dict[str, float]) -> float | dict[str, float]:
+        scales = value if isinstance(value, dict) else {"": value}
+        bad = {k: v for k, v in scales.items() if v < 0}
+        if bad:
+            named = ", ".join(f"{k}: {v:g}" if k else f"{v:g}" for k, v in bad.items())
+            raise ValueError(f"negative guidance ({named}); a scale must be >= 0")
+        return value
+
     def guidance_for(self, type_name: str) -> float:
         """The guidance scale of ``type_name`` (a per-type table must name it)."""
         scale = self.guidance
@@ -68,8 +78,6 @@ class SampleConfig(Config):
                     fix=f"add {type_name}: <scale> under sample.guidance, or pass --guidance",
                 )
             scale = scale[type_name]
-        if scale < 0:
-            raise ConfigError(f"guidance {scale:g} is negative", fix="use a scale >= 0")
         return float(scale)
 
 
