@@ -123,6 +123,8 @@ def test_frechet_distance_is_zero_for_same_set_and_mean_shift_squared() -> None:
     a = rng.normal(size=(400, 5))
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
     assert frechet_distance(a, a + 2.0) == pytest.approx(5 * 4.0, rel=1e-6)
+    with pytest.raises(ValueError, match="at least 2 peptides per set, got 1 and"):
+        frechet_distance(a[:1], a)  # one held-out peptide: no covariance, not a crash in sqrtm
 
 
 def test_baselines_keep_lengths_and_composition() -> None:

@@ -144,6 +144,11 @@ def physchem(seqs: Sequence[str]) -> dict[str, np.ndarray]:
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to feature sets ``(N, D)`` and ``(M, D)``."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if min(len(a), len(b)) < 2:  # a covariance needs two points; sqrtm would fail on NaN
+        raise ValueError(
+            f"the Fréchet distance needs at least 2 peptides per set, got {len(a)} and {len(b)}"
+            " (hold out more peptides of this type: a larger val_fraction or more data)"
+        )
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     covmean = linalg.sqrtm(cov_a @ cov_b)
