@@ -1,5 +1,6 @@
 """benchmarks/peptide.py end to end on a tiny teacher: it trains, samples, scores against both
-baselines and writes its report; its --sampler flag really changes how peptides are drawn."""
+baselines and writes its report; its --sampler flag really changes how peptides are drawn, and
+what no flag sets comes from the config's sample: section."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def _config(root: Path, teacher: str, data: Path) -> Path:
         "stages": [{"name": "end_to_end", "epochs": 1, "structure": True, "trainable": "all"}],
         "train": {"batch_size": 16, "progress": False},
         "progress": False,
+        "sample": {"guidance": {"amp": 3, "afp": 5, "avp": 2}, "steps": 3},  # the tuned rows
     }  # fmt: skip
     path = root / "bench.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -60,10 +62,9 @@ def test_benchmark_reports_every_method_and_its_sampler(
     data.write_text("type,source_dataset,id,sequence\n" + rows)
     common = [
         "--config", str(_config(tmp_path, tiny_teacher_dir, data)),
-        "--out", str(tmp_path / "run"), "--models", "structure", "--n", "6", "--steps", "3",
+        "--out", str(tmp_path / "run"), "--models", "structure", "--n", "6",
         "--threads", "1", "--cache", str(tmp_path / "cache"),
         "--activity-data", str(_activity_folder(tmp_path)),
-        "--type-guidance", "amp=3,afp=5,avp=2",
     ]  # fmt: skip
     reports = {}
     for sampler in ("ddim", "ddpm"):
@@ -75,6 +76,9 @@ def test_benchmark_reports_every_method_and_its_sampler(
             assert (tmp_path / f"res_{sampler}_{t}.png").stat().st_size > 0
     ddim, ddpm = reports["ddim"], reports["ddpm"]
     assert ddim["args"]["sampler"] == "ddim" and ddpm["args"]["sampler"] == "ddpm"
+    # what the flags left open came from the config's sample: section
+    assert ddpm["args"]["steps"] == 3
+    assert ddpm["args"]["type_guidance"] == {"amp": 3, "afp": 5, "avp": 2}
     methods = {"structdiff_structure_g1", "structdiff_structure_g2",
                "structdiff_structure_tuned", "baseline_shuffled", "baseline_profile"}  # fmt: skip
     assert methods <= set(ddpm["results"])
