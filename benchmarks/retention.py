@@ -191,7 +191,10 @@ def measure_speed(args: argparse.Namespace) -> dict:
     import subprocess
     import sys
 
-    models = {"teacher": ("teacher", "pretrain_all"), "student_S": ("student", "pretrain_all"),
+    models = {"teacher": ("teacher", "pretrain_all_no_crops"),
+              "student_S": ("student", "pretrain_all_no_crops"),
+              "student_S_len1024": ("student", "pretrain_all_no_crops_len1024"),
+              "student_S_random_crops": ("student", "pretrain_all"),
               "student_M": ("student", "pretrain_all_m"),
               "student_L": ("student", "pretrain_all_l"),
               "student_esm1": ("student", "esm1")}  # fmt: skip
@@ -274,8 +277,7 @@ def main() -> None:
         return
     if args.speed:
         speed = measure_speed(args)
-        _update(OUT, lambda data: data.update(speed={**speed, "date": str(date.today()),
-                                                     "threads": 2}))  # fmt: skip
+        _update(OUT, lambda data: _new_speed(data, speed))
         print(json.dumps(speed, indent=1))
         return
     if args.threads:
@@ -302,6 +304,14 @@ def _update(path: Path, change) -> dict:
         change(data)
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return data
+
+
+def _new_speed(data: dict, speed: dict) -> None:
+    """This call's timings become ``speed``; earlier calls' move to ``speed_history`` (ratios
+    compare only within one call)."""
+    if "speed" in data:
+        data.setdefault("speed_history", []).append(data["speed"])
+    data["speed"] = {**speed, "date": str(date.today()), "threads": 2}
 
 
 def _record(name: str, seed: str, result: dict, args: argparse.Namespace) -> None:
