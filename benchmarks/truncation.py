@@ -15,7 +15,6 @@ writes benchmarks/results/truncation_guo_yeast.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 from datetime import date
@@ -35,6 +34,7 @@ def cosine_to_full(full: torch.Tensor, cut: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
+    from protdistill.io.atomic import write_json
     from protdistill.io.fasta import read_fasta
     from protdistill.teachers.esm import EsmTeacher
 
@@ -57,7 +57,10 @@ def main() -> None:
     lengths = torch.tensor([len(s) for s in chosen])
     rows = {}
     for n in args.lengths:
-        cut = torch.stack([e.pooled for e in teacher.embed([s[:n] for s in chosen])])
+        if n >= 1022:  # the teacher sees at most 1,022 residues: the cut is the whole
+            cut = full
+        else:
+            cut = torch.stack([e.pooled for e in teacher.embed([s[:n] for s in chosen])])
         cos = cosine_to_full(full, cut)
         longer = (lengths > n) & (n < 1022)  # cut shorter than what the teacher sees whole
         rows[str(n)] = {
@@ -75,8 +78,7 @@ def main() -> None:
         "median_length": float(lengths.median()),
         "first_n": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.out, report)
     print(f"wrote {args.out}")
 
 

@@ -127,6 +127,19 @@ def test_frechet_distance_is_zero_for_same_set_and_mean_shift_squared() -> None:
         frechet_distance(a[:1], a)  # one held-out peptide: no covariance, not a crash in sqrtm
 
 
+def test_one_held_out_peptide_of_a_type_is_a_one_line_error() -> None:
+    from protdistill.errors import ConfigError
+    from protdistill.tasks.peptide.data import PeptideSplit
+    from protdistill.tasks.peptide.evaluate import evaluate_samples
+
+    train = [Peptide(s, "amp") for s in ("KKLLKK", "KLKLKLA", "GLFDKK")]
+    split = PeptideSplit(train, [Peptide("KKWWKK", "amp")], ["amp"])
+    embed = lambda seqs: np.random.default_rng(0).normal(size=(len(seqs), 4))  # noqa: E731
+    with pytest.raises(ConfigError, match="type 'amp' has 1 held-out peptide") as err:
+        evaluate_samples({"amp": ["KKLLKA", "KLLKKA"]}, split, embed=embed)
+    assert "val_fraction" in str(err.value)
+
+
 def test_baselines_keep_lengths_and_composition() -> None:
     train = ["GLFKKLLGGLL", "KKLLKKLLGG", "WWKKLLGFFA"]
     shuffled = shuffled_baseline(train, 50, seed=0)

@@ -20,6 +20,7 @@ from scipy import linalg
 from scipy.stats import wasserstein_distance
 
 from protdistill.alphabet import AMINO_ACIDS
+from protdistill.errors import ConfigError
 from protdistill.io.atomic import atomic_path
 from protdistill.plotting import pyplot
 
@@ -282,6 +283,12 @@ def evaluate_samples(
     for name, seqs in samples_by_type.items():
         train = split.sequences("train", name)
         held = _subset(split.sequences("val", name), fd_max, seed)
+        if embed is not None and len(held) == 1:
+            raise ConfigError(
+                f"type {name!r} has 1 held-out peptide; the Fréchet distance needs at least 2",
+                record=name,
+                fix="raise val_fraction or add peptides of this type",
+            )
         metrics = evaluate_set(
             seqs,
             train or split.sequences("train"),
