@@ -66,7 +66,15 @@ VARIANTS: dict[str, dict] = {
     # the student sees up to 1,024 residues (pretraining and task) instead of 512: 44% of Guo
     # proteins are longer than 512, and the teacher's embedding averages all of them
     "pretrain_all_no_crops_len1024": ALL | {"random_crops": False, "max_residues": 1024},
-}
+    # 8x the default's pretraining steps: how far the embedding cosine moves with compute
+    "pretrain_all_no_crops_e32": ALL | {"random_crops": False, "pretrain_epochs": 32},
+    # the same number of pretraining steps on a random quarter / half of the transfer set: how
+    # the cosine on unseen proteins scales with the number of transfer proteins
+    "pretrain_quarter_no_crops_s32": {"transfer_subset": 0.25, "random_crops": False,
+                                      "pretrain_epochs": 128},
+    "pretrain_half_no_crops_s32": {"transfer_subset": 0.5, "random_crops": False,
+                                   "pretrain_epochs": 64},
+}  # fmt: skip
 #: Bernett full size: all 163k train.tsv pairs (validation: pairs of held-back train proteins),
 #: val.tsv (59k pairs) as the test split; 2 epochs of the 5,000 steps each.
 BERNETT = PPI / "bernett"
@@ -100,6 +108,31 @@ def same_split(name: str) -> list[str]:
     return [v for v in VARIANTS if v.startswith(group)]
 
 
+def variant_settings(name: str) -> dict:
+    """A variant's `ppi run` settings (a ``transfer_subset`` fraction becomes its FASTA)."""
+    settings = dict(VARIANTS[name])
+    if "transfer_subset" in settings:
+        settings["transfer_fasta"] = [transfer_subset(settings.pop("transfer_subset"))]
+    return settings
+
+
+def transfer_subset(fraction: float) -> str:
+    """A FASTA of a fixed random ``fraction`` of the unique transfer sequences (chosen by sequence
+    hash, so every call and machine draws the same ones); the run still drops test proteins."""
+    import hashlib
+
+    from protdistill.io.fasta import read_fasta, write_fasta
+
+    path = ROOT / "runs" / "retention" / "transfer_subsets" / f"fraction{fraction}.fasta"
+    if not path.exists():
+        unique = {seq for f in TRANSFER for seq in read_fasta(f).values()}
+        ranked = sorted(unique, key=lambda q: hashlib.sha256(q.encode()).hexdigest())
+        chosen = ranked[: round(fraction * len(ranked))]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_fasta(path, {f"transfer{i}": q for i, q in enumerate(chosen)})
+    return str(path)
+
+
 def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
     from protdistill.config import resolve
     from protdistill.tasks.ppi.config import PpiConfig
@@ -117,7 +150,7 @@ def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
         cache=str(args.cache),
         progress=False,
         student_seed=seed,
-        **(settings | VARIANTS[name]),
+        **(settings | variant_settings(name)),
     )
     out = ROOT / "runs" / "retention" / name / f"seed{seed}"
     done = [ROOT / "runs" / "retention" / v / "seed0" for v in same_split(name)]
@@ -198,6 +231,10 @@ def measure_speed(args: argparse.Namespace) -> dict:
               "student_M": ("student", "pretrain_all_m"),
               "student_L": ("student", "pretrain_all_l"),
               "student_esm1": ("student", "esm1")}  # fmt: skip
+    reference = ROOT / "runs" / "retention" / "pretrain_all_no_crops" / "seed0"
+    if not (reference / "student.safetensors").exists():
+        raise SystemExit(f"--speed: no run in {reference} (the teacher is timed with its head); "
+                         "run --jobs pretrain_all_no_crops:0 first")  # fmt: skip
     out = {}
     for name, (kind, variant) in models.items():
         run_dir = ROOT / "runs" / "retention" / variant / "seed0"
