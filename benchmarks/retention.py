@@ -37,8 +37,9 @@ MEDIUM = {"channels": [96, 128, 192, 256], "embed_dim": 48, "hidden": 256}
 #: ~5.5 M parameters.
 LARGE = {"channels": [192, 256, 384, 512], "embed_dim": 64, "hidden": 512}
 #: General distillation on every protein of ../shared/data/ppi (test proteins left out), with
-#: random crops: the recipe the ablations below were measured with. The default recipe of
-#: `ppi run` is ``pretrain_all_no_crops`` (crops start at residue 0; chosen on validation).
+#: random crops: the recipe the ablations below were measured with (4 pretraining epochs, the
+#: --pretrain-epochs of this script). The default recipe of `ppi run` is
+#: ``pretrain_all_no_crops_e32`` (crops start at residue 0, 32 epochs; chosen on validation).
 ALL = {"transfer_fasta": [str(p) for p in TRANSFER], "random_crops": True}
 VARIANTS: dict[str, dict] = {
     "baseline": {},
@@ -85,6 +86,7 @@ BERNETT_FULL = {"pairs": str(BERNETT / "train.tsv"), "fasta": str(BERNETT / "seq
 VARIANTS |= {
     "split1_pretrain_all": VARIANTS["pretrain_all"] | {"seed": 1},
     "split1_pretrain_all_no_crops": VARIANTS["pretrain_all_no_crops"] | {"seed": 1},
+    "split1_pretrain_all_no_crops_e32": VARIANTS["pretrain_all_no_crops_e32"] | {"seed": 1},
 }
 VARIANTS |= {
     "bernett_full": BERNETT_FULL,
