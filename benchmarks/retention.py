@@ -227,7 +227,8 @@ def measure_speed(args: argparse.Namespace) -> dict:
     import sys
 
     models = {"teacher": ("teacher", "pretrain_all_no_crops"),
-              "student_S": ("student", "pretrain_all_no_crops"),
+              "student_S": ("student", "pretrain_all_no_crops_e32"),  # the default recipe
+              "student_S_e4": ("student", "pretrain_all_no_crops"),
               "student_S_len1024": ("student", "pretrain_all_no_crops_len1024"),
               "student_S_random_crops": ("student", "pretrain_all"),
               "student_M": ("student", "pretrain_all_m"),
