@@ -28,15 +28,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from protdistill.alphabet import AMINO_ACIDS
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "embedding_baselines.json"
-AMINO = "ACDEFGHIKLMNPQRSTVWY"
 ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, 1e5)
 
 
 def composition_features(seq: str) -> np.ndarray:
     """Amino-acid fractions (20), log length and its square."""
-    counts = np.array([seq.count(a) for a in AMINO], dtype=float)
+    counts = np.array([seq.count(a) for a in AMINO_ACIDS], dtype=float)
     n = max(len(seq), 1)
     return np.concatenate([counts / n, [np.log(n), np.log(n) ** 2]])
 
@@ -85,10 +86,7 @@ def load_backbone_model(backbone: Path) -> tuple[torch.nn.Module, torch.nn.Modul
     loaded = init_from_backbone(model, student_cfg, backbone)
     proj_state = {k.removeprefix("projector."): v for k, v in loaded["state"].items()
                   if k.startswith("projector.")}  # fmt: skip
-    weight = proj_state["proj.weight"]
-    projector = FeatureProjector(weight.shape[1], weight.shape[0])
-    projector.load_state_dict(proj_state)
-    return model.eval(), projector, loaded["stats"]
+    return model.eval(), FeatureProjector.from_state(proj_state), loaded["stats"]
 
 
 def backbone_cosine(pooled: dict[str, torch.Tensor], projector, stats, ids: list[str],

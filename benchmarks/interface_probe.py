@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from protdistill.alphabet import AMINO_ACIDS
 from protdistill.io.atomic import write_json
 from protdistill.io.contacts import read_complexes
 from protdistill.tasks.ppi import interface_metrics as im
@@ -32,11 +33,10 @@ from protdistill.teachers.esm import EsmTeacher
 ROOT = Path(__file__).resolve().parents[1]
 DIPS = ROOT.parent / "shared" / "data" / "ppi" / "interfaces_dips"
 OUT = ROOT / "benchmarks" / "results" / "interface_probe.json"
-AMINO = "ACDEFGHIKLMNPQRSTVWY"
 #: Kyte & Doolittle (1982) hydropathy.
 KD_SCALE = (1.8, 2.5, -3.5, -3.5, 2.8, -0.4, -3.2, 4.5, -3.9, 3.8,
             1.9, -3.5, -1.6, -3.5, -4.5, -0.8, -0.7, 4.2, -0.9, -1.3)  # fmt: skip
-HYDROPATHY = dict(zip(AMINO, KD_SCALE, strict=True))
+HYDROPATHY = dict(zip(AMINO_ACIDS, KD_SCALE, strict=True))
 #: Feature set -> (parts, inverse regularisation C, fixed before any run).
 PROBES = {
     "last_layer": (("states",), 0.1),
@@ -63,7 +63,7 @@ def physchem(seq: str, contacts: np.ndarray) -> np.ndarray:
     columns = [near, far, (near - near.mean()) / (near.std() + 1e-6), hyd, window_mean(hyd, 5),
                window_mean(hyd, 11), idx / max(n - 1, 1), np.minimum(idx, n - 1 - idx) / 50.0,
                np.full(n, np.log(n))]  # fmt: skip
-    one_hot = np.array([[a == b for b in AMINO] for a in seq], dtype=float)
+    one_hot = np.array([[a == b for b in AMINO_ACIDS] for a in seq], dtype=float)
     return np.concatenate([np.stack(columns, 1), one_hot], 1)
 
 
@@ -108,7 +108,8 @@ def main() -> None:
     folds = im.pdb_folds(cx)
     teacher = EsmTeacher(args.teacher)
     feats = [chain_features(teacher, [c.seq_a, c.seq_b]) for c in cx]
-    labels = [[c.contact_matrix().any(1).numpy(), c.contact_matrix().any(0).numpy()] for c in cx]
+    truths = [c.contact_matrix() for c in cx]
+    labels = [[t.any(1).numpy(), t.any(0).numpy()] for t in truths]
     results = {}
     for name, (parts, c) in PROBES.items():
         maps = cross_validate(feats, labels, folds, parts, c)

@@ -33,6 +33,14 @@ class FeatureProjector(nn.Module):
             else nn.Linear(student_dim, teacher_dim, bias)
         )
 
+    @classmethod
+    def from_state(cls, state: dict[str, Tensor]) -> FeatureProjector:
+        """A projector rebuilt from its saved weights (``proj.weight``, ``proj.bias``)."""
+        weight = state["proj.weight"]
+        projector = cls(weight.shape[1], weight.shape[0], bias="proj.bias" in state)
+        projector.load_state_dict(state)
+        return projector
+
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] != self.student_dim:
             raise ModelError(

@@ -109,11 +109,7 @@ def _projector(path: Path, model, teacher_dim: int) -> FeatureProjector | None:
     """The run's feature-KD projector; an identity one for a student as wide as the teacher
     (feature KD then compares its embedding directly and saves no weights file)."""
     if path.exists():
-        state, _ = load_model_state(path)
-        weight = state["proj.weight"]
-        projector = FeatureProjector(weight.shape[1], weight.shape[0])
-        projector.load_state_dict(state)
-        return projector
+        return FeatureProjector.from_state(load_model_state(path)[0])
     if getattr(model, "embedding_dim", None) == teacher_dim:
         return FeatureProjector(teacher_dim, teacher_dim)
     return None
