@@ -141,6 +141,7 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     data["stages"] = data["stages"][1:]
     data["balance_types"] = True  # the type-balanced sampler in a real training loop too
     data["rounding_loss_weight"] = 0.5  # and the rounding term
+    data["model"]["self_condition"] = True  # and self-conditioning
     cfg = resolve(PeptideTrainConfig, None, **data)
     metrics = train_structdiff(cfg)
     (history,) = (tmp_path / "run" / "stages").glob("*/history.json")
@@ -150,6 +151,7 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     assert 0.0 <= metrics["lm_head_val_accuracy"] <= 1.0
     model = StructDiff.load(tmp_path / "run" / "model.safetensors")
     assert model.net.lm_decoder is not None
+    assert model.net.denoiser.self_cond is not None  # the saved bundle keeps the option
     seqs = sample_peptides(model, "amp", 3, length=6, steps=3)
     assert [len(s) for s in seqs] == [6, 6, 6]
 

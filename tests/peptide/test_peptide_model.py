@@ -126,6 +126,39 @@ def test_guidance_applies_only_inside_its_interval() -> None:
             sample_peptides(model, "amp", 2, steps=2, guidance_interval=bad)
 
 
+def test_self_conditioning_reads_the_previous_estimate_and_none_adds_nothing() -> None:
+    den = _randomise(StructDenoiser(_cfg(self_condition=True)))
+    x, t, types, mask = _inputs()
+    est = torch.randn_like(x)
+    plain = den(x, t, types, mask).prediction
+    torch.testing.assert_close(den(x, t, types, mask, None, torch.zeros_like(x)).prediction, plain)
+    own = den(x, t, types, mask, None, est).prediction
+    assert not torch.allclose(own, plain)
+    padded = est.clone()
+    padded[0, 5:] = 99.0  # an estimate at padded positions never reaches real ones
+    torch.testing.assert_close(den(x, t, types, mask, None, padded).prediction, own)
+    own.pow(2).sum().backward()
+    assert den.self_cond.weight.grad.abs().sum() > 0
+    assert "self_cond.weight" not in StructDenoiser(_cfg()).state_dict()  # off by default
+
+
+def test_sampler_feeds_the_previous_estimate_to_a_self_conditioning_model() -> None:
+    model = _model(self_condition=True)
+    den = model.net.denoiser
+    x, t, types, mask = _inputs()
+    prev = torch.randn_like(x)
+    null = torch.full_like(types, den.null_type)
+    cond = den(x, t, types, mask, None, prev).prediction
+    uncond = den(x, t, null, mask, None, prev).prediction
+    got = guided_model_fn(model, types, mask, 2.0, structure=False)(x, t, prev)
+    torch.testing.assert_close(got, uncond + 2.0 * (cond - uncond), atol=1e-5, rtol=1e-5)
+    first = guided_model_fn(model, types, mask, 1.0, structure=False)(x, t, None)
+    torch.testing.assert_close(first, den(x, t, types, mask).prediction)
+    seqs = sample_peptides(model, "avp", 4, steps=4, seed=3)
+    assert seqs == sample_peptides(model, "avp", 4, steps=4, seed=3)
+    assert all(len(s) == 12 for s in seqs)
+
+
 @pytest.mark.parametrize("length", [1, 5, 24])
 def test_samples_respect_the_requested_length(length: int) -> None:
     model = _model(pair_dim=1)

@@ -21,6 +21,9 @@ class ModelConfig(Config):
     dropout: float = Field(0.1, ge=0, lt=1)
     structure_hidden: int = Field(64, ge=4)
     decoder_hidden: int = Field(256, ge=8)
+    self_condition: bool = Field(
+        False, description="feed the previous clean estimate back to the denoiser"
+    )
 
 
 class StageConfig(Config):

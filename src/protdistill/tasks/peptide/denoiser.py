@@ -34,6 +34,7 @@ class DenoiserConfig(Config):
     pair_dim: int = 1
     residue_dim: int = 0
     structure_hidden: int = 64
+    self_condition: bool = False
 
 
 @dataclass
@@ -147,6 +148,9 @@ class StructDenoiser(nn.Module):
         d = cfg.d_model
         self.null_type = cfg.num_types
         self.inp = nn.Linear(cfg.embed_dim, d)
+        # Self-conditioning (Chen et al. 2023, "Analog Bits"): the previous clean estimate is a
+        # second input; no estimate (first step, half the training batch) adds nothing.
+        self.self_cond = nn.Linear(cfg.embed_dim, d, bias=False) if cfg.self_condition else None
         self.pos = nn.Embedding(cfg.max_length, d)
         self.time = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.type_emb = nn.Embedding(cfg.num_types + 1, d)
@@ -180,12 +184,16 @@ class StructDenoiser(nn.Module):
         type_ids: Tensor,
         mask: Tensor,
         structure: StructureFeatures | None = None,
+        x0_self: Tensor | None = None,
     ) -> DenoiserOutput:
-        """``x_t`` ``(B, L, D)``, ``t`` ``(B,)``, ``type_ids`` ``(B,)``, ``mask`` ``(B, L)``."""
+        """``x_t`` ``(B, L, D)``, ``t`` ``(B,)``, ``type_ids`` ``(B,)``, ``mask`` ``(B, L)``;
+        ``x0_self`` ``(B, L, D)``: the previous clean estimate (self-conditioning models only)."""
         b, n, _ = x_t.shape
         d, heads, layers = self.cfg.d_model, self.cfg.heads, self.cfg.layers
         positions = torch.arange(n, device=x_t.device).clamp_max(self.cfg.max_length - 1)
         h = self.inp(x_t) + self.pos(positions)[None]
+        if self.self_cond is not None and x0_self is not None:
+            h = h + self.self_cond(x0_self * mask.unsqueeze(-1))
         present = torch.zeros(b, dtype=torch.long, device=x_t.device)
         bias = x_t.new_zeros(b, layers, heads, n, n)
         if structure is not None:

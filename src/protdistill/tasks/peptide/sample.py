@@ -44,7 +44,8 @@ def guided_model_fn(
     """The network call of the sampler: conditional and null-type passes combined by guidance.
 
     With ``structure`` and a structure head, the structure features predicted from the previous
-    clean estimate ``x0_prev`` condition the next step (none on the first step). ``interval``
+    clean estimate ``x0_prev`` condition the next step (none on the first step); a
+    self-conditioning model also reads ``x0_prev`` itself. ``interval``
     ``(lo, hi)`` guides only the steps ``lo <= t < hi`` and uses the plain conditional
     prediction elsewhere (Kynkäänniemi et al. 2024: guidance at high noise costs diversity).
     """
@@ -56,10 +57,11 @@ def guided_model_fn(
         feats: StructureFeatures | None = None
         if structure and den.structure_head is not None and x0_prev is not None:
             feats = den.structure_head(x0_prev, mask)
+        own = x0_prev if den.self_cond is not None else None
         if guidance == 1.0 or not lo <= int(t[0]) < hi:
-            return den(x, t, type_ids, mask, feats).prediction
+            return den(x, t, type_ids, mask, feats, own).prediction
         if guidance == 0.0:
-            return den(x, t, null, mask, feats).prediction
+            return den(x, t, null, mask, feats, own).prediction
         both = _repeat_structure(feats)
         out = den(
             torch.cat([x, x]),
@@ -67,6 +69,7 @@ def guided_model_fn(
             torch.cat([type_ids, null]),
             torch.cat([mask, mask]),
             both,
+            None if own is None else torch.cat([own, own]),
         ).prediction
         cond, uncond = out.chunk(2)
         return classifier_free_guidance(cond, uncond, guidance)

@@ -91,7 +91,8 @@ class StructDiffModule(DistillModule):
             feats = StructureFeatures(target.pair, target.residue, present)
 
         def model_fn(x: Tensor, t: Tensor, _: Tensor | None) -> Tensor:
-            return den(x, t, types, mask, feats).prediction
+            x0_self = self._self_estimate(x, t, types, mask, feats, training)
+            return den(x, t, types, mask, feats, x0_self).prediction
 
         diff, x0_hat, t = self.diffusion.loss_terms(model_fn, x0, mask)
         out = {"diffusion": diff}
@@ -114,6 +115,25 @@ class StructDiffModule(DistillModule):
             out["decoder_acc"] = torch.tensor(acc)
         out["loss"] = loss
         return out
+
+    def _self_estimate(
+        self,
+        x: Tensor,
+        t: Tensor,
+        types: Tensor,
+        mask: Tensor,
+        feats: StructureFeatures | None,
+        training: bool,
+    ) -> Tensor | None:
+        """Self-conditioning input: the network's own clean estimate (no gradient) for half of
+        the training samples, for all in validation (as when sampling); None for other models."""
+        den = self.student.denoiser
+        if den.self_cond is None:
+            return None
+        keep = torch.rand(x.shape[0], device=x.device) < 0.5 if training else None
+        with torch.no_grad():
+            est = self.diffusion.predict_x0(x, t, den(x, t, types, mask, feats).prediction)
+        return est if keep is None else est * keep[:, None, None].to(est.dtype)
 
 
 def _set_trainable(net: StructDiffNet, mode: str) -> None:
