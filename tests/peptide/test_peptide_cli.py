@@ -183,6 +183,7 @@ def test_shipped_peptide_configs_validate() -> None:
     shipped = resolve(PeptideTrainConfig, None, **read_yaml(root / "peptide.yaml"))
     built = PeptideTrainConfig()  # the class defaults are the shipped default configuration
     assert (built.schedule, built.stages[0].epochs) == (shipped.schedule, shipped.stages[0].epochs)
+    assert built.model == shipped.model and built.model.self_condition
     assert SampleConfig().sampler == shipped.sample.sampler
 
 

@@ -14,15 +14,15 @@ from protdistill.errors import ConfigError
 class ModelConfig(Config):
     """Denoiser width/depth (input sizes and type count are filled in from the data)."""
 
-    d_model: int = Field(128, ge=8)
+    d_model: int = Field(192, ge=8)
     layers: int = Field(3, ge=1)
-    heads: int = Field(4, ge=1)
+    heads: int = Field(6, ge=1)
     ff_mult: int = Field(4, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
     structure_hidden: int = Field(64, ge=4)
     decoder_hidden: int = Field(256, ge=8)
     self_condition: bool = Field(
-        False, description="feed the previous clean estimate back to the denoiser"
+        True, description="feed the previous clean estimate back to the denoiser"
     )
 
 
@@ -30,7 +30,7 @@ class StageConfig(Config):
     """One training stage: which inputs are used and which parameters learn."""
 
     name: str = "end_to_end"
-    epochs: int = Field(90, ge=1)
+    epochs: int = Field(60, ge=1)
     structure: bool = Field(True, description="feed structure features to the denoiser")
     trainable: Literal["all", "sequence", "structure"] = "all"
 
@@ -130,7 +130,7 @@ class PeptideTrainConfig(Config):
     stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig()])
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(
-            epochs=90, lr=5e-4, batch_size=64, ema_decay=0.995, save_every_n_epochs=10
+            epochs=60, lr=5e-4, batch_size=64, ema_decay=0.995, save_every_n_epochs=10
         )
     )
     out: str = "runs/peptide"
