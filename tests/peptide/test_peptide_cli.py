@@ -126,7 +126,7 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     from transformers import EsmForMaskedLM, EsmTokenizer
 
     from protdistill.config import resolve
-    from protdistill.errors import ModelError
+    from protdistill.errors import ConfigError, ModelError
     from protdistill.tasks.peptide.config import PeptideTrainConfig
     from protdistill.tasks.peptide.model import StructDiff
     from protdistill.tasks.peptide.sample import sample_peptides
@@ -154,6 +154,13 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     assert model.net.denoiser.self_cond is not None  # the saved bundle keeps the option
     seqs = sample_peptides(model, "amp", 3, length=6, steps=3)
     assert [len(s) for s in seqs] == [6, 6, 6]
+
+    # the same run directory with another network: one line naming what changed, nothing lost
+    wider = {**data, "model": {**data["model"], "d_model": 24, "self_condition": False}}
+    with pytest.raises(ConfigError, match="d_model 16 -> 24, self_condition True -> False"):
+        train_structdiff(resolve(PeptideTrainConfig, None, **wider))
+    kept = StructDiff.load(tmp_path / "run" / "model.safetensors")
+    assert kept.net.denoiser.self_cond is not None
 
     data.update(teacher=tiny_teacher_dir, decoder="lm_head", out=str(tmp_path / "run2"))
     with pytest.raises(ModelError, match="no masked-LM head"):

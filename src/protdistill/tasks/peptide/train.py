@@ -136,6 +136,23 @@ class StructDiffModule(DistillModule):
         return est if keep is None else est * keep[:, None, None].to(est.dtype)
 
 
+def _check_same_network(stage_dir: Path, cfg: PeptideTrainConfig) -> None:
+    """A stage trained with another network shape cannot resume: one line saying which settings
+    differ (runs from before ``self_condition`` existed were trained without it)."""
+    saved = stage_dir / "train_config.json"
+    if not saved.is_file():
+        return
+    before = {"self_condition": False, **json.loads(saved.read_text())["peptide"]["model"]}
+    now = cfg.model.model_dump(mode="json")
+    changed = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
+    if changed:
+        named = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
+        raise ConfigError(
+            f"{stage_dir} was trained with another network ({named})",
+            fix="pass a new --out, or set model: back to the settings that run was trained with",
+        )
+
+
 def _set_trainable(net: StructDiffNet, mode: str) -> None:
     """'all', 'sequence' (structure parameters frozen) or 'structure' (only those learn)."""
     struct = {id(p) for p in net.denoiser.structure_parameters()}
@@ -240,6 +257,8 @@ def train_structdiff(
     out = Path(cfg.out)
     if not cfg.stages:
         raise ConfigError("no training stages configured", fix="give at least one entry in stages")
+    for i, stage in enumerate(cfg.stages):  # before anything is written
+        _check_same_network(out / "stages" / f"{i}-{stage.name}", cfg)
     peps, split = load_data(cfg)
     write_json(out / "split.json", _split_json(split))
     log(f"{len(split.train)} train / {len(split.val)} val peptides, types {split.types}")
