@@ -126,7 +126,7 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     from transformers import EsmForMaskedLM, EsmTokenizer
 
     from protdistill.config import resolve
-    from protdistill.errors import ConfigError, ModelError
+    from protdistill.errors import CheckpointError, ConfigError, ModelError
     from protdistill.tasks.peptide.config import PeptideTrainConfig
     from protdistill.tasks.peptide.model import StructDiff
     from protdistill.tasks.peptide.sample import sample_peptides
@@ -161,6 +161,10 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
         train_structdiff(resolve(PeptideTrainConfig, None, **wider))
     kept = StructDiff.load(tmp_path / "run" / "model.safetensors")
     assert kept.net.denoiser.self_cond is not None
+    (settings,) = (tmp_path / "run" / "stages").glob("*/train_config.json")
+    settings.write_text('{"peptide": ')  # a truncated settings file is named, not a traceback
+    with pytest.raises(CheckpointError, match="unreadable run settings"):
+        train_structdiff(cfg)
 
     data.update(teacher=tiny_teacher_dir, decoder="lm_head", out=str(tmp_path / "run2"))
     with pytest.raises(ModelError, match="no masked-LM head"):

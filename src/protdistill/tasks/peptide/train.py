@@ -23,7 +23,7 @@ from protdistill.distill.checkpoint import (
     student_state_from_checkpoint,
 )
 from protdistill.distill.trainer import DistillModule, TrainConfig, fit
-from protdistill.errors import ConfigError, InputError, ModelError
+from protdistill.errors import CheckpointError, ConfigError, InputError, ModelError
 from protdistill.io.atomic import write_json
 from protdistill.io.peptides import Peptide, read_peptides
 from protdistill.progress import Log
@@ -142,7 +142,14 @@ def _check_same_network(stage_dir: Path, cfg: PeptideTrainConfig) -> None:
     saved = stage_dir / "train_config.json"
     if not saved.is_file():
         return
-    before = {"self_condition": False, **json.loads(saved.read_text())["peptide"]["model"]}
+    try:
+        before = {"self_condition": False, **json.loads(saved.read_text())["peptide"]["model"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"unreadable run settings ({type(exc).__name__}: {exc})",
+            path=saved,
+            fix="delete that stage folder to train it again, or pass a new --out",
+        ) from exc
     now = cfg.model.model_dump(mode="json")
     changed = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
     if changed:
