@@ -283,6 +283,20 @@ def test_corrupt_last_checkpoint_is_checkpoint_error(tmp_path):
     assert str(last) in str(err.value) and err.value.fix
 
 
+def test_resuming_another_network_is_one_checkpoint_error_before_writing(tmp_path):
+    cfg = config(epochs=1)
+    fit(make(cfg), *loaders(), cfg, tmp_path)
+    written = (tmp_path / "train_config.json").read_bytes()
+    torch.manual_seed(0)
+    wider = KD(nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.2), nn.Linear(16, 3)), config(epochs=2),
+               teacher=make(cfg).teacher)  # fmt: skip
+    with pytest.raises(CheckpointError, match="another network") as err:
+        fit(wider, *loaders(), config(epochs=2), tmp_path)
+    assert "student.0.bias (8,) -> (16,) and 2 more" in str(err.value)  # .0.weight, .2.weight
+    assert str(tmp_path / "checkpoints") in err.value.fix
+    assert (tmp_path / "train_config.json").read_bytes() == written
+
+
 def test_step_without_loss_is_model_error(tmp_path):
     class NoLoss(KD):
         def step(self, batch, stage):

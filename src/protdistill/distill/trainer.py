@@ -62,9 +62,9 @@ from protdistill.distill.callbacks import (
 )
 from protdistill.distill.checkpoint import load_torch, with_digest
 from protdistill.distill.config import TrainConfig
-from protdistill.distill.module import DistillModule, plain_json
+from protdistill.distill.module import TEACHER, DistillModule, plain_json
 from protdistill.distill.parallel import barrier, current_ranks
-from protdistill.errors import ConfigError
+from protdistill.errors import CheckpointError, ConfigError
 from protdistill.io.atomic import torch_save, write_json
 from protdistill.io.lock import run_lock
 from protdistill.progress import verbosity
@@ -193,7 +193,8 @@ def _fit(
     Deterministic on CPU for a given ``cfg.seed`` (``seed_everything`` runs here, so seed before
     building the student to also fix its initialisation). ``val_loader`` may be None, then a
     ``val_*`` monitor falls back to the matching ``train_*`` metric. Raises
-    :class:`CheckpointError` for a corrupt resume checkpoint, :class:`ConfigError` when
+    :class:`CheckpointError` for a corrupt resume checkpoint or one of another network
+    (checked before anything is written), :class:`ConfigError` when
     ``monitor`` names a metric that ``step`` never logs.
     """
     out_dir = Path(out_dir)
@@ -201,11 +202,13 @@ def _fit(
     module.cfg = cfg
     module.add_config("train", cfg)
     main = current_ranks().is_main
+    last = ckpt_dir / "last.ckpt"
+    resume_from = last if resume and last.exists() else None
+    if resume_from is not None:
+        _check_same_shapes(module, resume_from)  # before train_config.json is rewritten
     if main:
         hparams = plain_json(dict(module.hparams), "hyper_parameters")
         write_json(out_dir / "train_config.json", hparams)
-    last = ckpt_dir / "last.ckpt"
-    resume_from = last if resume and last.exists() else None
     if ckpt_dir.is_dir() and main:
         _remove_stale_temps(ckpt_dir)
     if resume_from is not None and main:
@@ -234,6 +237,29 @@ def _fit(
         if isinstance(callback, StudentEMA):  # also when a finished run was re-run (no epochs)
             callback.on_train_end(trainer, module)
     return _result(trainer, last, resume_from)
+
+
+def _check_same_shapes(module: DistillModule, path: Path) -> None:
+    """One :class:`CheckpointError` line when the resume checkpoint holds another network (other
+    widths or layers) instead of Lightning's size-mismatch traceback mid-way."""
+    saved, own = load_torch(path).get("state_dict", {}), module.state_dict()
+    saved, own = ({k: v for k, v in d.items() if not k.startswith(TEACHER)} for d in (saved, own))
+
+    def shape(state: dict[str, Any], key: str) -> tuple[int, ...] | str:
+        return tuple(state[key].shape) if key in state else "absent"
+
+    differ = [
+        f"{k} {shape(saved, k)} -> {shape(own, k)}"
+        for k in sorted(set(saved) | set(own))
+        if shape(saved, k) != shape(own, k)
+    ]
+    if differ:
+        more = f" and {len(differ) - 1} more" if len(differ) > 1 else ""
+        raise CheckpointError(
+            f"the run's checkpoint holds another network: {differ[0]}{more}",
+            path=path,
+            fix=f"train into a new output folder, or delete {path.parent} to start this one over",
+        )
 
 
 def _rebase_checkpoint(path: Path, ckpt_dir: Path) -> None:
