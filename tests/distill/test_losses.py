@@ -1,43 +1,19 @@
-"""The math of the distillation losses: exact values, gradients, masks and invariances."""
+"""The math of the logit, response and feature distillation losses: exact values, gradients,
+masks and invariances (relation, attention and map KD: test_structured_losses.py)."""
 
 from __future__ import annotations
-
-import itertools
-import math
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from loss_helpers import FAST, gen, randn, random_mask, scramble
 
 from protdistill.distill import losses as L
 from protdistill.errors import ConfigError, ModelError
 
 torch.set_num_threads(1)
-FAST = settings(max_examples=25, deadline=None)
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _randn(*shape: int, seed: int = 0) -> torch.Tensor:
-    return torch.randn(*shape, generator=_gen(seed))
-
-
-def _mask(shape: tuple[int, ...], seed: int, keep_first: bool = True) -> torch.Tensor:
-    mask = torch.rand(*shape, generator=_gen(seed)) > 0.4
-    if keep_first:
-        mask.view(-1)[0] = True
-    return mask
-
-
-def _scramble(x: torch.Tensor, mask: torch.Tensor, seed: int, scale: float = 1e3) -> torch.Tensor:
-    """Replace the masked-out items of ``x`` (``mask`` covers x's leading dims) with junk."""
-    junk = torch.randn(x.shape, generator=_gen(seed)) * scale
-    m = mask.reshape(mask.shape + (1,) * (x.dim() - mask.dim()))
-    return torch.where(m, x, junk)
 
 
 # --------------------------------------------------------------------------- kd_kl
@@ -54,7 +30,7 @@ def _scramble(x: torch.Tensor, mask: torch.Tensor, seed: int, scale: float = 1e3
 )
 def test_kd_kl_is_exactly_zero_for_identical_logits(b, length, c, temperature, scale, seed) -> None:
     shape = (b, c) if length is None else (b, length, c)
-    logits = _randn(*shape, seed=seed) * scale
+    logits = randn(*shape, seed=seed) * scale
     loss = L.kd_kl(logits, logits.clone(), temperature)
     assert loss.shape == ()
     assert abs(loss.item()) <= 1e-7
@@ -63,8 +39,8 @@ def test_kd_kl_is_exactly_zero_for_identical_logits(b, length, c, temperature, s
 @pytest.mark.parametrize("temperature", [0.5, 1.0, 4.0, 20.0, 100.0])
 def test_kd_kl_gradient_is_analytic_t_times_softmax_difference(temperature: float) -> None:
     b, c = 5, 7
-    s = _randn(b, c, seed=1).mul(3).requires_grad_()
-    t = _randn(b, c, seed=2).mul(3)
+    s = randn(b, c, seed=1).mul(3).requires_grad_()
+    t = randn(b, c, seed=2).mul(3)
     L.kd_kl(s, t, temperature).backward()
     expected = temperature * (F.softmax(s / temperature, -1) - F.softmax(t / temperature, -1)) / b
     torch.testing.assert_close(s.grad, expected.detach(), atol=1e-6, rtol=1e-5)
@@ -72,8 +48,8 @@ def test_kd_kl_gradient_is_analytic_t_times_softmax_difference(temperature: floa
 
 def test_kd_kl_t_squared_keeps_gradient_scale_for_large_t() -> None:
     # For large T, softmax(x/T) ~ (1 + x/T)/C, so T·(p_s − p_t) → (s − t − mean)/C: constant in T.
-    s = _randn(3, 5, seed=3).requires_grad_()
-    t = _randn(3, 5, seed=4)
+    s = randn(3, 5, seed=3).requires_grad_()
+    t = randn(3, 5, seed=4)
     norms = []
     for temperature in (50.0, 100.0, 200.0):
         s.grad = None
@@ -85,7 +61,7 @@ def test_kd_kl_t_squared_keeps_gradient_scale_for_large_t() -> None:
 
 
 def test_kd_kl_value_matches_the_kl_formula() -> None:
-    s, t, temperature = _randn(2, 3, 4, seed=5), _randn(2, 3, 4, seed=6), 2.0
+    s, t, temperature = randn(2, 3, 4, seed=5), randn(2, 3, 4, seed=6), 2.0
     p_t = F.softmax(t / temperature, -1)
     kl = (p_t * (p_t.log() - F.log_softmax(s / temperature, -1))).sum(-1).mean()
     torch.testing.assert_close(L.kd_kl(s, t, temperature), temperature**2 * kl)
@@ -95,13 +71,13 @@ def test_kd_kl_value_matches_the_kl_formula() -> None:
 @given(seed=st.integers(0, 10_000), per_residue=st.booleans())
 def test_kd_kl_masked_items_change_nothing(seed: int, per_residue: bool) -> None:
     shape = (3, 4) if per_residue else (5,)
-    s = _randn(*shape, 6, seed=seed).requires_grad_()
-    t = _randn(*shape, 6, seed=seed + 1)
-    mask = _mask(shape, seed)
+    s = randn(*shape, 6, seed=seed).requires_grad_()
+    t = randn(*shape, 6, seed=seed + 1)
+    mask = random_mask(shape, seed)
     loss = L.kd_kl(s, t, 2.0, mask)
     (grad,) = torch.autograd.grad(loss, s)
-    s2 = _scramble(s.detach(), mask, seed + 2).requires_grad_()
-    loss2 = L.kd_kl(s2, _scramble(t, mask, seed + 3), 2.0, mask)
+    s2 = scramble(s.detach(), mask, seed + 2).requires_grad_()
+    loss2 = L.kd_kl(s2, scramble(t, mask, seed + 3), 2.0, mask)
     (grad2,) = torch.autograd.grad(loss2, s2)
     torch.testing.assert_close(loss, loss2)
     torch.testing.assert_close(grad, grad2)
@@ -110,8 +86,8 @@ def test_kd_kl_masked_items_change_nothing(seed: int, per_residue: bool) -> None
 
 
 def test_kd_kl_all_masked_is_zero_and_differentiable() -> None:
-    s = _randn(2, 3, seed=7).requires_grad_()
-    loss = L.kd_kl(s, _randn(2, 3, seed=8), 1.0, torch.zeros(2, dtype=torch.bool))
+    s = randn(2, 3, seed=7).requires_grad_()
+    loss = L.kd_kl(s, randn(2, 3, seed=8), 1.0, torch.zeros(2, dtype=torch.bool))
     loss.backward()
     assert loss.item() == 0.0 and torch.all(s.grad == 0)
 
@@ -133,8 +109,8 @@ def test_kd_kl_shape_errors_are_model_errors() -> None:
 
 
 def test_cross_entropy_matches_torch_on_valid_items() -> None:
-    logits, labels = _randn(3, 4, 5, seed=9), torch.randint(0, 5, (3, 4), generator=_gen(9))
-    mask = _mask((3, 4), 9)
+    logits, labels = randn(3, 4, 5, seed=9), torch.randint(0, 5, (3, 4), generator=gen(9))
+    mask = random_mask((3, 4), 9)
     expected = F.cross_entropy(logits[mask], labels[mask])
     torch.testing.assert_close(L.cross_entropy(logits, labels, mask), expected)
     labels_ignored = labels.clone()
@@ -143,7 +119,7 @@ def test_cross_entropy_matches_torch_on_valid_items() -> None:
 
 
 def test_response_kd_alpha_extremes_and_missing_labels() -> None:
-    s, t = _randn(4, 3, seed=10), _randn(4, 3, seed=11)
+    s, t = randn(4, 3, seed=10), randn(4, 3, seed=11)
     y = torch.tensor([0, 2, 1, 1])
     kd = L.kd_kl(s, t, 3.0)
     ce = F.cross_entropy(s, y)
@@ -158,16 +134,16 @@ def test_response_kd_alpha_extremes_and_missing_labels() -> None:
 @FAST
 @given(seed=st.integers(0, 10_000), alpha=st.floats(0.0, 1.0))
 def test_response_kd_masked_items_change_nothing(seed: int, alpha: float) -> None:
-    s = _randn(2, 5, 4, seed=seed).requires_grad_()
-    t = _randn(2, 5, 4, seed=seed + 1)
-    y = torch.randint(0, 4, (2, 5), generator=_gen(seed))
-    mask = _mask((2, 5), seed)
+    s = randn(2, 5, 4, seed=seed).requires_grad_()
+    t = randn(2, 5, 4, seed=seed + 1)
+    y = torch.randint(0, 4, (2, 5), generator=gen(seed))
+    mask = random_mask((2, 5), seed)
     loss = L.response_kd(s, t, y, alpha=alpha, temperature=2.0, mask=mask)
     (grad,) = torch.autograd.grad(loss, s)
     y2 = torch.where(mask, y, 99)  # out-of-range labels at padding are never read
-    s2 = _scramble(s.detach(), mask, seed + 2).requires_grad_()
+    s2 = scramble(s.detach(), mask, seed + 2).requires_grad_()
     loss2 = L.response_kd(
-        s2, _scramble(t, mask, seed + 3), y2, alpha=alpha, temperature=2.0, mask=mask
+        s2, scramble(t, mask, seed + 3), y2, alpha=alpha, temperature=2.0, mask=mask
     )
     (grad2,) = torch.autograd.grad(loss2, s2)
     torch.testing.assert_close(loss, loss2)
@@ -184,12 +160,12 @@ def test_response_kd_rejects_alpha_outside_unit_interval(alpha: float) -> None:
 
 
 def test_feature_kd_values_and_normalisation() -> None:
-    s, t = _randn(3, 6, 8, seed=12), _randn(3, 6, 8, seed=13)
+    s, t = randn(3, 6, 8, seed=12), randn(3, 6, 8, seed=13)
     assert L.feature_kd(t, t.clone()).item() == pytest.approx(0.0, abs=1e-7)
     torch.testing.assert_close(L.feature_kd(s, t, normalize=False), F.mse_loss(s, t))
     expected = F.mse_loss(F.normalize(s, dim=-1), F.normalize(t, dim=-1))
     torch.testing.assert_close(L.feature_kd(s, t), expected)
-    scale = torch.rand(3, 6, 1, generator=_gen(1)) * 10 + 0.1
+    scale = torch.rand(3, 6, 1, generator=gen(1)) * 10 + 0.1
     torch.testing.assert_close(L.feature_kd(s * scale, t), expected)
 
 
@@ -197,13 +173,13 @@ def test_feature_kd_values_and_normalisation() -> None:
 @given(seed=st.integers(0, 10_000), normalize=st.booleans(), per_residue=st.booleans())
 def test_feature_kd_masked_items_change_nothing(seed, normalize, per_residue) -> None:
     shape = (3, 5) if per_residue else (6,)
-    s = _randn(*shape, 4, seed=seed).requires_grad_()
-    t = _randn(*shape, 4, seed=seed + 1)
-    mask = _mask(shape, seed)
+    s = randn(*shape, 4, seed=seed).requires_grad_()
+    t = randn(*shape, 4, seed=seed + 1)
+    mask = random_mask(shape, seed)
     loss = L.feature_kd(s, t, mask, normalize)
     (grad,) = torch.autograd.grad(loss, s)
-    junk = _scramble(s.detach(), mask, seed + 2).requires_grad_()
-    loss2 = L.feature_kd(junk, _scramble(t, mask, seed + 3), mask, normalize)
+    junk = scramble(s.detach(), mask, seed + 2).requires_grad_()
+    loss2 = L.feature_kd(junk, scramble(t, mask, seed + 3), mask, normalize)
     (grad2,) = torch.autograd.grad(loss2, junk)
     torch.testing.assert_close(loss, loss2)
     torch.testing.assert_close(grad, grad2)
@@ -216,7 +192,7 @@ def test_feature_kd_width_mismatch_points_to_projector() -> None:
 
 
 def test_feature_projector_identity_or_linear() -> None:
-    x = _randn(2, 5, 8, seed=14)
+    x = randn(2, 5, 8, seed=14)
     same = L.FeatureProjector(8, 8)
     assert torch.equal(same(x), x) and not list(same.parameters())
     proj = L.FeatureProjector(8, 12)
@@ -226,9 +202,9 @@ def test_feature_projector_identity_or_linear() -> None:
 
 
 def test_multi_feature_kd_is_weighted_sum_and_trains_projectors() -> None:
-    s1, s2 = _randn(2, 4, 6, seed=15), _randn(2, 4, 8, seed=16)
-    t1, t2 = _randn(2, 4, 10, seed=17), _randn(2, 4, 8, seed=18)
-    mask = _mask((2, 4), 3)
+    s1, s2 = randn(2, 4, 6, seed=15), randn(2, 4, 8, seed=16)
+    t1, t2 = randn(2, 4, 10, seed=17), randn(2, 4, 8, seed=18)
+    mask = random_mask((2, 4), 3)
     p1 = L.FeatureProjector(6, 10)
     total = L.multi_feature_kd([(s1, t1), (s2, t2)], [0.25, 2.0], [p1, None], mask=mask)
     manual = 0.25 * L.feature_kd(p1(s1), t1, mask) + 2.0 * L.feature_kd(s2, t2, mask)
@@ -239,325 +215,3 @@ def test_multi_feature_kd_is_weighted_sum_and_trains_projectors() -> None:
         L.multi_feature_kd([(s2, t2)], [1.0, 2.0])
     with pytest.raises(ConfigError, match="no feature pairs"):
         L.multi_feature_kd([])
-
-
-# --------------------------------------------------------------------------- relation KD
-
-
-def _random_rotation(d: int, seed: int) -> torch.Tensor:
-    q, _ = torch.linalg.qr(_randn(d, d, seed=seed))
-    return q
-
-
-def test_similarity_kd_values_and_invariances() -> None:
-    s, t = _randn(6, 5, seed=19), _randn(6, 9, seed=20)
-    sn, tn = F.normalize(s, dim=-1), F.normalize(t, dim=-1)
-    torch.testing.assert_close(L.similarity_kd(s, t), F.mse_loss(sn @ sn.T, tn @ tn.T))
-    rotated = s @ _random_rotation(5, 1) * torch.rand(6, 1, generator=_gen(2)).add(0.5)
-    torch.testing.assert_close(L.similarity_kd(rotated, t), L.similarity_kd(s, t))
-    assert L.similarity_kd(s, s @ _random_rotation(5, 3)).item() < 1e-10
-    mask = torch.tensor([True, False, True, True, False, True])
-    torch.testing.assert_close(L.similarity_kd(s, t, mask), L.similarity_kd(s[mask], t[mask]))
-
-
-def _naive_rkd_distance(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    pairs = [(i, j) for i, j in itertools.product(range(len(s)), repeat=2) if i != j]
-    ds = torch.stack([torch.dist(s[i], s[j]) for i, j in pairs])
-    dt = torch.stack([torch.dist(t[i], t[j]) for i, j in pairs])
-    return F.smooth_l1_loss(ds / ds.mean(), dt / dt.mean())
-
-
-def _naive_rkd_angle(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    def cos(x, i, j, k):
-        return F.cosine_similarity(x[i] - x[j], x[k] - x[j], dim=0)
-
-    triplets = [p for p in itertools.permutations(range(len(s)), 3)]
-    a_s = torch.stack([cos(s, i, j, k) for i, j, k in triplets])
-    a_t = torch.stack([cos(t, i, j, k) for i, j, k in triplets])
-    return F.smooth_l1_loss(a_s, a_t)
-
-
-def test_rkd_losses_match_naive_definitions() -> None:
-    s, t = _randn(5, 4, seed=21), _randn(5, 7, seed=22) * 3
-    torch.testing.assert_close(L.rkd_distance(s, t), _naive_rkd_distance(s, t))
-    torch.testing.assert_close(L.rkd_angle(s, t), _naive_rkd_angle(s, t))
-    assert L.rkd_distance(s, t).item() > 0 and L.rkd_angle(s, t).item() > 0
-
-
-@FAST
-@given(seed=st.integers(0, 10_000), scale=st.floats(0.01, 100.0))
-def test_rkd_losses_are_invariant_to_similarity_transforms(seed: int, scale: float) -> None:
-    s, t = _randn(6, 4, seed=seed), _randn(6, 8, seed=seed + 1)
-    moved = (s @ _random_rotation(4, seed)) * scale + _randn(1, 4, seed=seed + 2)
-    torch.testing.assert_close(L.rkd_distance(moved, t), L.rkd_distance(s, t), atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(L.rkd_angle(moved, t), L.rkd_angle(s, t), atol=1e-5, rtol=1e-4)
-    assert L.rkd_distance(moved, s).item() < 1e-6
-    assert L.rkd_angle(moved, s).item() < 1e-6
-
-
-def test_rkd_gradients_are_finite_and_small_batches_give_zero() -> None:
-    s = _randn(4, 3, seed=23).requires_grad_()
-    (L.rkd_distance(s, _randn(4, 5, seed=24)) + L.rkd_angle(s, _randn(4, 5, seed=25))).backward()
-    assert torch.isfinite(s.grad).all() and s.grad.abs().sum() > 0
-    one = _randn(1, 3, seed=26).requires_grad_()
-    assert L.rkd_distance(one, one.detach()).item() == 0.0
-    assert L.rkd_angle(_randn(2, 3), _randn(2, 3)).item() == 0.0
-    mask = torch.tensor([True, True, False, True])
-    teacher = _randn(4, 5, seed=27)
-    torch.testing.assert_close(
-        L.rkd_distance(s, teacher, mask), L.rkd_distance(s[mask], teacher[mask])
-    )
-    with pytest.raises(ModelError, match="pool"):
-        L.rkd_angle(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4))
-
-
-# --------------------------------------------------------------------------- attention KD
-
-
-def _attn(b: int, h: int, length: int, seed: int) -> torch.Tensor:
-    return torch.softmax(_randn(b, h, length, length, seed=seed) * 2, dim=-1)
-
-
-@pytest.mark.parametrize("mode", ["mse", "kl"])
-def test_attention_kd_zero_for_identical_maps(mode: str) -> None:
-    a = _attn(2, 3, 5, 28)
-    assert L.attention_kd(a, a.clone(), mode=mode).item() == pytest.approx(0.0, abs=1e-7)
-    assert L.attention_kd(a, a.clone(), mode=mode, heads="match").item() == pytest.approx(
-        0.0, abs=1e-7
-    )
-
-
-def test_attention_kd_values_unmasked() -> None:
-    s, t = _attn(2, 4, 5, 29), _attn(2, 2, 5, 30)
-    sm, tm = s.mean(1), t.mean(1)
-    torch.testing.assert_close(L.attention_kd(s, t), F.mse_loss(sm, tm))
-    kl = (tm * (tm.log() - sm.log())).sum(-1).mean()
-    torch.testing.assert_close(L.attention_kd(s, t, mode="kl"), kl)
-    t4 = _attn(2, 4, 5, 31)
-    torch.testing.assert_close(L.attention_kd(s, t4, heads="match"), F.mse_loss(s, t4))
-    with pytest.raises(ModelError, match="equal head counts"):
-        L.attention_kd(s, t, heads="match")
-    with pytest.raises(ConfigError, match="mode"):
-        L.attention_kd(s, t, mode="l1")
-
-
-@FAST
-@given(
-    seed=st.integers(0, 10_000),
-    mode=st.sampled_from(["mse", "kl"]),
-    heads=st.sampled_from(["mean", "match"]),
-)
-def test_attention_kd_masked_rows_and_columns_change_nothing(seed, mode, heads) -> None:
-    b, h, length = 2, 3, 6
-    s = _attn(b, h, length, seed).requires_grad_()
-    t = _attn(b, h, length, seed + 1)
-    mask = _mask((b, length), seed)
-    loss = L.attention_kd(s, t, mask, mode, heads)
-    (grad,) = torch.autograd.grad(loss, s)
-    pad = ~(mask[:, None, :, None] & mask[:, None, None, :])
-    junk_s = torch.where(pad, torch.rand(s.shape, generator=_gen(seed + 2)) * 9, s.detach())
-    junk_s.requires_grad_()
-    junk_t = torch.where(pad, torch.rand(t.shape, generator=_gen(seed + 3)) * 9, t)
-    loss2 = L.attention_kd(junk_s, junk_t, mask, mode, heads)
-    (grad2,) = torch.autograd.grad(loss2, junk_s)
-    torch.testing.assert_close(loss, loss2)
-    torch.testing.assert_close(grad, grad2)
-    assert torch.all(grad.masked_select(pad.expand_as(grad)) == 0)
-
-
-def test_attention_kd_masked_equals_cropped_single_sample() -> None:
-    s, t = _attn(1, 2, 6, 32), _attn(1, 2, 6, 33)
-    mask = torch.tensor([[True, True, True, True, False, False]])
-    crop = slice(0, 4)
-
-    def renorm(a):
-        a = a[:, :, crop, crop]
-        return a / a.sum(-1, keepdim=True)
-
-    for mode in ("mse", "kl"):
-        cropped = L.attention_kd(
-            renorm(s) if mode == "kl" else s[:, :, crop, crop],
-            renorm(t) if mode == "kl" else t[:, :, crop, crop],
-            mode=mode,
-        )
-        torch.testing.assert_close(L.attention_kd(s, t, mask, mode=mode), cropped)
-
-
-# --------------------------------------------------------------------------- map KD
-
-
-def _prob_map(*shape: int, seed: int) -> torch.Tensor:
-    return torch.rand(*shape, generator=_gen(seed))
-
-
-def test_map_kd_same_shape_values() -> None:
-    s, t = _prob_map(2, 4, 5, seed=34), _prob_map(2, 4, 5, seed=35)
-    ma = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.bool)
-    mb = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0]], dtype=torch.bool)
-    cells = ma[:, :, None] & mb[:, None, :]
-    torch.testing.assert_close(L.map_kd(s, t, ma, mb), F.mse_loss(s[cells], t[cells]))
-    bce = F.binary_cross_entropy(s[cells], t[cells])
-    torch.testing.assert_close(L.map_kd(s, t, ma, mb, "bce"), bce)
-    entropy = F.binary_cross_entropy(t[cells], t[cells])
-    torch.testing.assert_close(L.map_kd(s, t, ma, mb, "kl"), bce - entropy)
-    logits = torch.logit(s)
-    torch.testing.assert_close(L.map_kd(logits, t, ma, mb, "bce", from_logits=True), bce)
-    assert L.map_kd(t, t.clone(), ma, mb, "kl").item() == pytest.approx(0.0, abs=1e-6)
-    assert L.map_kd(t, t.clone(), ma, mb).item() == 0.0
-
-
-def test_map_kd_spatial_is_kl_between_normalised_maps() -> None:
-    s, t = _prob_map(1, 3, 4, seed=60) + 0.05, _prob_map(1, 3, 4, seed=61) + 0.05
-    p, q = t.flatten() / t.sum(), s.flatten() / s.sum()
-    expected = (p * (p / q).log()).sum()
-    torch.testing.assert_close(L.map_kd(s, t, mode="spatial"), expected)
-    # from logits: the student distribution is a softmax over the cells
-    logits = torch.randn(1, 3, 4, generator=_gen(62))
-    q = logits.flatten().softmax(0)
-    expected = (p * (p / q).log()).sum()
-    torch.testing.assert_close(L.map_kd(logits, t, mode="spatial", from_logits=True), expected)
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 10_000),
-    scale_s=st.floats(1e-3, 1e3),
-    scale_t=st.floats(1e-3, 1e3),
-)
-def test_map_kd_spatial_ignores_scale_and_masked_cells(seed, scale_s, scale_t) -> None:
-    t = _prob_map(2, 5, 6, seed=seed) + 0.01
-    ma = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
-    mb = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]], dtype=torch.bool)
-    # a student proportional to the teacher has zero loss, whatever the two scales
-    zero = L.map_kd(scale_s * t, scale_t * t, ma, mb, "spatial")
-    assert zero.item() == pytest.approx(0.0, abs=1e-5)
-    s = _prob_map(2, 5, 6, seed=seed + 1) + 0.01
-    loss = L.map_kd(s, t, ma, mb, "spatial")
-    assert loss.item() > 0
-    torch.testing.assert_close(L.map_kd(scale_s * s, scale_t * t, ma, mb, "spatial"), loss)
-    # junk in padded cells changes nothing
-    cells = ma[:, :, None] & mb[:, None, :]
-    junk_s = torch.where(cells, s, 7.0)
-    junk_t = torch.where(cells, t, 0.9)
-    torch.testing.assert_close(L.map_kd(junk_s, junk_t, ma, mb, "spatial"), loss)
-
-
-def test_map_kd_spatial_skips_pairs_without_a_map_and_has_gradients() -> None:
-    s = _prob_map(2, 4, 4, seed=63).requires_grad_()
-    t = _prob_map(2, 4, 4, seed=64)
-    ma = torch.tensor([[1, 1, 1, 1], [0, 0, 0, 0]], dtype=torch.bool)
-    mb = torch.ones(2, 4, dtype=torch.bool)
-    loss = L.map_kd(s, t, ma, mb, "spatial")
-    torch.testing.assert_close(loss, L.map_kd(s[:1], t[:1], mode="spatial"))
-    loss.backward()
-    assert s.grad[0].abs().sum() > 0 and s.grad[1].abs().sum() == 0
-
-
-@pytest.mark.parametrize("teacher_size", [(8, 10), (3, 4)])
-def test_map_kd_resizes_teacher_bilinearly_to_student_shape(teacher_size) -> None:
-    s = _prob_map(2, 4, 5, seed=36)
-    t = _prob_map(2, *teacher_size, seed=37)
-    resized = F.interpolate(
-        t[:, None], size=(4, 5), mode="bilinear", align_corners=False, antialias=True
-    )[:, 0]
-    torch.testing.assert_close(L.map_kd(s, t), F.mse_loss(s, resized))
-    torch.testing.assert_close(L.map_kd(resized, t).abs(), torch.tensor(0.0), atol=1e-10, rtol=0)
-    # a constant teacher stays constant whatever the resolution
-    const = torch.full((1, *teacher_size), 0.3)
-    assert L.map_kd(torch.full((1, 4, 5), 0.3), const).item() < 1e-12
-    assert L.map_kd(torch.full((1, 4, 5), 0.5), const).item() == pytest.approx(0.04)
-
-
-@FAST
-@given(
-    seed=st.integers(0, 10_000),
-    mode=st.sampled_from(["mse", "bce", "kl"]),
-    explicit_teacher_masks=st.booleans(),
-)
-def test_map_kd_padding_never_contributes_even_after_resizing(
-    seed, mode, explicit_teacher_masks
-) -> None:
-    # student at half the teacher's resolution: student lengths (3, 2) of 4, teacher (6, 4) of 8
-    s = _prob_map(2, 4, 4, seed=seed).requires_grad_()
-    t = _prob_map(2, 8, 8, seed=seed + 1)
-    ma = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool)
-    mb = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 0]], dtype=torch.bool)
-    tma = torch.repeat_interleave(ma, 2, dim=1)
-    tmb = torch.repeat_interleave(mb, 2, dim=1)
-    kw = {"teacher_mask_a": tma, "teacher_mask_b": tmb} if explicit_teacher_masks else {}
-    loss = L.map_kd(s, t, ma, mb, mode, **kw)
-    (grad,) = torch.autograd.grad(loss, s)
-
-    s_pad = ~(ma[:, :, None] & mb[:, None, :])
-    t_pad = ~(tma[:, :, None] & tmb[:, None, :])
-    junk_s = torch.where(s_pad, torch.rand(s.shape, generator=_gen(seed + 2)), s.detach())
-    junk_s.requires_grad_()
-    junk_t = torch.where(t_pad, torch.full_like(t, 1e4), t)
-    loss2 = L.map_kd(junk_s, junk_t, ma, mb, mode, **kw)
-    (grad2,) = torch.autograd.grad(loss2, junk_s)
-    torch.testing.assert_close(loss, loss2)
-    torch.testing.assert_close(grad, grad2)
-    assert torch.all(grad[s_pad] == 0)
-    # and the valid teacher block alone, resized per sample, gives the same loss
-    per_sample = []
-    for i in range(2):
-        la, lb = int(ma[i].sum()), int(mb[i].sum())
-        block = t[i, : 2 * la, : 2 * lb][None, None]
-        small = F.interpolate(block, size=(la, lb), mode="bilinear", antialias=True)[0, 0]
-        per_sample.append((s[i, :la, :lb], small))
-    if mode == "mse":
-        flat_s = torch.cat([a.reshape(-1) for a, _ in per_sample])
-        flat_t = torch.cat([b.reshape(-1) for _, b in per_sample])
-        torch.testing.assert_close(loss, F.mse_loss(flat_s, flat_t))
-
-
-def test_map_kd_shape_and_mode_errors() -> None:
-    with pytest.raises(ModelError, match="La, Lb"):
-        L.map_kd(torch.zeros(2, 3), torch.zeros(2, 3, 3))
-    with pytest.raises(ConfigError, match="mode"):
-        L.map_kd(torch.zeros(1, 3, 3), torch.zeros(1, 3, 3), mode="l2")
-    with pytest.raises(ModelError, match="mask_a"):
-        L.map_kd(torch.zeros(1, 3, 3), torch.zeros(1, 3, 3), torch.ones(1, 4, dtype=torch.bool))
-
-
-def test_map_kd_gradient_flows_to_student_only_on_valid_cells() -> None:
-    s = _prob_map(1, 3, 3, seed=40).requires_grad_()
-    t = _prob_map(1, 6, 6, seed=41)
-    ma = torch.tensor([[True, True, False]])
-    L.map_kd(s, t, ma, ma, "bce").backward()
-    assert torch.isfinite(s.grad).all()
-    assert (s.grad[0, :2, :2] != 0).all() and (s.grad[0, 2, :] == 0).all()
-    assert math.isfinite(L.map_kd(s, t, ma, ma, "kl").item())
-
-
-def test_log_based_map_and_attention_losses_stay_finite_in_half_precision() -> None:
-    s, t = _attn(2, 3, 5, 42), _attn(2, 3, 5, 43)
-    s[0, :, 0, 0], t[1, :, 1, 2] = 0.0, 0.0  # zero probabilities must not give nan
-    mask = torch.tensor([[True, True, True, False, False], [True] * 5])
-    for value in (
-        L.attention_kd(s.half(), t.half(), mask, "kl"),
-        L.map_kd(s[:, 0].half(), t[:, 0].half(), mask, mask, "kl"),
-        L.map_kd(s[:, 0].half(), torch.ones(2, 5, 5).half(), mask, mask, "bce"),
-    ):
-        assert torch.isfinite(value)
-    torch.testing.assert_close(
-        L.attention_kd(s.half(), t.half(), mask, "kl"),
-        L.attention_kd(s, t, mask, "kl"),
-        atol=2e-3,
-        rtol=2e-2,
-    )
-
-
-def test_map_kd_skips_student_cells_without_valid_teacher_support() -> None:
-    s = _prob_map(1, 4, 4, seed=44).requires_grad_()
-    t = _prob_map(1, 8, 8, seed=45)
-    t_rows = torch.tensor([[True, True] + [False] * 6])  # the teacher covers student row 0 only
-    t_cols = torch.ones(1, 8, dtype=torch.bool)
-    loss = L.map_kd(s, t, teacher_mask_a=t_rows, teacher_mask_b=t_cols)
-    loss.backward()
-    assert (s.grad[0, 0] != 0).all() and (s.grad[0, 2:] == 0).all()
-    moved = s.detach().clone()
-    moved[0, 2:] = 7.0
-    torch.testing.assert_close(
-        L.map_kd(moved, t, teacher_mask_a=t_rows, teacher_mask_b=t_cols), loss
-    )
