@@ -24,6 +24,17 @@ class ModelConfig(Config):
     self_condition: bool = Field(
         True, description="feed the previous clean estimate back to the denoiser"
     )
+    families: dict[str, int] = Field(
+        default_factory=dict,
+        description="condition on k families of a type, e.g. {avp: 8} (tasks/peptide/families)",
+    )
+
+    @field_validator("families")
+    @classmethod
+    def _two_or_more(cls, value: dict[str, int]) -> dict[str, int]:
+        if bad := {k: v for k, v in value.items() if v < 2}:
+            raise ValueError(f"families {bad}: a type splits into at least 2 families")
+        return value
 
 
 class StageConfig(Config):

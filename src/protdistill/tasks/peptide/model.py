@@ -79,24 +79,30 @@ class StructDiff:
 
     net: StructDiffNet
     diffusion: GaussianDiffusion
-    types: list[str]
-    lengths: dict[str, dict[int, int]]  # per type: {length: count} in the training set
+    types: list[str]  # conditioning labels: types, and families of types (families.py)
+    lengths: dict[str, dict[int, int]]  # per label: {length: count} in the training set
     meta: dict = field(default_factory=dict)
+    families: dict[str, list[str]] = field(default_factory=dict)  # type -> its family labels
 
     def type_id(self, name: str) -> int:
         if name not in self.types:
             raise InputError(
                 f"unknown peptide type {name!r}",
-                record=f"model types: {', '.join(self.types)}",
+                record=f"model types: {', '.join(self.type_names())}",
                 fix="choose one of the types the model was trained on",
             )
         return self.types.index(name)
+
+    def type_names(self) -> list[str]:
+        """The types one can sample: trained types, those with families, and the families."""
+        return sorted({*self.types, *self.families})
 
     def save(self, path: str | Path) -> Path:
         meta = dict(self.meta)
         meta.update(
             {
                 "types": self.types,
+                "families": self.families,
                 "lengths": {t: {str(k): v for k, v in d.items()} for t, d in self.lengths.items()},
                 "denoiser": self.net.denoiser.cfg.model_dump(mode="json"),
                 "decoder_hidden": self.net.decoder.net[1].out_features,
@@ -124,10 +130,11 @@ class StructDiff:
             lengths = {
                 t: {int(k): int(v) for k, v in d.items()} for t, d in meta["lengths"].items()
             }
-        except (KeyError, RuntimeError, ValueError) as exc:
+            families = {t: list(f) for t, f in (meta.get("families") or {}).items()}
+        except (AttributeError, KeyError, RuntimeError, TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"not a StructDiff model ({exc})".replace("\n", " "),
                 path=path,
                 fix="pass the model.safetensors written by `protdistill peptide train`",
             ) from exc
-        return cls(net.eval(), diffusion, list(meta["types"]), lengths, meta)
+        return cls(net.eval(), diffusion, list(meta["types"]), lengths, meta, families)

@@ -18,6 +18,7 @@ from torch import Tensor
 from protdistill.errors import ConfigError
 from protdistill.tasks.peptide.denoiser import StructureFeatures
 from protdistill.tasks.peptide.diffusion import classifier_free_guidance
+from protdistill.tasks.peptide.families import family_counts
 from protdistill.tasks.peptide.model import StructDiff
 from protdistill.teachers.windows import stack_padded
 
@@ -160,8 +161,11 @@ def sample_peptides(
     ``project_below`` > 0 (a fraction of the diffusion's timesteps) projects the clean estimates
     of the later steps through ``teacher`` (see the module docstring). ``guidance_interval``
     (fractions of the timesteps) limits guidance to the steps inside it. Seeded: the same
-    arguments give the same peptides. Batches group equal lengths.
+    arguments give the same peptides. Batches group equal lengths. A type the model knows by
+    families (families.py) is sampled family by family, in their training proportions.
     """
+    if type_name in model.families:
+        return _sample_families(model, type_name, n, locals())
     type_id = model.type_id(type_name)
     lengths = _checked_lengths(model, type_name, n, length, seed)
     if project_below > 0 and teacher is None:
@@ -190,4 +194,16 @@ def sample_peptides(
             out[row] = seq
         if progress is not None:
             progress(len(idx))
+    return out
+
+
+def _sample_families(model: StructDiff, type_name: str, n: int, kwargs: dict) -> list[str]:
+    """``n`` peptides of ``type_name`` drawn from its families (seeded per family)."""
+    labels = model.families[type_name]
+    sizes = [sum(model.lengths.get(f, {}).values()) for f in labels]
+    args = {k: v for k, v in kwargs.items() if k not in ("model", "type_name", "n", "seed")}
+    out: list[str] = []
+    for j, (label, k) in enumerate(zip(labels, family_counts(n, sizes), strict=True)):
+        if k:
+            out += sample_peptides(model, label, k, seed=kwargs["seed"] + 1000 * j, **args)
     return out

@@ -48,6 +48,7 @@ from protdistill.tasks.peptide.decoder import (
 )
 from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructureFeatures
 from protdistill.tasks.peptide.diffusion import GaussianDiffusion
+from protdistill.tasks.peptide.families import family_split
 from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
 from protdistill.tasks.peptide.structure import FoldFeaturizer, pair_dim, residue_dim
 from protdistill.teachers.esm import EsmTeacher, stack_padded
@@ -143,7 +144,8 @@ def _check_same_network(stage_dir: Path, cfg: PeptideTrainConfig) -> None:
     if not saved.is_file():
         return
     try:
-        before = {"self_condition": False, **json.loads(saved.read_text())["peptide"]["model"]}
+        before = json.loads(saved.read_text())["peptide"]["model"]
+        before = {"self_condition": False, "families": {}, **before}
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(
             f"unreadable run settings ({type(exc).__name__}: {exc})",
@@ -234,7 +236,7 @@ def build_net(
         max_length=cfg.max_length,
         pair_dim=(1 if cfg.structure else 0) + (pair_dim(True) - 1 if use_fold else 0),
         residue_dim=residue_dim(use_fold),
-        **cfg.model.model_dump(exclude={"decoder_hidden"}),
+        **cfg.model.model_dump(exclude={"decoder_hidden", "families"}),
     )
     return StructDiffNet(dcfg, cfg.model.decoder_hidden, lm_decoder)
 
@@ -271,11 +273,12 @@ def train_structdiff(
     log(f"{len(split.train)} train / {len(split.val)} val peptides, types {split.types}")
     feats, teacher = teacher_features(cfg, [p.sequence for p in peps], teacher, log)
     mean, std = embedding_stats([feats.embeddings[s] for s in split.sequences("train")])
-    data = (split.types, feats, mean, std)
-    train_loader = _loader(cfg, split.train, data, shuffle=True)
-    val_loader = _loader(cfg, split.val, data, shuffle=False) if split.val else None
+    labelled, families = family_split(split, feats.embeddings, cfg.model.families, cfg.train.seed)
+    data = (labelled.types, feats, mean, std)
+    train_loader = _loader(cfg, labelled.train, data, shuffle=True)
+    val_loader = _loader(cfg, labelled.val, data, shuffle=False) if labelled.val else None
     torch.manual_seed(cfg.train.seed)
-    net = build_net(cfg, mean.numel(), len(split.types), lm_decoder_for(cfg, teacher))
+    net = build_net(cfg, mean.numel(), len(labelled.types), lm_decoder_for(cfg, teacher))
     net.mean.copy_(mean)
     net.std.copy_(std)
     diffusion = GaussianDiffusion(cfg.timesteps, cfg.schedule, cfg.objective)
@@ -304,14 +307,18 @@ def train_structdiff(
         stage_info.append(info)
     _set_trainable(net, "all")
     train_seconds = time.perf_counter() - started
-    metrics = _finish(cfg, net, diffusion, split, feats, teacher, stage_info, train_seconds, log)
+    bundle = StructDiff(net, diffusion, labelled.types, _lengths(labelled), families=families)
+    metrics = _finish(cfg, bundle, split, feats, teacher, stage_info, train_seconds, log)
     return metrics
+
+
+def _lengths(split: PeptideSplit) -> dict[str, dict[int, int]]:
+    return {t: length_distribution(split.sequences("train", t)) for t in split.types}
 
 
 def _finish(
     cfg: PeptideTrainConfig,
-    net: StructDiffNet,
-    diffusion: GaussianDiffusion,
+    model: StructDiff,
     split: PeptideSplit,
     feats: TeacherFeatures,
     teacher,  # noqa: ANN001
@@ -319,13 +326,11 @@ def _finish(
     train_seconds: float,
     log: Log,
 ) -> dict:
-    out = Path(cfg.out)
-    net.eval()
+    out, net = Path(cfg.out), model.net.eval()
     val_seqs = split.sequences("val") or split.sequences("train")
     acc = _decoder_accuracy(net, feats, val_seqs)
     lm_acc = _decoder_accuracy(net, feats, val_seqs, lm=True) if net.lm_decoder else None
-    lengths = {t: length_distribution(split.sequences("train", t)) for t in split.types}
-    meta = {
+    model.meta = {
         "teacher": teacher.identity,
         "teacher_path": cfg.teacher,
         "decoder": "trained" if net.lm_decoder is None else "lm_head",
@@ -334,7 +339,6 @@ def _finish(
         "config": cfg.model_dump(mode="json"),
         "split": str(out / "split.json"),
     }
-    model = StructDiff(net, diffusion, split.types, lengths, meta)
     model.save(out / "model.safetensors")
     log(f"decoder accuracy on real held-out embeddings: {acc:.4f}")
     clf = train_type_classifier(split, feats, out / "classifier", seed=cfg.train.seed, log=log)
@@ -342,7 +346,7 @@ def _finish(
         "train_seconds": train_seconds,
         "decoder_val_accuracy": acc,
         "lm_head_val_accuracy": lm_acc,
-        "decoder_used": meta["decoder"],
+        "decoder_used": model.meta["decoder"],
         "classifier": clf,
         "stages": stage_info,
         "n_train": len(split.train),
