@@ -92,6 +92,10 @@ VARIANTS |= {
     "bernett_full": BERNETT_FULL,
     "bernett_full_pretrain_all": BERNETT_FULL | ALL,
     "bernett_full_pretrain_all_no_crops": BERNETT_FULL | ALL | {"random_crops": False},
+    # the default recipe of `ppi run` since the eighth session (32 pretraining epochs)
+    "bernett_full_pretrain_all_no_crops_e32": BERNETT_FULL
+    | ALL
+    | {"random_crops": False, "pretrain_epochs": 32},
 }
 OUT = ROOT / "benchmarks" / "results" / "retention_guo_yeast.json"
 OUT_BERNETT = ROOT / "benchmarks" / "results" / "retention_bernett_full.json"
