@@ -1,11 +1,12 @@
 """Peptide families: conditioning on sub-types found in the training data.
 
-A peptide type such as avp mixes families that share little (cationic peptides of ~20 residues,
-anionic gp41-derived fusion inhibitors of ~35); one type label asks the denoiser for their
-average, which is none of them. With ``model.families: {avp: 8}`` the training peptides of avp
-are split into 8 families by k-means on their mean teacher embeddings; each family is its own
-conditioning label (``avp/0`` … ``avp/7``, with its own length distribution), held-out peptides
-take the nearest family, and sampling ``avp`` draws the families in their training proportions.
+A peptide type such as avp mixes families that share little (cationic peptides of ~20
+residues; anionic heptad-repeat peptides of viral fusion proteins, such as T20, of ~35); one
+type label asks the denoiser for their average, which is none of them. With
+``model.families: {avp: 8}`` the training peptides of avp are split into 8 families by k-means
+on their mean teacher embeddings; each family is its own conditioning label (``avp/0`` …
+``avp/7``, with its own length distribution), held-out peptides take the nearest family, and
+sampling ``avp`` draws the families in their training proportions.
 """
 
 from __future__ import annotations
