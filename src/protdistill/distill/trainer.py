@@ -204,20 +204,21 @@ def _fit(
     main = current_ranks().is_main
     last = ckpt_dir / "last.ckpt"
     resume_from = last if resume and last.exists() else None
-    if resume_from is not None:
-        _check_same_shapes(module, resume_from)  # before train_config.json is rewritten
+    saved = load_torch(resume_from) if resume_from is not None else None  # read once
+    if saved is not None:
+        _check_same_shapes(module, saved, resume_from)  # before train_config.json is rewritten
     if main:
         hparams = plain_json(dict(module.hparams), "hyper_parameters")
         write_json(out_dir / "train_config.json", hparams)
     if ckpt_dir.is_dir() and main:
         _remove_stale_temps(ckpt_dir)
     if resume_from is not None and main:
-        _rebase_checkpoint(resume_from, ckpt_dir)
+        _rebase_checkpoint(saved, resume_from, ckpt_dir)
     barrier()  # other ranks resume from the rebased checkpoint
     with _lightning_scope(frozen_teacher=bool(module.teacher_modules())):
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         trainer = build_trainer(
-            _finished_at(cfg, resume_from),
+            _finished_at(cfg, saved),
             out_dir,
             has_val=val_loader is not None,
             train_loader=train_loader,
@@ -239,10 +240,10 @@ def _fit(
     return _result(trainer, last, resume_from)
 
 
-def _check_same_shapes(module: DistillModule, path: Path) -> None:
+def _check_same_shapes(module: DistillModule, ckpt: dict[str, Any], path: Path) -> None:
     """One :class:`CheckpointError` line when the resume checkpoint holds another network (other
     widths or layers) instead of Lightning's size-mismatch traceback mid-way."""
-    saved, own = load_torch(path).get("state_dict", {}), module.state_dict()
+    saved, own = ckpt.get("state_dict", {}), module.state_dict()
     saved, own = ({k: v for k, v in d.items() if not k.startswith(TEACHER)} for d in (saved, own))
 
     def shape(state: dict[str, Any], key: str) -> tuple[int, ...] | str:
@@ -262,11 +263,10 @@ def _check_same_shapes(module: DistillModule, path: Path) -> None:
         )
 
 
-def _rebase_checkpoint(path: Path, ckpt_dir: Path) -> None:
+def _rebase_checkpoint(ckpt: dict[str, Any], path: Path, ckpt_dir: Path) -> None:
     """Point the checkpoint callbacks' stored paths at ``ckpt_dir`` when the run directory was
     moved or copied: Lightning keeps absolute paths, so a moved run would look for its best
     checkpoint in the old place and a copied one would silently use the original's."""
-    ckpt = load_torch(path)
     here = str(ckpt_dir.resolve())
     changed = False
     for state in ckpt.get("callbacks", {}).values():
@@ -288,12 +288,11 @@ def _moved(path: Any, old: str, new: str) -> Any:
     return new + path[len(old) :] if isinstance(path, str) and path.startswith(old) else path
 
 
-def _finished_at(cfg: TrainConfig, resume_from: Path | None) -> TrainConfig:
+def _finished_at(cfg: TrainConfig, ckpt: dict[str, Any] | None) -> TrainConfig:
     """``cfg``, or with ``epochs`` set to the checkpoint's when the run it resumes had stopped
     early: Lightning does not store ``should_stop``, so it would train on past the stop."""
-    if resume_from is None:
+    if ckpt is None:
         return cfg
-    ckpt = load_torch(resume_from)
     stopped = any(
         isinstance(state, dict) and int(state.get("stopped_epoch", 0)) > 0
         for key, state in ckpt.get("callbacks", {}).items()
