@@ -47,6 +47,7 @@ def main() -> None:
                     choices=["structure", "no_structure"], help="structure on / off")  # fmt: skip
     ap.add_argument("--temperature", type=float, default=None, help="starting-noise scale")
     ap.add_argument("--project-below", type=float, default=None, help="e.g. 0.4; 0: none")
+    ap.add_argument("--guidance-rescale", type=float, default=None, help="0-1; 0: none")
     ap.add_argument("--cache", default="runs/teacher_cache/peptide")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--results", default="benchmarks/results/peptide")
@@ -175,6 +176,7 @@ def sample_methods(runs: dict, out: Path, types: list[str], teacher, args) -> tu
                     temperature=args.temperature,
                     teacher=teacher,
                     project_below=args.project_below,
+                    guidance_rescale=args.guidance_rescale,
                 )  # fmt: skip
                 for i, t in enumerate(types)
             }
@@ -187,7 +189,7 @@ def fill_sampling(args: argparse.Namespace, sample) -> None:
     """Sampling settings not given as flags come from the config's ``sample:`` section (what
     `peptide sample --config` uses), so the benchmark measures the shipped default; the report
     records the values used."""
-    for name in ("steps", "sampler", "temperature", "project_below"):
+    for name in ("steps", "sampler", "temperature", "project_below", "guidance_rescale"):
         if getattr(args, name) is None:
             setattr(args, name, getattr(sample, name))
     if args.type_guidance is None and isinstance(sample.guidance, dict):
@@ -266,7 +268,8 @@ def to_markdown(report: dict) -> str:
         f"Command: `{report['command']}` ({a.get('sampler', 'ddim').upper()}, {a['steps']} steps, "
         "starting-noise temperature "
         f"{a.get('temperature', 1.0):g}, teacher projection below "
-        f"t = {a.get('project_below', 0.0):g} T; {a['n']} peptides per type and method).",
+        f"t = {a.get('project_below', 0.0):g} T, guidance rescale "
+        f"{a.get('guidance_rescale') or 0.0:g}; {a['n']} peptides per type and method).",
         "",
         "Real held-out peptides, type classifier (CNN student distilled from a probe on the "
         f"stand-in teacher's embeddings): {json.dumps(report['classifier'])}",

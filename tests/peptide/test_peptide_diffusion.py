@@ -143,6 +143,40 @@ def test_guidance_formula(scale: float) -> None:
     torch.testing.assert_close(classifier_free_guidance(cond, uncond, 0.0), uncond)
 
 
+def _masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return torch.stack([x[i][mask[i]].std(unbiased=False) for i in range(len(x))])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(1.5, 8.0), st.floats(0.0, 1.0), st.integers(0, 10_000))
+def test_guidance_rescale_keeps_direction_and_restores_the_spread(
+    scale: float, phi: float, seed: int
+) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    cond, uncond = torch.randn(3, 5, 4, generator=gen), torch.randn(3, 5, 4, generator=gen)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], dtype=torch.bool)
+    plain = classifier_free_guidance(cond, uncond, scale)
+    full = classifier_free_guidance(cond, uncond, scale, rescale=1.0, mask=mask)
+    mixed = classifier_free_guidance(cond, uncond, scale, rescale=phi, mask=mask)
+    torch.testing.assert_close(_masked_std(full, mask), _masked_std(cond, mask))
+    torch.testing.assert_close(mixed, phi * full + (1 - phi) * plain)
+    ratio = full / plain  # one positive factor per sample: the direction is kept
+    assert (ratio > 0).all()
+    torch.testing.assert_close(ratio, ratio[:, :1, :1].expand_as(ratio))
+    torch.testing.assert_close(classifier_free_guidance(cond, uncond, scale, 0.0, mask), plain)
+
+
+def test_guidance_rescale_ignores_padded_positions() -> None:
+    cond, uncond = torch.randn(2, 4, 3), torch.randn(2, 4, 3)
+    mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 0]], dtype=torch.bool)
+    a = classifier_free_guidance(cond, uncond, 3.0, rescale=1.0, mask=mask)
+    noisy = cond.clone(), uncond.clone()
+    for x in noisy:
+        x[~mask] = 100.0
+    b = classifier_free_guidance(*noisy, 3.0, rescale=1.0, mask=mask)
+    torch.testing.assert_close(a[mask], b[mask])
+
+
 @pytest.mark.parametrize("temperature", [0.5, 2.0])
 def test_temperature_scales_the_starting_noise(temperature: float) -> None:
     d = GaussianDiffusion(100, objective="x0")

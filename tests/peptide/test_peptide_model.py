@@ -126,6 +126,20 @@ def test_guidance_applies_only_inside_its_interval() -> None:
             sample_peptides(model, "amp", 2, steps=2, guidance_interval=bad)
 
 
+def test_guidance_rescale_reaches_the_sampler_and_is_checked() -> None:
+    model = _model()
+    x, t, types, mask = _inputs()
+    plain = guided_model_fn(model, types, mask, 3.0, structure=False)(x, t, None)
+    scaled = guided_model_fn(model, types, mask, 3.0, structure=False, rescale=1.0)(x, t, None)
+    assert not torch.allclose(plain, scaled)
+    base = sample_peptides(model, "amp", 6, steps=5, guidance=3.0, seed=1)
+    assert base == sample_peptides(model, "amp", 6, steps=5, guidance=3.0, seed=1,
+                                   guidance_rescale=0.0)  # fmt: skip
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="guidance rescale"):
+            sample_peptides(model, "amp", 2, steps=2, guidance_rescale=bad)
+
+
 def test_self_conditioning_reads_the_previous_estimate_and_none_adds_nothing() -> None:
     den = _randomise(StructDenoiser(_cfg(self_condition=True)))
     x, t, types, mask = _inputs()

@@ -89,6 +89,9 @@ def sample(
     guidance_interval: tuple[float, float] | None = typer.Option(
         None, help="guide only between these fractions of the timesteps (default 0 1 = all)"
     ),
+    guidance_rescale: float | None = typer.Option(
+        None, help="undo guidance's overshoot of the spread, 0-1 (default 0 = off)"
+    ),
     out: str | None = typer.Option(None, help="output FASTA"),
 ) -> None:
     """Generate peptides of one type as FASTA (``>sN type=T``)."""
@@ -111,6 +114,7 @@ def sample(
         project_below=project_below,
         teacher=teacher,
         guidance_interval=guidance_interval,
+        guidance_rescale=guidance_rescale,
         out=out,
     )
     cfg = resolve(SampleConfig, None, **{**base, **overrides})
@@ -144,6 +148,7 @@ def _sample(cfg):  # noqa: ANN001, ANN202 - SampleConfig -> (sequences, seconds)
         teacher=projector,
         project_below=cfg.project_below,
         guidance_interval=cfg.guidance_interval,
+        guidance_rescale=cfg.guidance_rescale,
     )
     return seqs, time.perf_counter() - start
 

@@ -70,6 +70,9 @@ class SampleConfig(Config):
     guidance_interval: tuple[float, float] = Field(
         (0.0, 1.0), description="fractions of the timesteps (low, high) where guidance applies"
     )
+    guidance_rescale: float = Field(
+        0.0, ge=0, le=1, description="undo guidance's overshoot of the spread (0 off, 1 full)"
+    )
     out: str = "samples.fasta"
 
     @field_validator("guidance")

@@ -192,10 +192,37 @@ class GaussianDiffusion:
         return x0_prev if x0_prev is not None else x
 
 
-def classifier_free_guidance(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
-    """``uncond + scale · (cond − uncond)``: scale 1 is the conditional, 0 the unconditional."""
+def classifier_free_guidance(
+    cond: Tensor,
+    uncond: Tensor,
+    scale: float,
+    rescale: float = 0.0,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """``uncond + scale · (cond − uncond)``: scale 1 is the conditional, 0 the unconditional.
+
+    ``rescale`` φ in [0, 1] pulls each sample's guided prediction back toward the spread of its
+    conditional one (Lin et al. 2024, "Common diffusion noise schedules ... are flawed"):
+    ``φ · guided · std(cond) / std(guided) + (1 − φ) · guided``, standard deviations over the
+    residues of ``mask`` ``(B, L)`` and all dimensions. Strong guidance overshoots into extreme
+    embeddings; the rescale keeps its direction and undoes the overshoot.
+    """
     if scale == 1.0:
         return cond
     if scale == 0.0:
         return uncond
-    return uncond + scale * (cond - uncond)
+    guided = uncond + scale * (cond - uncond)
+    if rescale == 0.0:
+        return guided
+    m = torch.ones(cond.shape[:2], device=cond.device) if mask is None else mask.float()
+    ratio = _masked_std(cond, m) / _masked_std(guided, m).clamp_min(1e-8)
+    return rescale * guided * ratio[:, None, None] + (1 - rescale) * guided
+
+
+def _masked_std(x: Tensor, mask: Tensor) -> Tensor:
+    """Per-sample standard deviation of ``x`` ``(B, L, D)`` over the residues of ``mask``."""
+    w = mask.unsqueeze(-1).expand_as(x)
+    n = w.sum(dim=(1, 2)).clamp_min(1.0)
+    mean = (x * w).sum(dim=(1, 2)) / n
+    var = (((x - mean[:, None, None]) ** 2) * w).sum(dim=(1, 2)) / n
+    return var.sqrt()

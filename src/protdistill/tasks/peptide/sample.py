@@ -41,6 +41,7 @@ def guided_model_fn(
     guidance: float,
     structure: bool,
     interval: tuple[int, int] | None = None,
+    rescale: float = 0.0,
 ) -> Callable[[Tensor, Tensor, Tensor | None], Tensor]:
     """The network call of the sampler: conditional and null-type passes combined by guidance.
 
@@ -49,6 +50,8 @@ def guided_model_fn(
     self-conditioning model also reads ``x0_prev`` itself. ``interval``
     ``(lo, hi)`` guides only the steps ``lo <= t < hi`` and uses the plain conditional
     prediction elsewhere (Kynkäänniemi et al. 2024: guidance at high noise costs diversity).
+    ``rescale`` (0–1) undoes guidance's overshoot of the conditional prediction's spread
+    (``classifier_free_guidance``).
     """
     den = model.net.denoiser
     null = torch.full_like(type_ids, den.null_type)
@@ -73,7 +76,7 @@ def guided_model_fn(
             None if own is None else torch.cat([own, own]),
         ).prediction
         cond, uncond = out.chunk(2)
-        return classifier_free_guidance(cond, uncond, guidance)
+        return classifier_free_guidance(cond, uncond, guidance, rescale, mask)
 
     return fn
 
@@ -154,13 +157,15 @@ def sample_peptides(
     teacher=None,  # noqa: ANN001 - protdistill.teachers.esm.EsmTeacher
     project_below: float = 0.0,
     guidance_interval: tuple[float, float] = (0.0, 1.0),
+    guidance_rescale: float = 0.0,
     progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Generate ``n`` peptides of ``type_name``; each has ``length`` residues (or a drawn one).
 
     ``project_below`` > 0 (a fraction of the diffusion's timesteps) projects the clean estimates
     of the later steps through ``teacher`` (see the module docstring). ``guidance_interval``
-    (fractions of the timesteps) limits guidance to the steps inside it. Seeded: the same
+    (fractions of the timesteps) limits guidance to the steps inside it; ``guidance_rescale``
+    undoes its overshoot (``classifier_free_guidance``). Seeded: the same
     arguments give the same peptides. Batches group equal lengths. A type the model knows by
     families (families.py) is sampled family by family, in their training proportions.
     """
@@ -173,6 +178,11 @@ def sample_peptides(
             "projection needs the teacher the model was trained with",
             fix=f"pass it (model meta: {model.meta.get('teacher_path')}) or set project_below 0",
         )
+    if not 0.0 <= guidance_rescale <= 1.0:
+        raise ConfigError(
+            f"guidance rescale {guidance_rescale:g} is outside 0..1",
+            fix="give a fraction, e.g. 0.7 (0 = plain guidance)",
+        )
     below = round(project_below * model.diffusion.timesteps)
     interval = _timestep_interval(guidance_interval, model.diffusion.timesteps)
     order = sorted(range(n), key=lambda i: lengths[i])
@@ -184,7 +194,7 @@ def sample_peptides(
         idx = order[start : start + batch_size]
         mask = _length_mask([lengths[i] for i in idx])
         type_ids = torch.full((len(idx),), type_id, dtype=torch.long)
-        fn = guided_model_fn(model, type_ids, mask, guidance, structure, interval)
+        fn = guided_model_fn(model, type_ids, mask, guidance, structure, interval, guidance_rescale)
         project = teacher_projector(model, teacher, mask) if below > 0 else None
         z = model.diffusion.sample(
             fn, mask, dim, steps=steps, method=sampler, eta=eta, generator=gen,
