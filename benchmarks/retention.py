@@ -173,16 +173,20 @@ def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
     pretrain = out / "pretrain.json"
     backbone = json.loads(pretrain.read_text()).get("backbone") if pretrain.exists() else None
     report = Path(backbone) / "report.json" if backbone else None
-    return {
+    row = {
         "metrics": metrics,
         "wall_s_this_call": round(time.perf_counter() - start, 1),
         "run_dir": str(out.relative_to(ROOT)),
         "backbone_report": json.loads(report.read_text()) if report and report.exists() else None,
     }
+    return row | {"best_val_ce": best_val_ce(row)}
 
 
 def best_val_ce(row: dict) -> float | None:
-    """The lowest validation cross-entropy of a run's task distillation (its best.ckpt)."""
+    """The lowest validation cross-entropy of a run's task distillation (its best.ckpt): kept in
+    the row, so the summary survives the run folder; read from its history for older rows."""
+    if row.get("best_val_ce") is not None:
+        return row["best_val_ce"]
     history = ROOT / row["run_dir"] / "student" / "history.json"
     if not history.exists():
         return None
