@@ -9,8 +9,9 @@ contact-map structure features on / off -- samples ``n`` peptides per type with 
 (plain conditional), ``--guidance`` and optionally a tuned scale per type, draws the two
 baselines (shuffled training peptides, position-specific composition), evaluates everything
 against the same split and writes ``benchmarks/results/peptide.{json,md}``. Sampling settings
-not given as flags (steps, sampler, per-type guidance table, temperature) are the config's
-``sample:`` section, e.g. the shipped default::
+not given as flags (steps, sampler, per-type guidance table, temperature, guidance rescale)
+are the config's ``sample:`` section, whose ``by_type`` settings apply to the ``_tuned`` rows,
+e.g. the shipped default::
 
     .venv/bin/python benchmarks/peptide.py --config configs/peptide.yaml --out runs/peptide \
         --models structure --n 200 --results benchmarks/results/peptide_default
@@ -121,7 +122,8 @@ def main() -> None:
         print(f"[{key}] evaluated", flush=True)
     data = Path(runs[first]["cfg"].data)
     activity = add_activity(methods, split, results, Path(args.activity_data or data.parent))
-    best = f"structdiff_{first}_" + ("tuned" if args.type_guidance else f"g{args.guidance:g}")
+    tuned = args.type_guidance or args.by_type
+    best = f"structdiff_{first}_" + ("tuned" if tuned else f"g{args.guidance:g}")
     figures = draw_figures(methods, split, best, Path(args.results))
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -147,15 +149,15 @@ def main() -> None:
 
 def sample_methods(runs: dict, out: Path, types: list[str], teacher, args) -> tuple[dict, dict]:
     """Peptides per method and type: each model at guidance 1, ``--guidance`` and, with
-    ``--type-guidance``, a scale per type (``_tuned``); and each method's peptides/s."""
+    ``--type-guidance`` or the config's ``sample.by_type``, each type's own settings
+    (``_tuned``); and each method's peptides/s."""
     from protdistill.tasks.peptide.model import StructDiff
-    from protdistill.tasks.peptide.sample import sample_peptides
 
     scales = {f"g{g:g}": dict.fromkeys(types, g) for g in (1.0, args.guidance)}
-    if args.type_guidance:
-        if missing := sorted(set(types) - set(args.type_guidance)):
-            sys.exit(f"--type-guidance names no scale for {missing}; add e.g. {missing[0]}=2")
-        scales["tuned"] = {t: args.type_guidance[t] for t in types}
+    if args.type_guidance and (missing := sorted(set(types) - set(args.type_guidance))):
+        sys.exit(f"--type-guidance names no scale for {missing}; add e.g. {missing[0]}=2")
+    if args.type_guidance or args.by_type:
+        scales["tuned"] = {t: (args.type_guidance or {}).get(t, args.guidance) for t in types}
     methods: dict[str, dict[str, list[str]]] = {}
     throughput: dict[str, float] = {}
     for name in runs:
@@ -163,26 +165,32 @@ def sample_methods(runs: dict, out: Path, types: list[str], teacher, args) -> tu
         for label, per_type in scales.items():
             key = f"structdiff_{name}_{label}"
             start = time.perf_counter()
+            structure, own = name == "structure", label == "tuned"
             methods[key] = {
-                t: sample_peptides(
-                    model,
-                    t,
-                    args.n,
-                    guidance=per_type[t],
-                    steps=args.steps,
-                    sampler=args.sampler,
-                    seed=100 + i,
-                    structure=name == "structure",
-                    temperature=args.temperature,
-                    teacher=teacher,
-                    project_below=args.project_below,
-                    guidance_rescale=args.guidance_rescale,
-                )  # fmt: skip
+                t: sample_type(
+                    model, t, i, structure, teacher, args, knobs(args, t, per_type[t], own)
+                )
                 for i, t in enumerate(types)
             }
             throughput[key] = args.n * len(types) / (time.perf_counter() - start)
             print(f"[{key}] {throughput[key]:.1f} peptides/s", flush=True)
     return methods, throughput
+
+
+def knobs(args: argparse.Namespace, kind: str, guidance: float, own: bool) -> dict:
+    """The sampler settings of one row: the shared ones, with ``own`` the type's own on top."""
+    shared = {"guidance": guidance, "steps": args.steps, "sampler": args.sampler,
+              "temperature": args.temperature,
+              "guidance_rescale": args.guidance_rescale}  # fmt: skip
+    return shared | (args.by_type.get(kind, {}) if own else {})
+
+
+def sample_type(model, kind, i, structure, teacher, args, settings: dict) -> list[str]:
+    from protdistill.tasks.peptide.sample import sample_peptides
+
+    return sample_peptides(model, kind, args.n, seed=100 + i, structure=structure,
+                           teacher=teacher, project_below=args.project_below,
+                           **settings)  # fmt: skip
 
 
 def fill_sampling(args: argparse.Namespace, sample) -> None:
@@ -194,6 +202,7 @@ def fill_sampling(args: argparse.Namespace, sample) -> None:
             setattr(args, name, getattr(sample, name))
     if args.type_guidance is None and isinstance(sample.guidance, dict):
         args.type_guidance = dict(sample.guidance)
+    args.by_type = {t: own.model_dump(exclude_none=True) for t, own in sample.by_type.items()}
 
 
 def type_scales(text: str) -> dict[str, float]:

@@ -216,6 +216,61 @@ def test_guidance_per_type_from_the_config() -> None:
             resolve(SampleConfig, guidance=bad)
 
 
+def test_settings_per_type_override_the_shared_ones() -> None:
+    from protdistill.config import resolve
+    from protdistill.errors import ConfigError
+    from protdistill.tasks.peptide.config import SampleConfig
+
+    cfg = SampleConfig(
+        guidance={"amp": 3, "avp": 2},
+        by_type={"avp": {"sampler": "ddim", "temperature": 0.85, "guidance": 2.5}},
+    )
+    assert cfg.settings_for("amp") == {"guidance": 3.0, "sampler": "ddpm", "steps": 50,
+                                       "temperature": 1.0, "guidance_rescale": 0.0}  # fmt: skip
+    assert cfg.settings_for("avp") == {"guidance": 2.5, "sampler": "ddim", "steps": 50,
+                                       "temperature": 0.85, "guidance_rescale": 0.0}  # fmt: skip
+    with pytest.raises(ConfigError, match="by_type"):
+        resolve(SampleConfig, by_type={"avp": {"sampler": "euler"}})
+    with pytest.raises(ConfigError, match="by_type"):
+        resolve(SampleConfig, by_type={"avp": {"guidance_rescale": 2}})
+
+
+def test_sample_cli_uses_a_types_own_settings_unless_a_flag_says_otherwise(tmp_path) -> None:
+    path = _tiny_model(tmp_path, randomise=True)
+    config = tmp_path / "sample.yaml"
+    own = {"temperature": 3.0, "guidance": 4.0}
+    config.write_text(yaml.safe_dump({"model": str(path), "type": "amp", "n": 4, "steps": 2,
+                                      "sampler": "ddpm", "by_type": {"amp": own}}))  # fmt: skip
+
+    def run(name: str, *flags: str) -> list[str]:
+        res = CliRunner().invoke(app, ["peptide", "sample", *flags, "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        peptides, _ = read_peptides(tmp_path / name, max_length=None, deduplicate=False)
+        return [p.sequence for p in peptides]
+
+    plain = ["--model", str(path), "--n", "4", "--steps", "2"]
+    from_config = run("a.fa", "--config", str(config))
+    assert from_config == run("b.fa", *plain, "--temperature", "3", "--guidance", "4")
+    overridden = run("c.fa", "--config", str(config), "--guidance", "0")
+    assert overridden == run("d.fa", *plain, "--temperature", "3", "--guidance", "0")
+    assert overridden != from_config
+
+
+def _tiny_model(tmp_path, randomise: bool = False):  # noqa: ANN001, ANN202 - Path -> Path
+    import torch
+
+    from protdistill.tasks.peptide.denoiser import DenoiserConfig
+    from protdistill.tasks.peptide.diffusion import GaussianDiffusion
+    from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
+
+    cfg = DenoiserConfig(embed_dim=8, d_model=16, layers=1, heads=2, num_types=1, max_length=9)
+    model = StructDiff(StructDiffNet(cfg, 16), GaussianDiffusion(20), ["amp"], {"amp": {5: 1}})
+    gen = torch.Generator().manual_seed(0)
+    for param in model.net.parameters() if randomise else ():  # untrained outputs are zero
+        param.data = torch.randn(param.shape, generator=gen) * 0.5
+    return model.save(tmp_path / "model.safetensors")
+
+
 def test_command_section_reads_train_and_plain_yaml() -> None:
     from protdistill.tasks.peptide.config import command_section
 
@@ -223,16 +278,14 @@ def test_command_section_reads_train_and_plain_yaml() -> None:
     assert command_section(train_yaml, "sample") == {"n": 5, "model": "runs/x/model.safetensors"}
     assert command_section(train_yaml, "evaluate") == {"model": "runs/x/model.safetensors"}
     assert command_section({"n": 3, "type": "afp"}, "sample") == {"n": 3, "type": "afp"}
+    # keys a sample file shares with training (model, out, teacher) do not make it a train file
+    plain = {"model": "m.safetensors", "out": "s.fasta", "teacher": "t", "n": 2}
+    assert command_section(plain, "sample") == plain
+    assert command_section({"model": {"d_model": 8}, "stages": []}, "sample") == {}
 
 
 def test_sample_without_a_named_teacher_says_how_to_project(tmp_path) -> None:
-    from protdistill.tasks.peptide.denoiser import DenoiserConfig
-    from protdistill.tasks.peptide.diffusion import GaussianDiffusion
-    from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
-
-    cfg = DenoiserConfig(embed_dim=8, d_model=16, layers=1, heads=2, num_types=1, max_length=9)
-    model = StructDiff(StructDiffNet(cfg, 16), GaussianDiffusion(20), ["amp"], {"amp": {5: 1}})
-    path = model.save(tmp_path / "model.safetensors")
+    path = _tiny_model(tmp_path)
     base = ["peptide", "sample", "--model", str(path), "--n", "2", "--steps", "2"]
     res = CliRunner().invoke(app, [*base, "--project-below", "0.4", "--out", "a.fasta"])
     assert res.exit_code != 0

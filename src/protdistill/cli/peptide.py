@@ -117,6 +117,9 @@ def sample(
         guidance_rescale=guidance_rescale,
         out=out,
     )
+    for own in base.get("by_type", {}).values():  # a flag given wins over a type's own value
+        for knob in set(own) & set(overrides):
+            del own[knob]
     cfg = resolve(SampleConfig, None, **{**base, **overrides})
     seqs, seconds = _sample(cfg)
     write_peptide_fasta(cfg.out, [Peptide(s, cfg.type, f"s{i}") for i, s in enumerate(seqs)])
@@ -137,18 +140,14 @@ def _sample(cfg):  # noqa: ANN001, ANN202 - SampleConfig -> (sequences, seconds)
         cfg.type,
         cfg.n,
         length=cfg.length,
-        guidance=cfg.guidance_for(cfg.type),
-        steps=cfg.steps,
-        sampler=cfg.sampler,
         eta=cfg.eta,
         structure=cfg.structure,
         batch_size=cfg.batch_size,
         seed=cfg.seed,
-        temperature=cfg.temperature,
         teacher=projector,
         project_below=cfg.project_below,
         guidance_interval=cfg.guidance_interval,
-        guidance_rescale=cfg.guidance_rescale,
+        **cfg.settings_for(cfg.type),
     )
     return seqs, time.perf_counter() - start
 

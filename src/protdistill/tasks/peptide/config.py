@@ -46,6 +46,20 @@ class StageConfig(Config):
     trainable: Literal["all", "sequence", "structure"] = "all"
 
 
+class TypeSampling(Config):
+    """Sampler settings of one peptide type that differ from the shared ones (None: shared)."""
+
+    guidance: float | None = Field(None, ge=0)
+    sampler: Literal["ddim", "ddpm"] | None = None
+    steps: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, gt=0)
+    guidance_rescale: float | None = Field(None, ge=0, le=1)
+
+
+#: The keywords of ``sample_peptides`` that ``TypeSampling`` can set per type.
+PER_TYPE_KNOBS = ("guidance", "sampler", "steps", "temperature", "guidance_rescale")
+
+
 class SampleConfig(Config):
     """``protdistill peptide sample``."""
 
@@ -73,6 +87,10 @@ class SampleConfig(Config):
     guidance_rescale: float = Field(
         0.0, ge=0, le=1, description="undo guidance's overshoot of the spread (0 off, 1 full)"
     )
+    by_type: dict[str, TypeSampling] = Field(
+        default_factory=dict,
+        description="settings of one type that differ, e.g. {avp: {sampler: ddim, guidance: 2}}",
+    )
     out: str = "samples.fasta"
 
     @field_validator("guidance")
@@ -96,6 +114,14 @@ class SampleConfig(Config):
                 )
             scale = scale[type_name]
         return float(scale)
+
+    def settings_for(self, type_name: str) -> dict[str, float | int | str]:
+        """``sample_peptides`` keywords of ``type_name``: the shared settings, then its own."""
+        own = self.by_type.get(type_name, TypeSampling()).model_dump(exclude_none=True)
+        shared = {k: getattr(self, k) for k in PER_TYPE_KNOBS if k != "guidance"}
+        if "guidance" not in own:
+            shared["guidance"] = self.guidance_for(type_name)
+        return shared | own
 
 
 class EvaluateConfig(Config):
@@ -156,10 +182,12 @@ class PeptideTrainConfig(Config):
 def command_section(data: dict, name: str) -> dict:
     """The ``sample`` / ``evaluate`` options of a YAML file.
 
-    A file holding a train config (``configs/peptide.yaml``) gives its ``name`` section, with
-    ``model`` defaulting to ``<out>/model.safetensors``. Any other file is used as it is.
+    A file holding a train config (``configs/peptide.yaml``: a ``name`` section or a key only
+    training has) gives its ``name`` section, with ``model`` defaulting to
+    ``<out>/model.safetensors``. Any other file (``model:``, ``n:`` …) is used as it is.
     """
-    train_keys = set(PeptideTrainConfig.model_fields) - {"sample", "evaluate"}
+    shared = set(SampleConfig.model_fields) | set(EvaluateConfig.model_fields)
+    train_keys = set(PeptideTrainConfig.model_fields) - shared - {"sample", "evaluate"}
     if name not in data and not (set(data) & train_keys):
         return dict(data)
     section = dict(data.get(name) or {})
