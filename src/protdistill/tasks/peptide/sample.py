@@ -102,6 +102,24 @@ def teacher_projector(
     return project
 
 
+def _check_options(
+    model: StructDiff,
+    teacher,  # noqa: ANN001 - protdistill.teachers.esm.EsmTeacher | None
+    project_below: float,
+    guidance_rescale: float,
+) -> None:
+    if project_below > 0 and teacher is None:
+        raise ConfigError(
+            "projection needs the teacher the model was trained with",
+            fix=f"pass it (model meta: {model.meta.get('teacher_path')}) or set project_below 0",
+        )
+    if not 0.0 <= guidance_rescale <= 1.0:
+        raise ConfigError(
+            f"guidance rescale {guidance_rescale:g} is outside 0..1",
+            fix="give a fraction, e.g. 0.7 (0 = plain guidance)",
+        )
+
+
 def _checked_lengths(
     model: StructDiff, type_name: str, n: int, length: int | None, seed: int
 ) -> list[int]:
@@ -173,16 +191,7 @@ def sample_peptides(
         return _sample_families(model, type_name, n, locals())
     type_id = model.type_id(type_name)
     lengths = _checked_lengths(model, type_name, n, length, seed)
-    if project_below > 0 and teacher is None:
-        raise ConfigError(
-            "projection needs the teacher the model was trained with",
-            fix=f"pass it (model meta: {model.meta.get('teacher_path')}) or set project_below 0",
-        )
-    if not 0.0 <= guidance_rescale <= 1.0:
-        raise ConfigError(
-            f"guidance rescale {guidance_rescale:g} is outside 0..1",
-            fix="give a fraction, e.g. 0.7 (0 = plain guidance)",
-        )
+    _check_options(model, teacher, project_below, guidance_rescale)
     below = round(project_below * model.diffusion.timesteps)
     interval = _timestep_interval(guidance_interval, model.diffusion.timesteps)
     order = sorted(range(n), key=lambda i: lengths[i])
