@@ -198,6 +198,7 @@ def test_shipped_peptide_configs_validate() -> None:
     assert built.model == shipped.model.model_copy(update={"families": {}})
     assert built.model.self_condition and set(shipped.model.families) <= set(shipped.types)
     assert SampleConfig().sampler == shipped.sample.sampler
+    assert set(shipped.sample.by_type) <= set(shipped.types)  # own settings name real types
 
 
 def test_guidance_per_type_from_the_config() -> None:
