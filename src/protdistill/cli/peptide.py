@@ -117,8 +117,8 @@ def sample(
         guidance_rescale=guidance_rescale,
         out=out,
     )
-    for own in base.get("by_type", {}).values():  # a flag given wins over a type's own value
-        for knob in set(own) & set(overrides):
+    for own in (base.get("by_type") or {}).values():  # a flag given wins over a type's own
+        for knob in set(own or {}) & set(overrides):
             del own[knob]
     cfg = resolve(SampleConfig, None, **{**base, **overrides})
     seqs, seconds = _sample(cfg)
