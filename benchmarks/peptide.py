@@ -178,11 +178,14 @@ def sample_methods(runs: dict, out: Path, types: list[str], teacher, args) -> tu
 
 
 def knobs(args: argparse.Namespace, kind: str, guidance: float, own: bool) -> dict:
-    """The sampler settings of one row: the shared ones, with ``own`` the type's own on top."""
-    shared = {"guidance": guidance, "steps": args.steps, "sampler": args.sampler,
-              "temperature": args.temperature,
-              "guidance_rescale": args.guidance_rescale}  # fmt: skip
-    return shared | (args.by_type.get(kind, {}) if own else {})
+    """The sampler settings of one row: the shared ones, with ``own`` the type's own on top
+    (``SampleConfig.settings_for``, as `peptide sample` resolves them)."""
+    from protdistill.tasks.peptide.config import SampleConfig
+
+    shared = SampleConfig(guidance=guidance, steps=args.steps, sampler=args.sampler,
+                          temperature=args.temperature, guidance_rescale=args.guidance_rescale,
+                          by_type=args.by_type if own else {})  # fmt: skip
+    return shared.settings_for(kind)
 
 
 def sample_type(model, kind, i, structure, teacher, args, settings: dict) -> list[str]:
