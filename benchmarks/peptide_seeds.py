@@ -24,13 +24,13 @@ METRICS = (("frechet_distance", -1), ("conditional_fidelity", 1), ("activity_mea
 BASELINES = ("baseline_shuffled", "baseline_profile")
 
 
-def draw(kind: str, model, split, settings: dict, n: int, seed: int) -> dict[str, list[str]]:
+def draw(kind: str, model, split, settings: dict, n: int, seed: int, teacher) -> dict:
     from protdistill.tasks.peptide.baselines import profile_baseline, shuffled_baseline
     from protdistill.tasks.peptide.sample import sample_peptides
 
     train = split.sequences("train", kind)
     return {
-        "structdiff": sample_peptides(model, kind, n, seed=seed, **settings),
+        "structdiff": sample_peptides(model, kind, n, seed=seed, teacher=teacher, **settings),
         "baseline_shuffled": shuffled_baseline(train, n, seed),
         "baseline_profile": profile_baseline(train, n, seed),
     }
@@ -40,11 +40,11 @@ def seed_rows(kind: str, model, split, ctx: tuple, settings: dict, args) -> list
     """Per seed: each method's FD, fidelity and activity, and StructDiff's wins."""
     from protdistill.tasks.peptide.evaluate import evaluate_samples
 
-    embed, classifier, activity = ctx
+    embed, classifier, activity, teacher = ctx
     rows = []
     for seed in args.seeds:
         row: dict = {"seed": seed}
-        for method, seqs in draw(kind, model, split, settings, args.n, seed).items():
+        for method, seqs in draw(kind, model, split, settings, args.n, seed, teacher).items():
             ev = evaluate_samples({kind: seqs}, split, embed=embed, classifier=classifier)
             scores = {k: ev["per_type"][kind][k] for k, _ in METRICS[:2]}
             row[method] = scores | {"activity_mean": float(activity.probability(seqs).mean())}
@@ -111,13 +111,15 @@ def main() -> None:
     model = StructDiff.load(run / "model.safetensors")
     split = read_split(run / "split.json")
     classifier, _ = load_classifier(run / "classifier.safetensors")
-    embed = pooled_embedder(EsmTeacher(model.meta["teacher_path"]))
+    teacher = EsmTeacher(model.meta["teacher_path"])
+    embed = pooled_embedder(teacher)
     data = Path(model.meta["config"]["data"]).parent
     out = {"date": str(date.today()), "command": "python " + " ".join(sys.argv), "types": {}}
     for kind in args.types or split.types:
         activity = fit_activity_classifier(data, kind, exclude=split.sequences("train"))
         settings = sample.settings_for(kind) | {"structure": sample.structure}
-        rows = seed_rows(kind, model, split, (embed, classifier, activity), settings, args)
+        ctx = (embed, classifier, activity, teacher)
+        rows = seed_rows(kind, model, split, ctx, settings, args)
         out["types"][kind] = {"settings": settings, "seeds": rows, "summary": summary(rows)}
     write_json(Path(args.results).with_suffix(".json"), out)
     write_text(Path(args.results).with_suffix(".md"), markdown(out))

@@ -1,6 +1,6 @@
 """StructDiff sampling sweep: guidance x steps x temperature x teacher projection x guidance
-interval x sampler (DDIM / DDPM) x guidance rescale per peptide type, tuned on one half of the
-held-out peptides and reported on the other half (no tuning on the figures reported).
+interval x sampler (DDIM / DDPM) x guidance rescale x best of m per peptide type, tuned on one
+half of the held-out peptides and reported on the other half (no tuning on the figures reported).
 
     .venv/bin/python benchmarks/peptide_sweep.py --run runs/peptide_default/structure
 
@@ -38,7 +38,7 @@ def halves(seqs: list[str], seed: int = 0) -> tuple[list[str], list[str]]:
 
 #: The sampler settings swept (``sample_peptides`` keywords).
 KNOBS = ("guidance", "steps", "temperature", "project_below", "guidance_interval", "sampler",
-         "guidance_rescale")  # fmt: skip
+         "guidance_rescale", "candidates")  # fmt: skip
 #: What a setting must beat both baselines on (tuning half) to be eligible.
 TARGETS = (("frechet_distance", -1), ("conditional_fidelity", 1), ("activity_mean", 1))
 
@@ -72,7 +72,7 @@ def sweep_type(kind, model, split, ctx, args, teacher) -> dict:
     shuffled, profile = shuffled_baseline(train, args.n, 7), profile_baseline(train, args.n, 7)
     rows = []
     grid = (args.guidance, args.steps, args.temperature, args.project_below, args.interval,
-            args.sampler, args.rescale)  # fmt: skip
+            args.sampler, args.rescale, args.candidates)  # fmt: skip
     for setting in itertools.product(*grid):
         knobs = dict(zip(KNOBS, setting, strict=True))
         start = time.perf_counter()
@@ -100,15 +100,16 @@ def markdown(res: dict) -> str:
     for kind, r in res["types"].items():
         lines += [f"## {kind} (tuned on {r['n_tune']}, reported on {r['n_report']} held-out)", "",
                   "| guidance | rescale | interval | sampler | steps | temperature "
-                  "| projection below | FD (tuning half) | fidelity | activity | peptides/s |",
-                  "|---" * 11 + "|"]  # fmt: skip
+                  "| projection below | best of | FD (tuning half) | fidelity | activity "
+                  "| peptides/s |", "|---" * 12 + "|"]  # fmt: skip
         for s in r["sweep"] + _baseline_rows(r):
             lo, hi = s.get("guidance_interval", (0, 1))
             lines.append(f"| {s['guidance']} | {s.get('guidance_rescale', 0.0)} | "
                          f"{lo:g}–{hi:g} T | {s.get('sampler', 'ddim')} | "
                          f"{s['steps']} | "
                          f"{s.get('temperature', 1):g} | "
-                         f"{s.get('project_below', 0):g} T | {s['frechet_distance']:.2f} | "
+                         f"{s.get('project_below', 0):g} T | {s.get('candidates', 1)} | "
+                         f"{s['frechet_distance']:.2f} | "
                          f"{s['conditional_fidelity']:.3f} | {s['activity_mean']:.3f} | "
                          f"{s['peptides_per_s']:.1f} |")  # fmt: skip
         chosen = ", ".join(f"{k} {v}" for k, v in r["chosen"].items())
@@ -129,7 +130,7 @@ def interval(text: str) -> tuple[float, float]:
 def _baseline_rows(r: dict) -> list[dict]:
     names = ("baseline_shuffled", "baseline_profile")
     blank = {"guidance": "–", "guidance_rescale": "–", "steps": "–", "sampler": "–",
-             "peptides_per_s": float("nan")}  # fmt: skip
+             "candidates": "–", "peptides_per_s": float("nan")}  # fmt: skip
     pairs = zip(names, r.get("tuning_baselines", []), strict=False)  # old results: none
     return [blank | {"guidance": n} | b for n, b in pairs]
 
@@ -146,6 +147,8 @@ def main() -> None:
                     help="guidance intervals LO:HI as fractions of the timesteps")  # fmt: skip
     ap.add_argument("--rescale", type=float, nargs="+", default=[0.0],
                     help="guidance rescale factors (0 = plain guidance)")  # fmt: skip
+    ap.add_argument("--candidates", type=int, nargs="+", default=[1],
+                    help="best of m: candidates per peptide (1 = off)")  # fmt: skip
     ap.add_argument("--sampler", nargs="+", default=None, choices=["ddim", "ddpm"],
                     help="default: that of `peptide sample` (SampleConfig)")  # fmt: skip
     ap.add_argument("--types", nargs="+", default=None, help="default: every type of the run")

@@ -227,13 +227,18 @@ def test_settings_per_type_override_the_shared_ones() -> None:
         by_type={"avp": {"sampler": "ddim", "temperature": 0.85, "guidance": 2.5}},
     )
     assert cfg.settings_for("amp") == {"guidance": 3.0, "sampler": "ddpm", "steps": 50,
-                                       "temperature": 1.0, "guidance_rescale": 0.0}  # fmt: skip
+                                       "temperature": 1.0, "guidance_rescale": 0.0,
+                                       "candidates": 1}  # fmt: skip
     assert cfg.settings_for("avp") == {"guidance": 2.5, "sampler": "ddim", "steps": 50,
-                                       "temperature": 0.85, "guidance_rescale": 0.0}  # fmt: skip
+                                       "temperature": 0.85, "guidance_rescale": 0.0,
+                                       "candidates": 1}  # fmt: skip
+    assert SampleConfig(by_type={"avp": {"candidates": 3}}).settings_for("avp")["candidates"] == 3
     with pytest.raises(ConfigError, match="by_type"):
         resolve(SampleConfig, by_type={"avp": {"sampler": "euler"}})
     with pytest.raises(ConfigError, match="by_type"):
         resolve(SampleConfig, by_type={"avp": {"guidance_rescale": 2}})
+    with pytest.raises(ConfigError, match="candidates"):
+        resolve(SampleConfig, by_type={"avp": {"candidates": 0}})
 
 
 def test_sample_cli_uses_a_types_own_settings_unless_a_flag_says_otherwise(tmp_path) -> None:
@@ -306,3 +311,15 @@ def test_sample_without_a_named_teacher_says_how_to_project(tmp_path) -> None:
     )
     assert res.exit_code != 0 and "guidance interval" in str(res.exception) + res.output
     assert not (tmp_path / "d.fa").exists()
+
+
+def test_sample_cli_best_of_m_names_the_missing_teacher(tmp_path) -> None:
+    path = _tiny_model(tmp_path)  # its meta names no teacher
+    out = tmp_path / "x.fa"
+    args = ["peptide", "sample", "--model", str(path), "--n", "2", "--steps", "2",
+            "--out", str(out)]  # fmt: skip
+    res = CliRunner().invoke(app, [*args, "--candidates", "2"])
+    assert res.exit_code != 0 and not out.exists()
+    message = str(res.exception)  # the CLI entry point prints it as one line
+    assert "does not name its teacher" in message and "--candidates 1" in message
+    assert CliRunner().invoke(app, args).exit_code == 0 and out.exists()

@@ -85,12 +85,17 @@ def sample(
     project_below: float | None = typer.Option(
         None, help="fraction of steps re-embedded by the teacher (default 0 = off; e.g. 0.4)"
     ),
-    teacher: str | None = typer.Option(None, help="projection teacher (default: the model's)"),
+    teacher: str | None = typer.Option(
+        None, help="teacher for projection / best of m (default: the model's)"
+    ),
     guidance_interval: tuple[float, float] | None = typer.Option(
         None, help="guide only between these fractions of the timesteps (default 0 1 = all)"
     ),
     guidance_rescale: float | None = typer.Option(
         None, help="undo guidance's overshoot of the spread, 0-1 (default 0 = off)"
+    ),
+    candidates: int | None = typer.Option(
+        None, help="draw m candidates per peptide, keep the most typical (default 1 = off)"
     ),
     out: str | None = typer.Option(None, help="output FASTA"),
 ) -> None:
@@ -115,6 +120,7 @@ def sample(
         teacher=teacher,
         guidance_interval=guidance_interval,
         guidance_rescale=guidance_rescale,
+        candidates=candidates,
         out=out,
     )
     for own in (base.get("by_type") or {}).values():  # a flag given wins over a type's own
@@ -133,7 +139,7 @@ def _sample(cfg):  # noqa: ANN001, ANN202 - SampleConfig -> (sequences, seconds)
     from protdistill.tasks.peptide.sample import sample_peptides  # lazy: start-up time
 
     sd = StructDiff.load(cfg.model)
-    projector = _projection_teacher(cfg, sd)
+    projector = _sampling_teacher(cfg, sd)
     start = time.perf_counter()
     seqs = sample_peptides(
         sd,
@@ -152,19 +158,20 @@ def _sample(cfg):  # noqa: ANN001, ANN202 - SampleConfig -> (sequences, seconds)
     return seqs, time.perf_counter() - start
 
 
-def _projection_teacher(cfg, model):  # noqa: ANN001, ANN202 - SampleConfig, StructDiff
-    """The teacher that re-embeds samples (None when projection is off)."""
+def _sampling_teacher(cfg, model):  # noqa: ANN001, ANN202 - SampleConfig, StructDiff
+    """The teacher that re-embeds samples (None when neither projection nor best-of-m is on)."""
     from protdistill.errors import ConfigError  # lazy: start-up time
     from protdistill.teachers.esm import EsmTeacher  # lazy: start-up time
 
-    if cfg.project_below == 0:
+    if cfg.project_below == 0 and cfg.settings_for(cfg.type)["candidates"] == 1:
         return None
     path = cfg.teacher or model.meta.get("teacher_path")
     if not path:
         raise ConfigError(
             "the model does not name its teacher",
             path=cfg.model,
-            fix="pass --teacher DIR (the teacher it was trained with) or --project-below 0",
+            fix="pass --teacher DIR (the teacher it was trained with), or turn off projection "
+            "(--project-below 0) and best-of-m (--candidates 1)",
         )
     return EsmTeacher(path)
 

@@ -54,10 +54,11 @@ class TypeSampling(Config):
     steps: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, gt=0)
     guidance_rescale: float | None = Field(None, ge=0, le=1)
+    candidates: int | None = Field(None, ge=1)
 
 
 #: The keywords of ``sample_peptides`` that ``TypeSampling`` can set per type.
-PER_TYPE_KNOBS = ("guidance", "sampler", "steps", "temperature", "guidance_rescale")
+PER_TYPE_KNOBS = ("guidance", "sampler", "steps", "temperature", "guidance_rescale", "candidates")
 
 
 class SampleConfig(Config):
@@ -80,12 +81,17 @@ class SampleConfig(Config):
     project_below: float = Field(
         0.0, ge=0, le=1, description="fraction of timesteps whose estimate is re-embedded; 0 off"
     )
-    teacher: str | None = Field(None, description="projection teacher; default: the model's")
+    teacher: str | None = Field(
+        None, description="teacher re-embedding samples (projection, best of m); default: model's"
+    )
     guidance_interval: tuple[float, float] = Field(
         (0.0, 1.0), description="fractions of the timesteps (low, high) where guidance applies"
     )
     guidance_rescale: float = Field(
         0.0, ge=0, le=1, description="undo guidance's overshoot of the spread (0 off, 1 full)"
+    )
+    candidates: int = Field(
+        1, ge=1, description="best of m: candidates per peptide, the most typical kept (1 off)"
     )
     by_type: dict[str, TypeSampling] = Field(
         default_factory=dict,

@@ -11,7 +11,7 @@ from transformers import EsmConfig
 from transformers.models.esm.modeling_esm import EsmLMHead
 
 from protdistill.distill.checkpoint import load_model_state, save_model
-from protdistill.errors import CheckpointError, InputError
+from protdistill.errors import CheckpointError, ConfigError, InputError
 from protdistill.tasks.peptide.decoder import DecoderOutput, LMHeadDecoder, ResidueDecoder
 from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructDenoiser
 from protdistill.tasks.peptide.diffusion import GaussianDiffusion
@@ -92,6 +92,15 @@ class StructDiff:
                 fix="choose one of the types the model was trained on",
             )
         return self.types.index(name)
+
+    def check_teacher(self, teacher) -> None:  # noqa: ANN001 - teachers.esm.EsmTeacher
+        """Raise unless ``teacher`` (re-embedding samples) is the one the model was trained on."""
+        trained_on = self.meta.get("teacher")
+        if trained_on is not None and trained_on != teacher.identity:
+            raise ConfigError(
+                f"teacher {teacher.identity} is not the model's teacher {trained_on}",
+                fix=f"pass the teacher it was trained with ({self.meta.get('teacher_path')})",
+            )
 
     def type_names(self) -> list[str]:
         """The types one can sample: trained types, those with families, and the families."""

@@ -20,6 +20,7 @@ from protdistill.tasks.peptide.denoiser import StructureFeatures
 from protdistill.tasks.peptide.diffusion import classifier_free_guidance
 from protdistill.tasks.peptide.families import family_counts
 from protdistill.tasks.peptide.model import StructDiff
+from protdistill.tasks.peptide.typicality import best_of
 from protdistill.teachers.windows import stack_padded
 
 
@@ -87,12 +88,7 @@ def teacher_projector(
     mask: Tensor,
 ) -> Callable[[Tensor], Tensor]:
     """``z -> standardised teacher embedding of decode(z)`` for standardised ``z`` ``(B, L, D)``."""
-    trained_on = model.meta.get("teacher")
-    if trained_on is not None and trained_on != teacher.identity:
-        raise ConfigError(
-            f"projection teacher {teacher.identity} is not the model's teacher {trained_on}",
-            fix=f"pass the teacher the model was trained with ({model.meta.get('teacher_path')})",
-        )
+    model.check_teacher(teacher)
 
     def project(z: Tensor) -> Tensor:
         seqs = model.net.decode(z, mask).sequences()
@@ -107,12 +103,18 @@ def _check_options(
     teacher,  # noqa: ANN001 - protdistill.teachers.esm.EsmTeacher | None
     project_below: float,
     guidance_rescale: float,
+    candidates: int,
 ) -> None:
-    if project_below > 0 and teacher is None:
-        raise ConfigError(
-            "projection needs the teacher the model was trained with",
-            fix=f"pass it (model meta: {model.meta.get('teacher_path')}) or set project_below 0",
-        )
+    needs = {"projection": (project_below > 0, "project_below 0"),
+             "best-of-m selection": (candidates > 1, "candidates 1")}  # fmt: skip
+    for what, (wanted, off) in needs.items():
+        if wanted and teacher is None:
+            raise ConfigError(
+                f"{what} needs the teacher the model was trained with",
+                fix=f"pass it (model meta: {model.meta.get('teacher_path')}) or set {off}",
+            )
+    if candidates < 1:
+        raise ConfigError(f"candidates {candidates} < 1", fix="give 1 (off) or more per peptide")
     if not 0.0 <= guidance_rescale <= 1.0:
         raise ConfigError(
             f"guidance rescale {guidance_rescale:g} is outside 0..1",
@@ -176,6 +178,7 @@ def sample_peptides(
     project_below: float = 0.0,
     guidance_interval: tuple[float, float] = (0.0, 1.0),
     guidance_rescale: float = 0.0,
+    candidates: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Generate ``n`` peptides of ``type_name``; each has ``length`` residues (or a drawn one).
@@ -183,7 +186,9 @@ def sample_peptides(
     ``project_below`` > 0 (a fraction of the diffusion's timesteps) projects the clean estimates
     of the later steps through ``teacher`` (see the module docstring). ``guidance_interval``
     (fractions of the timesteps) limits guidance to the steps inside it; ``guidance_rescale``
-    undoes its overshoot (``classifier_free_guidance``). Seeded: the same
+    undoes its overshoot (``classifier_free_guidance``). ``candidates`` > 1 draws that many
+    candidates of each peptide's length and label and keeps the one the model finds most typical
+    (typicality.py; needs ``teacher``). Seeded: the same
     arguments give the same peptides. Batches group equal lengths. A type the model knows by
     families (families.py) is sampled family by family, in their training proportions.
     """
@@ -191,15 +196,16 @@ def sample_peptides(
         return _sample_families(model, type_name, n, locals())
     type_id = model.type_id(type_name)
     lengths = _checked_lengths(model, type_name, n, length, seed)
-    _check_options(model, teacher, project_below, guidance_rescale)
+    _check_options(model, teacher, project_below, guidance_rescale, candidates)
+    lengths = [k for k in lengths for _ in range(candidates)]
     below = round(project_below * model.diffusion.timesteps)
     interval = _timestep_interval(guidance_interval, model.diffusion.timesteps)
-    order = sorted(range(n), key=lambda i: lengths[i])
-    out: list[str] = [""] * n
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out: list[str] = [""] * len(lengths)
     gen = torch.Generator().manual_seed(seed)
     model.net.eval()
     dim = model.net.denoiser.cfg.embed_dim
-    for start in range(0, n, batch_size):
+    for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         mask = _length_mask([lengths[i] for i in idx])
         type_ids = torch.full((len(idx),), type_id, dtype=torch.long)
@@ -212,8 +218,8 @@ def sample_peptides(
         for row, seq in zip(idx, model.net.decode(z, mask).sequences(), strict=True):
             out[row] = seq
         if progress is not None:
-            progress(len(idx))
-    return out
+            progress((start + len(idx)) // candidates - start // candidates)
+    return best_of(model, out, candidates, type_name, teacher) if candidates > 1 else out
 
 
 def _sample_families(model: StructDiff, type_name: str, n: int, kwargs: dict) -> list[str]:
