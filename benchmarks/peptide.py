@@ -281,7 +281,12 @@ def to_markdown(report: dict) -> str:
         "starting-noise temperature "
         f"{a.get('temperature', 1.0):g}, teacher projection below "
         f"t = {a.get('project_below', 0.0):g} T, guidance rescale "
-        f"{a.get('guidance_rescale') or 0.0:g}; {a['n']} peptides per type and method).",
+        f"{a.get('guidance_rescale') or 0.0:g}; {a['n']} peptides per type and method)."
+        + (
+            f" Types' own settings (`_tuned` rows): {json.dumps(a['by_type'])}."
+            if a.get("by_type")
+            else ""
+        ),
         "",
         "Real held-out peptides, type classifier (CNN student distilled from a probe on the "
         f"stand-in teacher's embeddings): {json.dumps(report['classifier'])}",
