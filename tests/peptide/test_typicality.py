@@ -85,9 +85,11 @@ def test_best_of_m_sampling_keeps_lengths_is_seeded_and_needs_the_teacher(model,
         sample_peptides(model, "amp", 3, steps=3, candidates=2)
     with pytest.raises(ConfigError, match="candidates 0"):
         sample_peptides(model, "amp", 3, steps=3, candidates=0, teacher=teacher)
-    kw = dict(steps=4, seed=5, teacher=teacher, sampler="ddim")
+    kw = dict(steps=4, seed=5, teacher=teacher, sampler="ddim", batch_size=5)
     plain = sample_peptides(model, "amp", 8, **kw)
-    best = sample_peptides(model, "amp", 8, candidates=3, **kw)
+    counted: list[int] = []
+    best = sample_peptides(model, "amp", 8, candidates=3, progress=counted.append, **kw)
+    assert sum(counted) == 8 and len(counted) == 5  # kept peptides, not candidates
     assert [len(s) for s in best] == [len(s) for s in plain]  # same drawn lengths, in order
     assert best == sample_peptides(model, "amp", 8, candidates=3, **kw)
     assert best != plain

@@ -135,11 +135,13 @@ def sample(
 def _sample(cfg):  # noqa: ANN001, ANN202 - SampleConfig -> (sequences, seconds)
     import time  # lazy: start-up time
 
+    from protdistill.progress import Meter, verbosity  # lazy: start-up time
     from protdistill.tasks.peptide.model import StructDiff  # lazy: start-up time
     from protdistill.tasks.peptide.sample import sample_peptides  # lazy: start-up time
 
     sd = StructDiff.load(cfg.model)
     projector = _sampling_teacher(cfg, sd)
+    meter = Meter(cfg.n, f"sampling {cfg.type}", "peptides", show=verbosity() > 0)
     start = time.perf_counter()
     seqs = sample_peptides(
         sd,
@@ -153,8 +155,10 @@ def _sample(cfg):  # noqa: ANN001, ANN202 - SampleConfig -> (sequences, seconds)
         teacher=projector,
         project_below=cfg.project_below,
         guidance_interval=cfg.guidance_interval,
+        progress=meter.advance,
         **cfg.settings_for(cfg.type),
     )
+    meter.close()
     return seqs, time.perf_counter() - start
 
 
