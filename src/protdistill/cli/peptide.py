@@ -143,22 +143,24 @@ def _sample(cfg):  # noqa: ANN001, ANN202 - SampleConfig -> (sequences, seconds)
     projector = _sampling_teacher(cfg, sd)
     meter = Meter(cfg.n, f"sampling {cfg.type}", "peptides", show=verbosity() > 0)
     start = time.perf_counter()
-    seqs = sample_peptides(
-        sd,
-        cfg.type,
-        cfg.n,
-        length=cfg.length,
-        eta=cfg.eta,
-        structure=cfg.structure,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed,
-        teacher=projector,
-        project_below=cfg.project_below,
-        guidance_interval=cfg.guidance_interval,
-        progress=meter.advance,
-        **cfg.settings_for(cfg.type),
-    )
-    meter.close()
+    try:
+        seqs = sample_peptides(
+            sd,
+            cfg.type,
+            cfg.n,
+            length=cfg.length,
+            eta=cfg.eta,
+            structure=cfg.structure,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            teacher=projector,
+            project_below=cfg.project_below,
+            guidance_interval=cfg.guidance_interval,
+            progress=meter.advance,
+            **cfg.settings_for(cfg.type),
+        )
+    finally:
+        meter.close()
     return seqs, time.perf_counter() - start
 
 
