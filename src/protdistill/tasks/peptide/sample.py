@@ -20,8 +20,7 @@ from protdistill.tasks.peptide.denoiser import StructureFeatures
 from protdistill.tasks.peptide.diffusion import classifier_free_guidance
 from protdistill.tasks.peptide.families import family_counts
 from protdistill.tasks.peptide.model import StructDiff
-from protdistill.tasks.peptide.typicality import best_of
-from protdistill.teachers.windows import stack_padded
+from protdistill.tasks.peptide.typicality import best_of, teacher_embedding
 
 
 def draw_lengths(model: StructDiff, type_name: str, n: int, seed: int) -> list[int]:
@@ -91,9 +90,8 @@ def teacher_projector(
     model.check_teacher(teacher)
 
     def project(z: Tensor) -> Tensor:
-        seqs = model.net.decode(z, mask).sequences()
-        emb, _ = stack_padded([e.per_residue for e in teacher.embed(seqs)])
-        return model.net.standardise(emb.to(z)) * mask.unsqueeze(-1)
+        x0, _ = teacher_embedding(model, teacher, model.net.decode(z, mask).sequences())
+        return x0.to(z)
 
     return project
 

@@ -32,6 +32,18 @@ def _peptide_noise(seq: str, levels: int, width: int, dim: int, seed: int) -> Te
     return noise
 
 
+def teacher_embedding(
+    model: StructDiff,
+    teacher,  # noqa: ANN001 - protdistill.teachers.esm.EsmTeacher
+    seqs: Sequence[str],
+) -> tuple[Tensor, Tensor]:
+    """Standardised teacher embeddings ``(B, L, D)`` of ``seqs`` (zero past each length) and
+    their mask ``(B, L)``: what the denoiser works on."""
+    emb, _ = stack_padded([e.per_residue for e in teacher.embed(list(seqs))])
+    mask = torch.arange(emb.shape[1])[None, :] < torch.tensor([len(s) for s in seqs])[:, None]
+    return model.net.standardise(emb.float()) * mask.unsqueeze(-1), mask
+
+
 @torch.no_grad()
 def denoising_error(
     model: StructDiff,
@@ -51,10 +63,8 @@ def denoising_error(
     out = []
     for start in range(0, len(seqs), batch_size):
         batch = list(seqs[start : start + batch_size])
-        emb, _ = stack_padded([e.per_residue for e in teacher.embed(batch)])
-        mask = torch.arange(emb.shape[1])[None, :] < torch.tensor([len(s) for s in batch])[:, None]
+        x0, mask = teacher_embedding(model, teacher, batch)
         m = mask.unsqueeze(-1).float()
-        x0 = model.net.standardise(emb.float()) * m
         width, dim = x0.shape[1:]
         noise = torch.stack([_peptide_noise(s, len(steps), width, dim, seed) for s in batch], 1)
         feats = den.structure_head(x0, mask) if den.structure_head is not None else None
