@@ -9,6 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from protdistill.cli.main import app
+from protdistill.errors import ConfigError
 from protdistill.io.peptides import read_peptides
 
 
@@ -142,6 +143,7 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     data["balance_types"] = True  # the type-balanced sampler in a real training loop too
     data["rounding_loss_weight"] = 0.5  # and the rounding term
     data["model"]["self_condition"] = True  # and self-conditioning
+    data["model"]["relative_positions"] = 4  # and relative positions
     cfg = resolve(PeptideTrainConfig, None, **data)
     metrics = train_structdiff(cfg)
     (history,) = (tmp_path / "run" / "stages").glob("*/history.json")
@@ -151,13 +153,16 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     assert 0.0 <= metrics["lm_head_val_accuracy"] <= 1.0
     model = StructDiff.load(tmp_path / "run" / "model.safetensors")
     assert model.net.lm_decoder is not None
-    assert model.net.denoiser.self_cond is not None  # the saved bundle keeps the option
+    assert model.net.denoiser.self_cond is not None  # the saved bundle keeps the options
+    assert model.net.denoiser.relative is not None
     seqs = sample_peptides(model, "amp", 3, length=6, steps=3)
     assert [len(s) for s in seqs] == [6, 6, 6]
 
     # the same run directory with another network: one line naming what changed, nothing lost
-    wider = {**data, "model": {**data["model"], "d_model": 24, "self_condition": False}}
-    with pytest.raises(ConfigError, match="d_model 16 -> 24, self_condition True -> False"):
+    changes = {"d_model": 24, "self_condition": False, "relative_positions": 0}
+    wider = {**data, "model": {**data["model"], **changes}}
+    named = "d_model 16 -> 24, self_condition True -> False, relative_positions 4 -> 0"
+    with pytest.raises(ConfigError, match=named):
         train_structdiff(resolve(PeptideTrainConfig, None, **wider))
     kept = StructDiff.load(tmp_path / "run" / "model.safetensors")
     assert kept.net.denoiser.self_cond is not None
@@ -169,6 +174,21 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     data.update(teacher=tiny_teacher_dir, decoder="lm_head", out=str(tmp_path / "run2"))
     with pytest.raises(ModelError, match="no masked-LM head"):
         train_structdiff(resolve(PeptideTrainConfig, None, **data))
+
+
+def test_runs_saved_before_position_options_resume_with_absolute_positions(tmp_path) -> None:
+    from protdistill.tasks.peptide.config import PeptideTrainConfig
+    from protdistill.tasks.peptide.train import _check_same_network
+
+    cfg = PeptideTrainConfig(out=str(tmp_path))
+    before = cfg.model.model_dump(mode="json", exclude={"absolute_positions", "relative_positions"})
+    (tmp_path / "train_config.json").write_text(json.dumps({"peptide": {"model": before}}))
+    _check_same_network(tmp_path, cfg)  # older run: absolute positions, no relative bias
+    relative = cfg.model_copy(
+        update={"model": cfg.model.model_copy(update={"relative_positions": 8})}
+    )
+    with pytest.raises(ConfigError, match="relative_positions 0 -> 8"):
+        _check_same_network(tmp_path, relative)
 
 
 def test_shipped_peptide_configs_validate() -> None:

@@ -193,6 +193,34 @@ def test_drawn_lengths_follow_the_type_and_sampling_is_seeded() -> None:
         sample_peptides(model, "amp", 2, length=25, steps=2)
 
 
+def _shifted_by_padding(den: StructDenoiser, x, t, types):  # noqa: ANN001, ANN202
+    """Predictions for ``x`` alone and for ``x`` after two padded positions (real part)."""
+    mask = torch.ones(x.shape[:2], dtype=torch.bool)
+    alone = den(x, t, types, mask).prediction
+    pad = torch.randn(x.shape[0], 2, x.shape[2])
+    later = den(torch.cat([pad, x], 1), t, types, torch.cat([~mask[:, :2], mask], 1))
+    return alone, later.prediction[:, 2:]
+
+
+def test_relative_positions_see_offsets_only_and_absolute_positions_see_the_index() -> None:
+    x, t, types, _ = _inputs()
+    rel = _randomise(StructDenoiser(_cfg(relative_positions=3, absolute_positions=False)))
+    alone, later = _shifted_by_padding(rel, x, t, types)
+    torch.testing.assert_close(later, alone)  # a motif is the same wherever the window starts
+    both = _randomise(StructDenoiser(_cfg(relative_positions=3)))
+    alone, later = _shifted_by_padding(both, x, t, types)
+    assert not torch.allclose(later, alone)
+    bias = rel.relative_bias(7, x.device)
+    assert bias.shape == (2, 2, 7, 7)  # (layers, heads, query, key)
+    torch.testing.assert_close(bias[:, :, 0, 4], bias[:, :, 1, 5])  # same offset, same bias
+    torch.testing.assert_close(bias[:, :, 0, 5], bias[:, :, 0, 6])  # clipped beyond +-3
+    assert not torch.allclose(bias[:, :, 0, 1], bias[:, :, 1, 0])  # direction matters
+    rel(x, t, types, _inputs()[3]).prediction.pow(2).sum().backward()
+    assert rel.relative.weight.grad.abs().sum() > 0
+    names = StructDenoiser(_cfg()).state_dict()
+    assert "pos.weight" in names and not any(k.startswith("relative") for k in names)  # default
+
+
 def test_bundle_save_load_round_trip(tmp_path) -> None:
     model = _model(pair_dim=1)
     model.meta["teacher"] = "tiny"

@@ -24,6 +24,10 @@ class ModelConfig(Config):
     self_condition: bool = Field(
         True, description="feed the previous clean estimate back to the denoiser"
     )
+    absolute_positions: bool = Field(True, description="learned embedding of each residue index")
+    relative_positions: int = Field(
+        0, ge=0, le=64, description="k > 0: learned attention bias per offset, clipped at +-k"
+    )
     families: dict[str, int] = Field(
         default_factory=dict,
         description="condition on k families of a type, e.g. {avp: 8} (tasks/peptide/families)",

@@ -35,6 +35,8 @@ class DenoiserConfig(Config):
     residue_dim: int = 0
     structure_hidden: int = 64
     self_condition: bool = False
+    absolute_positions: bool = True
+    relative_positions: int = 0
 
 
 @dataclass
@@ -151,7 +153,14 @@ class StructDenoiser(nn.Module):
         # Self-conditioning (Chen et al. 2023, "Analog Bits"): the previous clean estimate is a
         # second input; no estimate (first step, half the training batch) adds nothing.
         self.self_cond = nn.Linear(cfg.embed_dim, d, bias=False) if cfg.self_condition else None
-        self.pos = nn.Embedding(cfg.max_length, d)
+        self.pos = nn.Embedding(cfg.max_length, d) if cfg.absolute_positions else None
+        # Relative positions (Shaw et al. 2018; T5): a learned per-head attention bias for each
+        # offset, clipped at +-k. Peptides are often windows of a longer protein at varying
+        # starts; a bias by offset learns a motif once, wherever the window begins.
+        k = cfg.relative_positions
+        self.relative = nn.Embedding(2 * k + 1, cfg.heads * cfg.layers) if k else None
+        if self.relative is not None:
+            nn.init.zeros_(self.relative.weight)
         self.time = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.type_emb = nn.Embedding(cfg.num_types + 1, d)
         self.struct_flag = nn.Embedding(2, d)
@@ -177,6 +186,15 @@ class StructDenoiser(nn.Module):
         mods = [self.pair_bias, self.residue_in, self.structure_head, self.struct_flag]
         return [p for m in mods if m is not None for p in m.parameters()]
 
+    def relative_bias(self, n: int, device: torch.device) -> Tensor:
+        """Attention bias ``(layers, heads, n, n)`` by key-minus-query offset (clipped)."""
+        assert self.relative is not None
+        k = self.cfg.relative_positions
+        idx = torch.arange(n, device=device)
+        offset = (idx[None, :] - idx[:, None]).clamp(-k, k) + k
+        bias = self.relative(offset).view(n, n, self.cfg.layers, self.cfg.heads)
+        return bias.permute(2, 3, 0, 1)
+
     def forward(
         self,
         x_t: Tensor,
@@ -190,8 +208,10 @@ class StructDenoiser(nn.Module):
         ``x0_self`` ``(B, L, D)``: the previous clean estimate (self-conditioning models only)."""
         b, n, _ = x_t.shape
         d, heads, layers = self.cfg.d_model, self.cfg.heads, self.cfg.layers
-        positions = torch.arange(n, device=x_t.device).clamp_max(self.cfg.max_length - 1)
-        h = self.inp(x_t) + self.pos(positions)[None]
+        h = self.inp(x_t)
+        if self.pos is not None:
+            positions = torch.arange(n, device=x_t.device).clamp_max(self.cfg.max_length - 1)
+            h = h + self.pos(positions)[None]
         if self.self_cond is not None and x0_self is not None:
             h = h + self.self_cond(x0_self * mask.unsqueeze(-1))
         present = torch.zeros(b, dtype=torch.long, device=x_t.device)
@@ -206,6 +226,8 @@ class StructDenoiser(nn.Module):
                 bias = pb.view(b, n, n, layers, heads).permute(0, 3, 4, 1, 2)
             if self.residue_in is not None and structure.residue is not None:
                 h = h + self.residue_in(structure.residue) * kf[:, None, None]
+        if self.relative is not None:
+            bias = bias + self.relative_bias(n, x_t.device)[None]
         c = (
             self.time(timestep_embedding(t, d))
             + self.type_emb(type_ids)

@@ -145,7 +145,8 @@ def _check_same_network(stage_dir: Path, cfg: PeptideTrainConfig) -> None:
         return
     try:
         before = json.loads(saved.read_text())["peptide"]["model"]
-        before = {"self_condition": False, "families": {}, **before}
+        old = {"absolute_positions": True, "relative_positions": 0}
+        before = {"self_condition": False, "families": {}, **old, **before}
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(
             f"unreadable run settings ({type(exc).__name__}: {exc})",
