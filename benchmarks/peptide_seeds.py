@@ -4,6 +4,10 @@ sampling seeds, on the full held-out set (as benchmarks/peptide.py scores it).
     .venv/bin/python benchmarks/peptide_seeds.py --config configs/peptide.yaml \
         --run runs/peptide/structure --seeds 102 1 2 3 4
 
+``--half tune`` scores Fréchet distance against the tuning half of each type's held-out
+peptides only (peptide_sweep.py's halves): that is where choices between models or settings are
+made; ``--half report`` the other half.
+
 One seed of 200 peptides moves Fréchet distance by ~0.2-0.3 and mean predicted activity by
 ~0.015, as much as some gaps to a baseline; this gives each method's mean ± sd and, per seed,
 whether StructDiff beats both baselines (drawn with the same seed) on FD, fidelity and activity.
@@ -34,6 +38,19 @@ def draw(kind: str, model, split, settings: dict, n: int, seed: int, teacher) ->
         "baseline_shuffled": shuffled_baseline(train, n, seed),
         "baseline_profile": profile_baseline(train, n, seed),
     }
+
+
+def held_out_half(split, kind: str, half: str):
+    """``split`` whose held-out peptides of ``kind`` are one of peptide_sweep.py's halves."""
+    from peptide_sweep import halves
+
+    from protdistill.tasks.peptide.data import PeptideSplit
+
+    if half == "all":
+        return split
+    keep = set(halves(split.sequences("val", kind))[half == "report"])
+    val = [p for p in split.val if p.type != kind or p.sequence in keep]
+    return PeptideSplit(split.train, val, split.types)
 
 
 def seed_rows(kind: str, model, split, ctx: tuple, settings: dict, args) -> list[dict]:
@@ -74,6 +91,7 @@ def markdown(res: dict) -> str:
              "|---" * 6 + "|"]  # fmt: skip
     for kind, r in res["types"].items():
         named = ", ".join(f"{k} {v}" for k, v in r["settings"].items())
+        named += f"; FD against {r.get('half', 'all')} held-out ({r.get('n_held_out', '?')})"
         for method in ("structdiff", *BASELINES):
             cells = [f"{s['mean']:.3f} ± {s['sd']:.3f}" for s in r["summary"][method].values()]
             lines.append(f"| {kind} | {named} | {method} | " + " | ".join(cells) + " |")
@@ -90,6 +108,12 @@ def main() -> None:
     ap.add_argument("--types", nargs="+", default=None, help="default: every type of the run")
     ap.add_argument("--seeds", type=int, nargs="+", default=[102, 1, 2, 3, 4])
     ap.add_argument("--n", type=int, default=200)
+    ap.add_argument(
+        "--half",
+        choices=["all", "tune", "report"],
+        default="all",
+        help="held-out peptides FD is scored against (halves of peptide_sweep.py)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--results", default="benchmarks/results/peptide_seeds")
     args = ap.parse_args()
@@ -119,8 +143,11 @@ def main() -> None:
         activity = fit_activity_classifier(data, kind, exclude=split.sequences("train"))
         settings = sample.settings_for(kind) | {"structure": sample.structure}
         ctx = (embed, classifier, activity, teacher)
-        rows = seed_rows(kind, model, split, ctx, settings, args)
-        out["types"][kind] = {"settings": settings, "seeds": rows, "summary": summary(rows)}
+        held = held_out_half(split, kind, args.half)
+        rows = seed_rows(kind, model, held, ctx, settings, args)
+        n_held = len(held.sequences("val", kind))
+        out["types"][kind] = {"settings": settings, "half": args.half, "n_held_out": n_held,
+                              "seeds": rows, "summary": summary(rows)}  # fmt: skip
     write_json(Path(args.results).with_suffix(".json"), out)
     write_text(Path(args.results).with_suffix(".md"), markdown(out))
     print(markdown(out))
