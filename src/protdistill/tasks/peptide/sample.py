@@ -20,7 +20,7 @@ from protdistill.tasks.peptide.denoiser import StructureFeatures
 from protdistill.tasks.peptide.diffusion import classifier_free_guidance
 from protdistill.tasks.peptide.families import family_counts
 from protdistill.tasks.peptide.model import StructDiff
-from protdistill.tasks.peptide.typicality import best_of, teacher_embedding
+from protdistill.tasks.peptide.typicality import best_of, length_mask, teacher_embedding
 
 
 def draw_lengths(model: StructDiff, type_name: str, n: int, seed: int) -> list[int]:
@@ -143,10 +143,6 @@ def _timestep_interval(fractions: tuple[float, float], timesteps: int) -> tuple[
     return round(lo * timesteps), round(hi * timesteps)
 
 
-def _length_mask(lengths: list[int]) -> Tensor:
-    return torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]
-
-
 def _repeat_structure(feats: StructureFeatures | None) -> StructureFeatures | None:
     if feats is None:
         return None
@@ -205,7 +201,7 @@ def sample_peptides(
     dim = model.net.denoiser.cfg.embed_dim
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        mask = _length_mask([lengths[i] for i in idx])
+        mask = length_mask([lengths[i] for i in idx])
         type_ids = torch.full((len(idx),), type_id, dtype=torch.long)
         fn = guided_model_fn(model, type_ids, mask, guidance, structure, interval, guidance_rescale)
         project = teacher_projector(model, teacher, mask) if below > 0 else None

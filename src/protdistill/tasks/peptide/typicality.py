@@ -32,6 +32,11 @@ def _peptide_noise(seq: str, levels: int, width: int, dim: int, seed: int) -> Te
     return noise
 
 
+def length_mask(lengths: Sequence[int]) -> Tensor:
+    """``(B, max length)`` bool: True at each sequence's residues."""
+    return torch.arange(max(lengths))[None, :] < torch.tensor(list(lengths))[:, None]
+
+
 def teacher_embedding(
     model: StructDiff,
     teacher,  # noqa: ANN001 - protdistill.teachers.esm.EsmTeacher
@@ -40,7 +45,7 @@ def teacher_embedding(
     """Standardised teacher embeddings ``(B, L, D)`` of ``seqs`` (zero past each length) and
     their mask ``(B, L)``: what the denoiser works on."""
     emb, _ = stack_padded([e.per_residue for e in teacher.embed(list(seqs))])
-    mask = torch.arange(emb.shape[1])[None, :] < torch.tensor([len(s) for s in seqs])[:, None]
+    mask = length_mask([len(s) for s in seqs])
     return model.net.standardise(emb.float()) * mask.unsqueeze(-1), mask
 
 
