@@ -144,6 +144,7 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
     data["rounding_loss_weight"] = 0.5  # and the rounding term
     data["model"]["self_condition"] = True  # and self-conditioning
     data["model"]["relative_positions"] = 4  # and relative positions
+    data["signal_scale"] = 0.5  # and a noisier schedule
     cfg = resolve(PeptideTrainConfig, None, **data)
     metrics = train_structdiff(cfg)
     (history,) = (tmp_path / "run" / "stages").glob("*/history.json")
@@ -160,8 +161,11 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
 
     # the same run directory with another network: one line naming what changed, nothing lost
     changes = {"d_model": 24, "self_condition": False, "relative_positions": 0}
-    wider = {**data, "model": {**data["model"], **changes}}
-    named = "d_model 16 -> 24, self_condition True -> False, relative_positions 4 -> 0"
+    wider = {**data, "model": {**data["model"], **changes}, "signal_scale": 1.0}
+    named = (
+        "d_model 16 -> 24, self_condition True -> False, relative_positions 4 -> 0, "
+        "signal_scale 0.5 -> 1.0"
+    )
     with pytest.raises(ConfigError, match=named):
         train_structdiff(resolve(PeptideTrainConfig, None, **wider))
     kept = StructDiff.load(tmp_path / "run" / "model.safetensors")
@@ -183,12 +187,14 @@ def test_runs_saved_before_position_options_resume_with_absolute_positions(tmp_p
     cfg = PeptideTrainConfig(out=str(tmp_path))
     before = cfg.model.model_dump(mode="json", exclude={"absolute_positions", "relative_positions"})
     (tmp_path / "train_config.json").write_text(json.dumps({"peptide": {"model": before}}))
-    _check_same_network(tmp_path, cfg)  # older run: absolute positions, no relative bias
+    _check_same_network(tmp_path, cfg)  # older run: absolute positions, no bias, scale 1
     relative = cfg.model_copy(
         update={"model": cfg.model.model_copy(update={"relative_positions": 8})}
     )
     with pytest.raises(ConfigError, match="relative_positions 0 -> 8"):
         _check_same_network(tmp_path, relative)
+    with pytest.raises(ConfigError, match="signal_scale 1.0 -> 0.4"):
+        _check_same_network(tmp_path, cfg.model_copy(update={"signal_scale": 0.4}))
 
 
 def test_shipped_peptide_configs_validate() -> None:

@@ -248,3 +248,22 @@ def test_rounding_loss_weights_peptides_ignores_padding_and_trains_only_the_esti
     padded = x0_hat.detach().clone()
     padded[0, 4:] = 99.0
     torch.testing.assert_close(rounding_loss(decoder, padded, mask, seqs, w), want.detach())
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    lengths=st.lists(st.integers(2, 9), min_size=2, max_size=5),
+    scale=st.floats(0.05, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_embedding_stats_standardise_to_the_signal_scale(lengths, scale, seed) -> None:
+    from protdistill.tasks.peptide.data import embedding_stats
+
+    gen = torch.Generator().manual_seed(seed)
+    embeddings = [3.0 + 5.0 * torch.randn(n, 4, generator=gen) for n in lengths]
+    mean, std = embedding_stats(embeddings, scale)
+    z = (torch.cat(embeddings) - mean) / std
+    assert torch.allclose(z.mean(0), torch.zeros(4), atol=1e-4)
+    assert torch.allclose(z.std(0), torch.full((4,), scale), rtol=1e-4)
+    _, unscaled = embedding_stats(embeddings)
+    assert torch.allclose(std * scale, unscaled)

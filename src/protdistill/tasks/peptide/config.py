@@ -165,6 +165,9 @@ class PeptideTrainConfig(Config):
     timesteps: int = Field(1000, ge=2)
     schedule: Literal["linear", "cosine", "sqrt"] = "sqrt"
     objective: Literal["eps", "x0"] = "x0"
+    signal_scale: float = Field(
+        1.0, gt=0, le=1, description="x standardised embeddings; < 1 = noisier schedule"
+    )
     p_uncond: float = Field(0.1, ge=0, le=1, description="null-type rate (guidance training)")
     balance_types: bool = Field(
         False, description="draw training peptides with equal weight per type (with replacement)"

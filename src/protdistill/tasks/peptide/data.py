@@ -171,10 +171,12 @@ def _batched(fn: Callable[[list[str]], list[Tensor]], seqs: list[str], batch: in
     return out
 
 
-def embedding_stats(embeddings: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-    """Per-dimension mean and std ``(D,)`` over all residues of ``embeddings`` ``[(L, D)]``."""
+def embedding_stats(embeddings: Sequence[Tensor], scale: float = 1.0) -> tuple[Tensor, Tensor]:
+    """Per-dimension ``mean`` and ``std`` ``(D,)`` over all residues of ``embeddings``
+    ``[(L, D)]``: ``(x - mean) / std`` has mean 0 and standard deviation ``scale`` per dimension
+    (``scale`` < 1 lowers the signal-to-noise ratio of every diffusion step)."""
     flat = torch.cat([e.float() for e in embeddings], dim=0)
-    return flat.mean(0), flat.std(0).clamp_min(1e-4)
+    return flat.mean(0), flat.std(0).clamp_min(1e-4) / scale
 
 
 def type_balanced_sampler(

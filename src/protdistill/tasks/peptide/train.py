@@ -108,7 +108,7 @@ class StructDiffModule(DistillModule):
             loss = loss + cfg.structure_loss_weight * s_loss
             out["structure"] = s_loss
         if cfg.decoder_loss_weight > 0:
-            d_loss = net.decoder.loss(x0, mask, batch["seqs"], noise=cfg.decoder_noise)
+            d_loss = net.decoder.loss(x0, mask, batch["seqs"], cfg.decoder_noise * cfg.signal_scale)
             loss = loss + cfg.decoder_loss_weight * d_loss
             out["decoder"] = d_loss
         if not training:
@@ -138,28 +138,29 @@ class StructDiffModule(DistillModule):
 
 
 def _check_same_network(stage_dir: Path, cfg: PeptideTrainConfig) -> None:
-    """A stage trained with another network shape cannot resume: one line saying which settings
-    differ (runs from before ``self_condition`` existed were trained without it)."""
+    """A stage trained with another network or signal scale cannot resume: one line saying which
+    settings differ (runs from before ``self_condition`` existed were trained without it)."""
     saved = stage_dir / "train_config.json"
     if not saved.is_file():
         return
     try:
-        before = json.loads(saved.read_text())["peptide"]["model"]
+        settings = json.loads(saved.read_text())["peptide"]
         old = {"absolute_positions": True, "relative_positions": 0}
-        before = {"self_condition": False, "families": {}, **old, **before}
+        before = {"self_condition": False, "families": {}, **old, **settings["model"]}
+        before["signal_scale"] = settings.get("signal_scale", 1.0)
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(
             f"unreadable run settings ({type(exc).__name__}: {exc})",
             path=saved,
             fix="delete that stage folder to train it again, or pass a new --out",
         ) from exc
-    now = cfg.model.model_dump(mode="json")
+    now = {**cfg.model.model_dump(mode="json"), "signal_scale": cfg.signal_scale}
     changed = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
     if changed:
         named = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
         raise ConfigError(
             f"{stage_dir} was trained with another network ({named})",
-            fix="pass a new --out, or set model: back to the settings that run was trained with",
+            fix="pass a new --out, or go back to the settings that run was trained with",
         )
 
 
@@ -273,7 +274,8 @@ def train_structdiff(
     write_json(out / "split.json", _split_json(split))
     log(f"{len(split.train)} train / {len(split.val)} val peptides, types {split.types}")
     feats, teacher = teacher_features(cfg, [p.sequence for p in peps], teacher, log)
-    mean, std = embedding_stats([feats.embeddings[s] for s in split.sequences("train")])
+    train_embeddings = [feats.embeddings[s] for s in split.sequences("train")]
+    mean, std = embedding_stats(train_embeddings, cfg.signal_scale)
     labelled, families = family_split(split, feats.embeddings, cfg.model.families, cfg.train.seed)
     data = (labelled.types, feats, mean, std)
     train_loader = _loader(cfg, labelled.train, data, shuffle=True)
