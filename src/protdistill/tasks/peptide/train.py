@@ -159,7 +159,7 @@ def _check_same_network(stage_dir: Path, cfg: PeptideTrainConfig) -> None:
     if changed:
         named = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
         raise ConfigError(
-            f"{stage_dir} was trained with another network ({named})",
+            f"{stage_dir} was trained with other settings ({named})",
             fix="pass a new --out, or go back to the settings that run was trained with",
         )
 
