@@ -182,19 +182,35 @@ def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teache
 
 def test_runs_saved_before_position_options_resume_with_absolute_positions(tmp_path) -> None:
     from protdistill.tasks.peptide.config import PeptideTrainConfig
-    from protdistill.tasks.peptide.train import _check_same_network
+    from protdistill.tasks.peptide.resume_check import check_same_settings
 
     cfg = PeptideTrainConfig(out=str(tmp_path))
     before = cfg.model.model_dump(mode="json", exclude={"absolute_positions", "relative_positions"})
     (tmp_path / "train_config.json").write_text(json.dumps({"peptide": {"model": before}}))
-    _check_same_network(tmp_path, cfg)  # older run: absolute positions, no bias, scale 1
+    check_same_settings(tmp_path, cfg)  # older run: absolute positions, no bias, scale 1
     relative = cfg.model_copy(
         update={"model": cfg.model.model_copy(update={"relative_positions": 8})}
     )
     with pytest.raises(ConfigError, match="relative_positions 0 -> 8"):
-        _check_same_network(tmp_path, relative)
+        check_same_settings(tmp_path, relative)
     with pytest.raises(ConfigError, match="signal_scale 1.0 -> 0.4"):
-        _check_same_network(tmp_path, cfg.model_copy(update={"signal_scale": 0.4}))
+        check_same_settings(tmp_path, cfg.model_copy(update={"signal_scale": 0.4}))
+
+
+def test_resume_refuses_another_diffusion_naming_every_change(tmp_path) -> None:
+    from protdistill.tasks.peptide.config import PeptideTrainConfig
+    from protdistill.tasks.peptide.resume_check import check_same_settings
+
+    cfg = PeptideTrainConfig(out=str(tmp_path), schedule="sqrt", objective="x0", timesteps=1000)
+    saved = {"peptide": cfg.model_dump(mode="json")}
+    (tmp_path / "train_config.json").write_text(json.dumps(saved))
+    check_same_settings(tmp_path, cfg)
+    other = cfg.model_copy(update={"schedule": "cosine", "objective": "eps", "timesteps": 500})
+    with pytest.raises(ConfigError) as err:
+        check_same_settings(tmp_path, other)
+    for change in ("schedule sqrt -> cosine", "objective x0 -> eps", "timesteps 1000 -> 500"):
+        assert change in str(err.value)
+    assert "signal_scale" not in str(err.value)
 
 
 def test_shipped_peptide_configs_validate() -> None:

@@ -23,7 +23,7 @@ from protdistill.distill.checkpoint import (
     student_state_from_checkpoint,
 )
 from protdistill.distill.trainer import DistillModule, TrainConfig, fit
-from protdistill.errors import CheckpointError, ConfigError, InputError, ModelError
+from protdistill.errors import ConfigError, InputError, ModelError
 from protdistill.io.atomic import write_json
 from protdistill.io.peptides import Peptide, read_peptides
 from protdistill.progress import Log
@@ -50,6 +50,7 @@ from protdistill.tasks.peptide.denoiser import DenoiserConfig, StructureFeatures
 from protdistill.tasks.peptide.diffusion import GaussianDiffusion
 from protdistill.tasks.peptide.families import family_split
 from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
+from protdistill.tasks.peptide.resume_check import check_same_settings
 from protdistill.tasks.peptide.structure import FoldFeaturizer, pair_dim, residue_dim
 from protdistill.teachers.esm import EsmTeacher, stack_padded
 
@@ -135,33 +136,6 @@ class StructDiffModule(DistillModule):
         with torch.no_grad():
             est = self.diffusion.predict_x0(x, t, den(x, t, types, mask, feats).prediction)
         return est if keep is None else est * keep[:, None, None].to(est.dtype)
-
-
-def _check_same_network(stage_dir: Path, cfg: PeptideTrainConfig) -> None:
-    """A stage trained with another network or signal scale cannot resume: one line saying which
-    settings differ (runs from before ``self_condition`` existed were trained without it)."""
-    saved = stage_dir / "train_config.json"
-    if not saved.is_file():
-        return
-    try:
-        settings = json.loads(saved.read_text())["peptide"]
-        old = {"absolute_positions": True, "relative_positions": 0}
-        before = {"self_condition": False, "families": {}, **old, **settings["model"]}
-        before["signal_scale"] = settings.get("signal_scale", 1.0)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(
-            f"unreadable run settings ({type(exc).__name__}: {exc})",
-            path=saved,
-            fix="delete that stage folder to train it again, or pass a new --out",
-        ) from exc
-    now = {**cfg.model.model_dump(mode="json"), "signal_scale": cfg.signal_scale}
-    changed = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
-    if changed:
-        named = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
-        raise ConfigError(
-            f"{stage_dir} was trained with other settings ({named})",
-            fix="pass a new --out, or go back to the settings that run was trained with",
-        )
 
 
 def _set_trainable(net: StructDiffNet, mode: str) -> None:
@@ -269,7 +243,7 @@ def train_structdiff(
     if not cfg.stages:
         raise ConfigError("no training stages configured", fix="give at least one entry in stages")
     for i, stage in enumerate(cfg.stages):  # before anything is written
-        _check_same_network(out / "stages" / f"{i}-{stage.name}", cfg)
+        check_same_settings(out / "stages" / f"{i}-{stage.name}", cfg)
     peps, split = load_data(cfg)
     write_json(out / "split.json", _split_json(split))
     log(f"{len(split.train)} train / {len(split.val)} val peptides, types {split.types}")
