@@ -6,7 +6,8 @@ sampling seeds, on the full held-out set (as benchmarks/peptide.py scores it).
 
 ``--half tune`` scores Fréchet distance against the tuning half of each type's held-out
 peptides only (peptide_sweep.py's halves): that is where choices between models or settings are
-made; ``--half report`` the other half.
+made; ``--half report`` the other half; ``--half tune report`` draws the peptides once and
+scores them against both (``<results>_tune``, ``<results>_report``), half the sampling time.
 
 One seed of 200 peptides moves Fréchet distance by ~0.2-0.3 and mean predicted activity by
 ~0.015, as much as some gaps to a baseline; this gives each method's mean ± sd and, per seed,
@@ -53,24 +54,28 @@ def held_out_half(split, kind: str, half: str):
     return PeptideSplit(split.train, val, split.types)
 
 
-def seed_rows(kind: str, model, split, ctx: tuple, settings: dict, args) -> list[dict]:
-    """Per seed: each method's FD, fidelity and activity, and StructDiff's wins."""
+def seed_rows(kind: str, model, splits: dict, ctx: tuple, settings: dict, args) -> dict:
+    """Per held-out half, per seed: each method's FD, fidelity and activity, and StructDiff's
+    wins. Peptides are drawn once per seed and scored against every half in ``splits``."""
     from protdistill.tasks.peptide.evaluate import evaluate_samples
 
     embed, classifier, activity, teacher = ctx
-    rows = []
+    rows: dict[str, list[dict]] = {half: [] for half in splits}
     for seed in args.seeds:
-        row: dict = {"seed": seed}
-        for method, seqs in draw(kind, model, split, settings, args.n, seed, teacher).items():
-            ev = evaluate_samples({kind: seqs}, split, embed=embed, classifier=classifier)
-            scores = {k: ev["per_type"][kind][k] for k, _ in METRICS[:2]}
-            row[method] = scores | {"activity_mean": float(activity.probability(seqs).mean())}
-        row["beats_both"] = {
-            k: all(sign * (row["structdiff"][k] - row[b][k]) > 0 for b in BASELINES)
-            for k, sign in METRICS
-        }
-        rows.append(row)
-        print(f"[{kind} seed {seed}] {row}", file=sys.stderr, flush=True)
+        drawn = draw(kind, model, next(iter(splits.values())), settings, args.n, seed, teacher)
+        active = {m: float(activity.probability(seqs).mean()) for m, seqs in drawn.items()}
+        for half, split in splits.items():
+            row: dict = {"seed": seed}
+            for method, seqs in drawn.items():
+                ev = evaluate_samples({kind: seqs}, split, embed=embed, classifier=classifier)
+                scores = {k: ev["per_type"][kind][k] for k, _ in METRICS[:2]}
+                row[method] = scores | {"activity_mean": active[method]}
+            row["beats_both"] = {
+                k: all(sign * (row["structdiff"][k] - row[b][k]) > 0 for b in BASELINES)
+                for k, sign in METRICS
+            }
+            rows[half].append(row)
+            print(f"[{kind} seed {seed} {half}] {row}", file=sys.stderr, flush=True)
     return rows
 
 
@@ -110,9 +115,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument(
         "--half",
+        nargs="+",
         choices=["all", "tune", "report"],
-        default="all",
-        help="held-out peptides FD is scored against (halves of peptide_sweep.py)",
+        default=["all"],
+        help="held-out peptides FD is scored against (halves of peptide_sweep.py); several: "
+        "the same peptides scored against each, written to <results>_<half>",
     )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--results", default="benchmarks/results/peptide_seeds")
@@ -138,19 +145,22 @@ def main() -> None:
     teacher = EsmTeacher(model.meta["teacher_path"])
     embed = pooled_embedder(teacher)
     data = Path(model.meta["config"]["data"]).parent
-    out = {"date": str(date.today()), "command": "python " + " ".join(sys.argv), "types": {}}
+    stamp = {"date": str(date.today()), "command": "python " + " ".join(sys.argv)}
+    outs = {half: stamp | {"types": {}} for half in args.half}
     for kind in args.types or split.types:
         activity = fit_activity_classifier(data, kind, exclude=split.sequences("train"))
         settings = sample.settings_for(kind) | {"structure": sample.structure}
         ctx = (embed, classifier, activity, teacher)
-        held = held_out_half(split, kind, args.half)
-        rows = seed_rows(kind, model, held, ctx, settings, args)
-        n_held = len(held.sequences("val", kind))
-        out["types"][kind] = {"settings": settings, "half": args.half, "n_held_out": n_held,
-                              "seeds": rows, "summary": summary(rows)}  # fmt: skip
-    write_json(Path(args.results).with_suffix(".json"), out)
-    write_text(Path(args.results).with_suffix(".md"), markdown(out))
-    print(markdown(out))
+        held = {half: held_out_half(split, kind, half) for half in args.half}
+        for half, rows in seed_rows(kind, model, held, ctx, settings, args).items():
+            n_held = len(held[half].sequences("val", kind))
+            outs[half]["types"][kind] = {"settings": settings, "half": half, "n_held_out": n_held,
+                                         "seeds": rows, "summary": summary(rows)}  # fmt: skip
+    for half, out in outs.items():
+        stem = args.results if len(outs) == 1 else f"{args.results}_{half}"
+        write_json(Path(stem).with_suffix(".json"), out)
+        write_text(Path(stem).with_suffix(".md"), markdown(out))
+        print(markdown(out))
 
 
 if __name__ == "__main__":
