@@ -8,9 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protdistill.errors import InputError
+from protdistill.io.atomic import write_json
 from protdistill.io.peptides import Peptide, read_peptides, write_peptide_fasta
 from protdistill.tasks.peptide.baselines import profile_baseline, shuffled_baseline
-from protdistill.tasks.peptide.data import split_peptides, type_balanced_sampler
+from protdistill.tasks.peptide.config import PeptideTrainConfig
+from protdistill.tasks.peptide.data import split_like, split_peptides, type_balanced_sampler
 from protdistill.tasks.peptide.evaluate import (
     composition,
     diversity,
@@ -22,6 +24,7 @@ from protdistill.tasks.peptide.evaluate import (
     novelty,
     uniqueness,
 )
+from protdistill.tasks.peptide.train import _split_json, load_data
 
 AA = "ACDEFGHIKLMNPQRSTVWY"
 
@@ -63,6 +66,26 @@ def test_split_is_seeded_and_keeps_sequences_on_one_side() -> None:
     assert not {p.sequence for p in s1.train} & {p.sequence for p in s1.val}
     assert len(s1.sequences("val")) == 20
     assert s1.val != split_peptides(peps, 0.2, seed=2).val
+
+
+def test_split_from_keeps_an_earlier_runs_held_out_peptides(tmp_path) -> None:
+    """A one-type run with ``split_from`` holds out exactly the earlier run's peptides of that
+    type (its own seeded split would pick others); an unknown peptide is named with the fix."""
+    peps = [Peptide(f"GL{a}{b}K", t) for a in AA for b in AA[:5] for t in ("amp", "afp")]
+    peps += [Peptide(f"KK{a}{b}G", "amp") for a in AA for b in AA[:5]]
+    fixed = split_peptides(peps, 0.2, seed=1)
+    write_json(tmp_path / "split.json", _split_json(fixed))
+    csv = tmp_path / "p.csv"
+    csv.write_text("type,sequence\n" + "".join(f"{p.type},{p.sequence}\n" for p in peps))
+    cfg = PeptideTrainConfig(data=str(csv), types=["afp"], split_from=str(tmp_path / "split.json"))
+    _, split = load_data(cfg)
+    assert split.types == ["afp"]
+    assert split.sequences("val") == fixed.sequences("val", "afp")
+    assert split.sequences("train") == fixed.sequences("train", "afp")
+    own = split_peptides([p for p in peps if p.type == "afp"], 0.2, seed=1)
+    assert own.sequences("val") != split.sequences("val")
+    with pytest.raises(InputError, match=r"split.json: afp GLWWW: 1 peptides .*\(fix: use"):
+        split_like([*peps, Peptide("GLWWW", "afp")], fixed, tmp_path / "split.json")
 
 
 @given(st.lists(st.integers(1, 40), min_size=2, max_size=4), st.integers(0, 99))

@@ -156,6 +156,10 @@ class PeptideTrainConfig(Config):
     sequence_column: str = "sequence"
     val_fraction: float = Field(0.1, ge=0, lt=1)
     split_seed: int = 0
+    split_from: str | None = Field(
+        None,
+        description="split.json of an earlier run: keep its held-out peptides (per-type models)",
+    )
     teacher: str = "../shared/models/esm2_t6_8M_standin"
     tokens_per_batch: int = Field(8192, ge=64)
     cache: str | None = Field(None, description="teacher cache dir; default <out>/../teacher_cache")

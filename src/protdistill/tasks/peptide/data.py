@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, WeightedRandomSampler
 
+from protdistill.errors import InputError
 from protdistill.io.peptides import Peptide
 from protdistill.teachers.cache import TeacherCache, sequence_key
 
@@ -47,6 +48,30 @@ def split_peptides(
         train=[p for p in peptides if p.sequence not in val],
         val=[p for p in peptides if p.sequence in val],
         types=types,
+    )
+
+
+def split_like(
+    peptides: Sequence[Peptide], fixed: PeptideSplit, source: str | Path
+) -> PeptideSplit:
+    """``peptides`` on the side ``fixed`` (an earlier run's split) put their sequences, so models
+    trained on other types or subsets are scored on the same held-out peptides."""
+    val, known = (
+        set(fixed.sequences("val")),
+        set(fixed.sequences("train")) | set(fixed.sequences("val")),
+    )
+    unknown = [p for p in peptides if p.sequence not in known]
+    if unknown:
+        raise InputError(
+            f"{len(unknown)} peptides are in neither side of this split",
+            path=source,
+            record=f"{unknown[0].type} {unknown[0].sequence}",
+            fix="use the split.json of a run trained on the same data file, or drop split_from",
+        )
+    return PeptideSplit(
+        train=[p for p in peptides if p.sequence not in val],
+        val=[p for p in peptides if p.sequence in val],
+        types=sorted({p.type for p in peptides}),
     )
 
 

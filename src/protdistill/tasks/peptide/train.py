@@ -37,6 +37,7 @@ from protdistill.tasks.peptide.data import (
     collate,
     compute_features,
     embedding_stats,
+    split_like,
     split_peptides,
     type_balanced_sampler,
 )
@@ -157,6 +158,8 @@ def load_data(cfg: PeptideTrainConfig) -> tuple[list[Peptide], PeptideSplit]:
         type_column=cfg.type_column,
         sequence_column=cfg.sequence_column,
     )
+    if cfg.split_from:
+        return peps, split_like(peps, read_split(cfg.split_from), cfg.split_from)
     return peps, split_peptides(peps, cfg.val_fraction, cfg.split_seed)
 
 
