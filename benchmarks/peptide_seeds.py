@@ -121,6 +121,12 @@ def main() -> None:
         help="held-out peptides FD is scored against (halves of peptide_sweep.py); several: "
         "the same peptides scored against each, written to <results>_<half>",
     )
+    ap.add_argument(
+        "--classifier",
+        default=None,
+        help="type classifier scoring fidelity; default: the run's (give a multi-type run's "
+        "for a one-type model)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--results", default="benchmarks/results/peptide_seeds")
     args = ap.parse_args()
@@ -132,6 +138,7 @@ def main() -> None:
     from protdistill.tasks.peptide.activity import fit_activity_classifier
     from protdistill.tasks.peptide.classifier import load_classifier
     from protdistill.tasks.peptide.config import SampleConfig, command_section
+    from protdistill.tasks.peptide.data import PeptideSplit
     from protdistill.tasks.peptide.evaluate import pooled_embedder
     from protdistill.tasks.peptide.model import StructDiff
     from protdistill.tasks.peptide.train import read_split
@@ -141,13 +148,16 @@ def main() -> None:
     run = Path(args.run)
     model = StructDiff.load(run / "model.safetensors")
     split = read_split(run / "split.json")
-    classifier, _ = load_classifier(run / "classifier.safetensors")
+    kinds = args.types or split.types
+    classifier, clf_meta = load_classifier(args.classifier or run / "classifier.safetensors")
+    # fidelity reads the classifier's output for a type by its index in split.types
+    split = PeptideSplit(split.train, split.val, list(clf_meta["types"]))
     teacher = EsmTeacher(model.meta["teacher_path"])
     embed = pooled_embedder(teacher)
     data = Path(model.meta["config"]["data"]).parent
     stamp = {"date": str(date.today()), "command": "python " + " ".join(sys.argv)}
     outs = {half: stamp | {"types": {}} for half in args.half}
-    for kind in args.types or split.types:
+    for kind in kinds:
         activity = fit_activity_classifier(data, kind, exclude=split.sequences("train"))
         settings = sample.settings_for(kind) | {"structure": sample.structure}
         ctx = (embed, classifier, activity, teacher)
