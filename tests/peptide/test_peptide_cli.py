@@ -121,6 +121,30 @@ def test_sample_with_unknown_type_is_one_line_error(tmp_path) -> None:
     assert "not found" in str(res.exception) or "not found" in res.output
 
 
+def test_one_type_run_on_an_earlier_split_trains_without_a_type_classifier(
+    tmp_path, tiny_teacher_dir, peptide_csv
+) -> None:
+    from protdistill.tasks.peptide.data import split_peptides
+    from protdistill.tasks.peptide.train import _split_json, read_split
+
+    peps, _ = read_peptides(peptide_csv)
+    (tmp_path / "earlier").mkdir()
+    earlier = split_peptides(peps, 0.2, seed=3)
+    (tmp_path / "earlier" / "split.json").write_text(json.dumps(_split_json(earlier)))
+    data = yaml.safe_load(_config(tmp_path, tiny_teacher_dir, peptide_csv, 1).read_text())
+    kind = earlier.types[0]
+    data |= {"stages": data["stages"][1:], "types": [kind],
+             "split_from": str(tmp_path / "earlier" / "split.json")}  # fmt: skip
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(data))
+    res = CliRunner().invoke(app, ["peptide", "train", "--config", str(tmp_path / "one.yaml")])
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "run"
+    assert json.loads((run / "train_metrics.json").read_text())["classifier"] is None
+    assert not (run / "classifier.safetensors").exists()
+    assert (run / "model.safetensors").is_file()
+    assert read_split(run / "split.json").sequences("val") == earlier.sequences("val", kind)
+
+
 def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teacher_dir) -> None:
     import torch
     from peptide_helpers import ESM_VOCAB, tiny_esm_config

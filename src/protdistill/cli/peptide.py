@@ -57,11 +57,12 @@ def train(
         },
     )
     metrics = train_structdiff(cfg, log=_echo)
+    clf = metrics["classifier"]
     typer.echo(
         f"model: {Path(cfg.out) / 'model.safetensors'}  "
         f"decoder accuracy (real held-out): {metrics['decoder_val_accuracy']:.4f}  "
-        f"classifier accuracy (real held-out): {metrics['classifier']['student_val_accuracy']}  "
-        f"train time: {metrics['train_seconds']:.0f}s"
+        + (f"classifier accuracy (real held-out): {clf['student_val_accuracy']}  " if clf else "")
+        + f"train time: {metrics['train_seconds']:.0f}s"
     )
 
 
