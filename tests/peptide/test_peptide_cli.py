@@ -124,7 +124,14 @@ def test_sample_with_unknown_type_is_one_line_error(tmp_path) -> None:
 def test_one_type_run_on_an_earlier_split_trains_without_a_type_classifier(
     tmp_path, tiny_teacher_dir, peptide_csv
 ) -> None:
+    import torch
+
+    from protdistill.distill.checkpoint import save_model
+    from protdistill.io.peptides import Peptide, write_peptide_fasta
+    from protdistill.tasks.peptide.classifier import TypeClassifier
+    from protdistill.tasks.peptide.config import EvaluateConfig
     from protdistill.tasks.peptide.data import split_peptides
+    from protdistill.tasks.peptide.pipeline import evaluate_file
     from protdistill.tasks.peptide.train import _split_json, read_split
 
     peps, _ = read_peptides(peptide_csv)
@@ -143,6 +150,18 @@ def test_one_type_run_on_an_earlier_split_trains_without_a_type_classifier(
     assert not (run / "classifier.safetensors").exists()
     assert (run / "model.safetensors").is_file()
     assert read_split(run / "split.json").sequences("val") == earlier.sequences("val", kind)
+
+    # fidelity with another run's classifier reads that classifier's index of the type
+    clf = TypeClassifier(2, dim=8)
+    with torch.no_grad():
+        clf.head[1].weight.zero_()
+        clf.head[1].bias.copy_(torch.tensor([-9.0, 9.0]))  # always the second type
+    save_model(tmp_path / "clf.safetensors", clf, {"types": ["aaa", kind], "dim": 8})
+    write_peptide_fasta(tmp_path / "s.fasta", [Peptide("GLKKLLK", kind), Peptide("KWKLFKK", kind)])
+    model, clf_path = str(run / "model.safetensors"), str(tmp_path / "clf.safetensors")
+    cfg = EvaluateConfig(model=model, classifier=clf_path, out=str(tmp_path / "eval"))
+    result = evaluate_file(tmp_path / "s.fasta", cfg)
+    assert result["per_type"][kind]["conditional_fidelity"] == 1.0
 
 
 def test_teacher_lm_head_decodes_when_present(tmp_path, peptide_csv, tiny_teacher_dir) -> None:
