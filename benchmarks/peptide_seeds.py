@@ -138,7 +138,6 @@ def main() -> None:
     from protdistill.tasks.peptide.activity import fit_activity_classifier
     from protdistill.tasks.peptide.classifier import load_classifier
     from protdistill.tasks.peptide.config import SampleConfig, command_section
-    from protdistill.tasks.peptide.data import PeptideSplit
     from protdistill.tasks.peptide.evaluate import pooled_embedder
     from protdistill.tasks.peptide.model import StructDiff
     from protdistill.tasks.peptide.train import read_split
@@ -149,9 +148,7 @@ def main() -> None:
     model = StructDiff.load(run / "model.safetensors")
     split = read_split(run / "split.json")
     kinds = args.types or split.types
-    classifier, clf_meta = load_classifier(args.classifier or run / "classifier.safetensors")
-    # fidelity reads the classifier's output for a type by its index in split.types
-    split = PeptideSplit(split.train, split.val, list(clf_meta["types"]))
+    classifier, _ = load_classifier(args.classifier or run / "classifier.safetensors")
     teacher = EsmTeacher(model.meta["teacher_path"])
     embed = pooled_embedder(teacher)
     data = Path(model.meta["config"]["data"]).parent

@@ -53,12 +53,12 @@ def choose(rows: list[dict], baselines: list[dict]) -> dict:
     return max(rows, key=lambda r: (wins(r, baselines), -r["frechet_distance"]))
 
 
-def score(seqs, reference, embed, classifier, activity, types, kind) -> dict:
+def score(seqs, reference, embed, classifier, activity, kind) -> dict:
     from protdistill.tasks.peptide.evaluate import conditional_fidelity, frechet_distance
 
     return {
         "frechet_distance": frechet_distance(embed(seqs), embed(reference)),
-        "conditional_fidelity": conditional_fidelity(classifier, {kind: seqs}, types)[kind],
+        "conditional_fidelity": conditional_fidelity(classifier, {kind: seqs})[kind],
         "activity_mean": float(activity.probability(seqs).mean()),
     }
 
@@ -178,7 +178,7 @@ def main() -> None:
     out = {"date": str(date.today()), "command": "python " + " ".join(sys.argv), "types": {}}
     for kind in args.types or split.types:
         activity = fit_activity_classifier(data, kind, exclude=split.sequences("train"))
-        ctx = (embed, classifier, activity, split.types)
+        ctx = (embed, classifier, activity)
         out["types"][kind] = sweep_type(kind, model, split, ctx, args, teacher)
     write_json(Path(args.results).with_suffix(".json"), out)
     write_text(Path(args.results).with_suffix(".md"), markdown(out))

@@ -152,7 +152,7 @@ def test_one_type_run_on_an_earlier_split_trains_without_a_type_classifier(
     assert read_split(run / "split.json").sequences("val") == earlier.sequences("val", kind)
 
     # fidelity with another run's classifier reads that classifier's index of the type
-    clf = TypeClassifier(2, dim=8)
+    clf = TypeClassifier(["aaa", kind], dim=8)
     with torch.no_grad():
         clf.head[1].weight.zero_()
         clf.head[1].bias.copy_(torch.tensor([-9.0, 9.0]))  # always the second type

@@ -33,13 +33,14 @@ class ClassifierOutput:
 class TypeClassifier(nn.Module):
     """Embedding → two dilated convolutions → masked mean + max pooling → linear."""
 
-    def __init__(self, num_types: int, dim: int = 64, kernel: int = 5) -> None:
+    def __init__(self, types: Sequence[str], dim: int = 64, kernel: int = 5) -> None:
         super().__init__()
-        self.num_types, self.dim = num_types, dim
+        self.types = list(types)  # output order: logit i is types[i]
+        self.num_types, self.dim = len(self.types), dim
         self.embed = nn.Embedding(VOCAB_SIZE, dim, padding_idx=0)
         self.conv1 = nn.Conv1d(dim, dim, kernel, padding=kernel // 2)
         self.conv2 = nn.Conv1d(dim, dim, kernel, padding=2 * (kernel // 2), dilation=2)
-        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(2 * dim, num_types))
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(2 * dim, self.num_types))
 
     def forward(self, tokens: Tensor) -> ClassifierOutput:
         """``tokens`` ``(B, L)`` alphabet ids (0 = padding)."""
@@ -129,7 +130,7 @@ def train_type_classifier(
     x_tr = pooled(tr_seqs)
     x_va = pooled(va_seqs) if va_seqs else x_tr[:0]
     t_tr, t_va = _probe_logits(x_tr, tr_y, [x_tr, x_va])
-    model = TypeClassifier(len(types))
+    model = TypeClassifier(types)
     _fit_student(model, tr_seqs, tr_y, t_tr, epochs, seed, alpha, temperature)
     result = {
         "types": types,
@@ -167,6 +168,6 @@ def per_type_accuracy(pred: Tensor, target: Tensor, types: Sequence[str]) -> dic
 
 def load_classifier(path: str | Path) -> tuple[TypeClassifier, dict]:
     state, meta = load_model_state(path)
-    model = TypeClassifier(len(meta["types"]), int(meta["dim"]))
+    model = TypeClassifier(meta["types"], int(meta["dim"]))
     model.load_state_dict(state)
     return model.eval(), meta

@@ -56,10 +56,8 @@ def split_like(
 ) -> PeptideSplit:
     """``peptides`` on the side ``fixed`` (an earlier run's split) put their sequences, so models
     trained on other types or subsets are scored on the same held-out peptides."""
-    val, known = (
-        set(fixed.sequences("val")),
-        set(fixed.sequences("train")) | set(fixed.sequences("val")),
-    )
+    val = set(fixed.sequences("val"))
+    known = val | set(fixed.sequences("train"))
     unknown = [p for p in peptides if p.sequence not in known]
     if unknown:
         raise InputError(

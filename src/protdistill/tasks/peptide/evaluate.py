@@ -253,16 +253,16 @@ def pooled_embedder(teacher) -> Callable[[list[str]], np.ndarray]:  # noqa: ANN0
 
 
 def conditional_fidelity(
-    classifier,
+    classifier,  # noqa: ANN001 - classifier.TypeClassifier
     samples_by_type: dict[str, list[str]],
-    types: Sequence[str],  # noqa: ANN001
 ) -> dict[str, float]:
-    """Fraction of each type's samples that the type classifier assigns to that type."""
+    """Fraction of each type's samples that the type classifier assigns to that type (types the
+    classifier does not know are left out)."""
     out = {}
     for name, seqs in samples_by_type.items():
-        if name in types and seqs:
+        if name in classifier.types and seqs:
             pred = classifier.predict(seqs)
-            out[name] = float((pred == list(types).index(name)).float().mean())
+            out[name] = float((pred == classifier.types.index(name)).float().mean())
     return out
 
 
@@ -279,7 +279,7 @@ def evaluate_samples(
 ) -> dict:
     """Per-type metrics of generated peptides against the split's train / held-out peptides."""
     per_type: dict[str, dict] = {}
-    fidelity = conditional_fidelity(classifier, samples_by_type, split.types) if classifier else {}
+    fidelity = conditional_fidelity(classifier, samples_by_type) if classifier else {}
     for name, seqs in samples_by_type.items():
         train = split.sequences("train", name)
         held = _subset(split.sequences("val", name), fd_max, seed)

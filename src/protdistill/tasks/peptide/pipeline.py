@@ -9,7 +9,6 @@ from protdistill.io.atomic import write_json
 from protdistill.io.peptides import read_peptides
 from protdistill.tasks.peptide.classifier import load_classifier
 from protdistill.tasks.peptide.config import EvaluateConfig
-from protdistill.tasks.peptide.data import PeptideSplit
 from protdistill.tasks.peptide.evaluate import evaluate_samples, plot_distributions, pooled_embedder
 from protdistill.tasks.peptide.model import StructDiff
 from protdistill.tasks.peptide.train import read_split
@@ -37,14 +36,11 @@ def evaluate_file(
     clf_path = (
         Path(cfg.classifier) if cfg.classifier else model_path.parent / "classifier.safetensors"
     )
-    classifier, clf_types = None, split.types
-    if clf_path.is_file():  # another run's (a one-type model has none): index by its own types
-        classifier, meta = load_classifier(clf_path)
-        clf_types = list(meta["types"])
+    classifier = load_classifier(clf_path)[0] if clf_path.is_file() else None
     log(f"evaluating {len(peps)} peptides of types {sorted(by_type)}")
     result = evaluate_samples(
         by_type,
-        PeptideSplit(split.train, split.val, clf_types),
+        split,
         embed=pooled_embedder(teacher),
         classifier=classifier,
         fd_max=cfg.fd_max,

@@ -321,11 +321,11 @@ def _finish(
     }
     model.save(out / "model.safetensors")
     log(f"decoder accuracy on real held-out embeddings: {acc:.4f}")
-    clf = None  # one type: nothing to tell apart; evaluate --classifier takes another run's
+    clf = None  # one type: nothing to tell apart; evaluate can take another run's classifier
     if len(split.types) > 1:
         clf = train_type_classifier(split, feats, out / "classifier", seed=cfg.train.seed, log=log)
     else:
-        log("type classifier skipped: a one-type run (fidelity: evaluate --classifier <run>)")
+        log("type classifier skipped: one type (for fidelity, evaluate: {classifier: <run>})")
     metrics = {
         "train_seconds": train_seconds,
         "decoder_val_accuracy": acc,
