@@ -8,7 +8,7 @@ Without ``--ppi-run`` a label-only ResNet-1D student is trained first (``--train
 PPI pipeline's own functions (same split rules, seed 0) under ``runs/compress_bench/ppi_student``.
 Every figure comes from this run: each ``compress`` call times the original and its compressed
 stages interleaved in one process (median of repeats), so speed-ups are ratios on the same,
-shared CPU. Writes benchmarks/results/compress.json and compress.md.
+shared CPU. Writes benchmarks/results/compress/compress.json and compress.md.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "runs" / "compress_bench"))
-    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "compress"))
     args = parser.parse_args()
     if not SHARED.exists():
         sys.exit(f"skipped: {SHARED} (data and stand-in teacher) is not present")

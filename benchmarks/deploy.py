@@ -7,7 +7,7 @@ For each run, two `compress --onnx` reports ("quantize" and "prune,quantize") ti
 interleaved on one collated batch; then the original, PyTorch INT8, ONNX Runtime fp32 and INT8
 (and the pruned variants) are timed interleaved from raw sequences: ``predict_pairs`` on held-out
 pairs (tokenising and batching included) and the embedding stage of ``ppi screen`` (proteins ->
-pooled embeddings). Writes benchmarks/results/deploy.json and deploy.md.
+pooled embeddings). Writes benchmarks/results/compress/deploy.json and deploy.md.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def main() -> None:
     parser.add_argument("--raw-pairs", type=int, default=256)
     parser.add_argument("--raw-proteins", type=int, default=256)
     parser.add_argument("--out", default=str(ROOT / "runs" / "deploy_bench"))
-    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "compress"))
     args = parser.parse_args()
     args.methods = args.methods.split(";")
     torch.set_num_threads(args.threads)

@@ -14,7 +14,7 @@ as the run's metrics.json does (mean cosine over proteins):
   proteins: from amino-acid composition + log length (22 numbers, no learning from the teacher),
   from the backbone's pooled embedding, from the final student's, and from the student's and the
   composition together (does the student carry anything composition does not?).
-Writes benchmarks/results/embedding_baselines.json (one entry per run).
+Writes benchmarks/results/ppi/embedding_baselines.json (one entry per run).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch
 from protdistill.alphabet import AMINO_ACIDS
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results" / "embedding_baselines.json"
+OUT = ROOT / "benchmarks" / "results" / "ppi" / "embedding_baselines.json"
 ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, 1e5)
 
 

@@ -10,7 +10,7 @@ reports: cosine similarity of mean-pooled embeddings to the teacher's, contact-m
 inference speed in residues/s (teacher and students timed interleaved in this process, best of
 ``--repeats``; the machine is shared, so ratios are more meaningful than absolute values).
 The same figures for the undistilled initialisation ("init") show what training adds.
-Writes benchmarks/results/esm_student.json.
+Writes benchmarks/results/esm-students/esm_student.json.
 """
 
 from __future__ import annotations
@@ -96,7 +96,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "runs" / "esm_student"))
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "esm_student.json"))
+    out = ROOT / "benchmarks" / "results" / "esm-students" / "esm_student.json"
+    ap.add_argument("--json", default=str(out))
     args = ap.parse_args()
     if not TEACHER.is_dir() or not FASTA.is_file():
         raise SystemExit(f"needs {TEACHER} and {FASTA} (../shared beside the checkout)")

@@ -9,7 +9,7 @@ Feature sets: the teacher's last-layer residue states (that benchmark's `teacher
 the same centred per chain (the metric ranks residues within a complex, so between-chain offsets
 are noise to the probe); physico-chemical features that need no pairing (burial from the teacher's
 single-chain contact map, hydrophobicity in windows, one-hot residue, position in the chain); and
-both. Results: benchmarks/results/interface_probe.json.
+both. Results: benchmarks/results/interfaces/interface_probe.json.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from protdistill.teachers.esm import EsmTeacher
 
 ROOT = Path(__file__).resolve().parents[1]
 DIPS = ROOT.parent / "shared" / "data" / "ppi" / "interfaces_dips"
-OUT = ROOT / "benchmarks" / "results" / "interface_probe.json"
+OUT = ROOT / "benchmarks" / "results" / "interfaces" / "interface_probe.json"
 #: Kyte & Doolittle (1982) hydropathy.
 KD_SCALE = (1.8, 2.5, -3.5, -3.5, 2.8, -0.4, -3.2, 4.5, -3.9, 3.8,
             1.9, -3.5, -1.6, -3.5, -4.5, -0.8, -0.7, 4.2, -0.9, -1.3)  # fmt: skip

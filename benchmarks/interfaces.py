@@ -11,7 +11,8 @@ chosen on the training folds, residue-embedding similarity); the distilled inter
 (trained on Guo pairs only, never on DIPS); students fine-tuned on DIPS contacts (from scratch and
 from the distilled one); a probe on the teacher's residue embeddings; and the propensity and random
 baselines. Everything fitted on DIPS is cross-validated over PDB entries (5 folds). Teacher maps
-are cached per complex in --cache (resumable). Results: benchmarks/results/interfaces_dips.json.
+are cached per complex in --cache (resumable).
+Results: benchmarks/results/interfaces/interfaces_dips.json.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from protdistill.teachers.esm import EsmTeacher
 
 ROOT = Path(__file__).resolve().parents[1]
 DIPS = ROOT.parent / "shared" / "data" / "ppi" / "interfaces_dips"
-OUT = ROOT / "benchmarks" / "results" / "interfaces_dips.json"
+OUT = ROOT / "benchmarks" / "results" / "interfaces" / "interfaces_dips.json"
 
 
 def teacher_outputs(teacher: EsmTeacher, c, cache: Path) -> dict:

@@ -8,13 +8,13 @@ Trains (or resumes; a finished run with ``model.safetensors`` is reused) two mod
 contact-map structure features on / off -- samples ``n`` peptides per type with guidance 1.0
 (plain conditional), ``--guidance`` and optionally a tuned scale per type, draws the two
 baselines (shuffled training peptides, position-specific composition), evaluates everything
-against the same split and writes ``benchmarks/results/peptide.{json,md}``. Sampling settings
-not given as flags (steps, sampler, per-type guidance table, temperature, guidance rescale)
+against the same split and writes ``benchmarks/results/peptide/peptide.{json,md}``. Sampling
+settings not given as flags (steps, sampler, per-type guidance table, temperature, guidance rescale)
 are the config's ``sample:`` section, whose ``by_type`` settings apply to the ``_tuned`` rows,
 e.g. the shipped default::
 
     .venv/bin/python benchmarks/peptide.py --config configs/peptide.yaml --out runs/peptide \
-        --models structure --n 200 --results benchmarks/results/peptide_default
+        --models structure --n 200 --results benchmarks/results/peptide/peptide_default
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--guidance-rescale", type=float, default=None, help="0-1; 0: none")
     ap.add_argument("--cache", default="runs/teacher_cache/peptide")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--results", default="benchmarks/results/peptide")
+    ap.add_argument("--results", default="benchmarks/results/peptide/peptide")
     ap.add_argument("--activity-data", default=None, help="<type>_*.csv folder (default: data's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

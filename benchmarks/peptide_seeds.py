@@ -12,7 +12,7 @@ scores them against both (``<results>_tune``, ``<results>_report``), half the sa
 One seed of 200 peptides moves Fréchet distance by ~0.2-0.3 and mean predicted activity by
 ~0.015, as much as some gaps to a baseline; this gives each method's mean ± sd and, per seed,
 whether StructDiff beats both baselines (drawn with the same seed) on FD, fidelity and activity.
-Writes benchmarks/results/peptide_seeds.{json,md}.
+Writes benchmarks/results/peptide/peptide_seeds.{json,md}.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def main() -> None:
         "for a one-type model)",
     )
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--results", default="benchmarks/results/peptide_seeds")
+    ap.add_argument("--results", default="benchmarks/results/peptide/peptide_seeds")
     args = ap.parse_args()
     if len(args.seeds) < 2:
         sys.exit("--seeds needs at least two seeds for a spread, e.g. --seeds 102 1 2")

@@ -10,7 +10,7 @@ predicted activity (the independent activity classifier). The chosen setting bea
 baselines (scored on the tuning half too) on the most of FD, fidelity and activity, ties broken
 by the lowest FD; it is re-sampled with fresh seeds and scored against the *report* half, next
 to the two baselines scored against the same half.
-Writes benchmarks/results/peptide_sweep.{json,md}.
+Writes benchmarks/results/peptide/peptide_sweep.{json,md}.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def main() -> None:
     ap.add_argument("--no-structure", dest="structure", action="store_false")
     ap.add_argument("--activity-data", default=None, help="<type>_*.csv folder")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--results", default="benchmarks/results/peptide_sweep")
+    ap.add_argument("--results", default="benchmarks/results/peptide/peptide_sweep")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from protdistill.io.atomic import write_json, write_text

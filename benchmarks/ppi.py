@@ -2,7 +2,7 @@
 
     python benchmarks/ppi.py --dataset guo_yeast --teacher ../shared/models/esm2_t6_8M_standin
 
-Writes benchmarks/results/ppi_<dataset>_<split>.json. Every figure comes from this run: the
+Writes benchmarks/results/ppi/ppi_<dataset>_<split>.json. Every figure comes from this run: the
 variants share the teacher cache, the split (same seed) and the training budget. Throughput is
 pairs/s from raw sequences (the teacher includes embedding both proteins), measured one after the
 other in fresh subprocesses so that peak memory (max RSS) belongs to one model.
@@ -287,7 +287,7 @@ def throughput(args: argparse.Namespace, run_dir: Path) -> dict:
 
 
 def _results_path(args: argparse.Namespace) -> Path:
-    return ROOT / "benchmarks" / "results" / f"ppi_{args.dataset}_{_split_name(args)}.json"
+    return ROOT / "benchmarks" / "results" / "ppi" / f"ppi_{args.dataset}_{_split_name(args)}.json"
 
 
 def remeasure(args: argparse.Namespace) -> None:

@@ -1,6 +1,6 @@
-"""Render a benchmarks/results/ppi_*.json report as the Markdown table used in BENCHMARKS.md.
+"""Render a benchmarks/results/ppi/ppi_*.json report as the Markdown table used in BENCHMARKS.md.
 
-python benchmarks/render_ppi.py benchmarks/results/ppi_guo_yeast_protein_f1.json
+python benchmarks/render_ppi.py benchmarks/results/ppi/ppi_guo_yeast_protein_f1.json
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ benchmark resumes: finished runs are read back, a half-done one continues). All 
 split (seed 0), the teacher head and the teacher cache; pretrained variants with the same
 transfer set share one backbone (content-addressed), so student seeds vary task distillation
 only (`split1_*` jobs: the same on split seed 1, with its own head and backbone). Results:
-benchmarks/results/retention_guo_yeast.json (rewritten after every job);
-`bernett_*` jobs and `--bernett-subset` write benchmarks/results/retention_bernett_full.json.
+benchmarks/results/ppi/retention_guo_yeast.json (rewritten after every job);
+`bernett_*` jobs and `--bernett-subset` write benchmarks/results/ppi/retention_bernett_full.json.
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ VARIANTS |= {
     | ALL
     | {"random_crops": False, "pretrain_epochs": 32},
 }
-OUT = ROOT / "benchmarks" / "results" / "retention_guo_yeast.json"
-OUT_BERNETT = ROOT / "benchmarks" / "results" / "retention_bernett_full.json"
+OUT = ROOT / "benchmarks" / "results" / "ppi" / "retention_guo_yeast.json"
+OUT_BERNETT = ROOT / "benchmarks" / "results" / "ppi" / "retention_bernett_full.json"
 
 
 def results_file(name: str) -> Path:

@@ -7,7 +7,7 @@ Both stages run through the real commands (`protdistill ppi embed` and `ppi scre
 ``--devices 1`` and ``--devices N`` on CPU (gloo), interleaved, each into fresh output folders,
 so the ratio comes from one run on one machine. Teacher caching embeds a seeded subset of the Guo
 yeast proteins; screening scores all-vs-all a seeded subset of the Bernett proteins. Results:
-benchmarks/results/scale.json.
+benchmarks/results/scale/scale.json.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from protdistill.io.fasta import read_fasta, write_fasta
 
 ROOT = Path(__file__).resolve().parents[1]
 PPI = ROOT.parent / "shared" / "data" / "ppi"
-OUT = ROOT / "benchmarks" / "results" / "scale.json"
+OUT = ROOT / "benchmarks" / "results" / "scale" / "scale.json"
 
 
 def _subset(fasta: Path, n: int, seed: int, path: Path) -> dict[str, str]:

@@ -2,7 +2,7 @@
 same run's `ppi predict` and teacher pairs/s on samples, and the sanity of Guo yeast top-K hits.
 
 Usage: .venv/bin/python benchmarks/screen.py --model runs/guo [--threads 2] [--top-k 50]
-Writes benchmarks/results/screen.json. Skips (exit 0, no JSON) when ../shared is absent.
+Writes benchmarks/results/screening/screen.json. Skips (exit 0, no JSON) when ../shared is absent.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ SHARED = ROOT.parent / "shared"
 TEACHER = SHARED / "models" / "esm2_t6_8M_standin"
 BERNETT = SHARED / "data" / "ppi" / "bernett" / "sequences.fasta"
 GUO = SHARED / "data" / "ppi" / "guo_yeast"
-OUT = ROOT / "benchmarks" / "results" / "screen.json"
+OUT = ROOT / "benchmarks" / "results" / "screening" / "screen.json"
 
 
 def peak_rss_mb() -> float:

@@ -2,7 +2,8 @@
 default architectures (random weights: speed does not depend on them) screen the same proteins.
 
 Usage: .venv/bin/python benchmarks/screen_interaction.py [--proteins 300] [--threads 2]
-Writes benchmarks/results/screen_interaction.json. Skips (exit 0) when ../shared is absent.
+Writes benchmarks/results/screening/screen_interaction.json.
+Skips (exit 0) when ../shared is absent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GUO = ROOT.parent / "shared" / "data" / "ppi" / "guo_yeast" / "sequences.fasta"
-OUT = ROOT / "benchmarks" / "results" / "screen_interaction.json"
+OUT = ROOT / "benchmarks" / "results" / "screening" / "screen_interaction.json"
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ reused, killed ones resume); ``--ablation PART`` adds that part's student with o
 and Rayleigh, gap vs T), CPU greedy-decoding throughput (sentences/s at 12 dB AWGN, models timed
 interleaved, best of ``--repeats``) and a summary: BLEU-1 averaged over every SNR and both
 channels, as a ratio to the teacher's, decoding speed-up, parameters and training time.
-Writes benchmarks/results/semcom.json and benchmarks/results/semcom.md.
+Writes benchmarks/results/semcom/semcom.json and semcom.md.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per distillation")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "runs/semcom/bench"))
-    ap.add_argument("--results", default=str(ROOT / "benchmarks/results"))
+    ap.add_argument("--results", default=str(ROOT / "benchmarks/results/semcom"))
     args = ap.parse_args()
     started, load_start = time.time(), os.getloadavg()[0]
     from protdistill.io.atomic import write_json, write_text

@@ -3,7 +3,7 @@ interleaved, best of ``--repeats``) and the smallest pooled-embedding cosine bet
 
     .venv/bin/python benchmarks/teacher_precision.py --proteins 200
 
-Writes benchmarks/results/teacher_precision.json.
+Writes benchmarks/results/scale/teacher_precision.json.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def main() -> None:
     ap.add_argument("--precisions", nargs="+", default=["32", "bf16"])
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--results", default=str(ROOT / "benchmarks/results/teacher_precision.json"))
+    out = ROOT / "benchmarks/results/scale/teacher_precision.json"
+    ap.add_argument("--results", default=str(out))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from protdistill.datasets import dataset_files

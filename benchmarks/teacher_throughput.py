@@ -1,7 +1,8 @@
 """Throughput of the stand-in ESM-2 teacher on this CPU: length-sorted vs unsorted batches.
 
 Usage: .venv/bin/python benchmarks/teacher_throughput.py [--n 120] [--rounds 2]
-Writes benchmarks/results/teacher_throughput.json. Skips (exit 0, no JSON) when ../shared is absent.
+Writes benchmarks/results/scale/teacher_throughput.json.
+Skips (exit 0, no JSON) when ../shared is absent.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 MODEL = SHARED / "models" / "esm2_t6_8M_standin"
 FASTA = SHARED / "data" / "ppi" / "guo_yeast" / "sequences.fasta"
-OUT = ROOT / "benchmarks" / "results" / "teacher_throughput.json"
+OUT = ROOT / "benchmarks" / "results" / "scale" / "teacher_throughput.json"
 
 
 def sample(n: int, max_len: int, seed: int) -> list[str]:

@@ -9,7 +9,7 @@ compares them), for proteins longer than N and for all.
 
     python benchmarks/truncation.py --n-proteins 400 --lengths 256 512 1024
 
-writes benchmarks/results/truncation_guo_yeast.json.
+writes benchmarks/results/ppi/truncation_guo_yeast.json.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-OUT = ROOT / "benchmarks" / "results" / "truncation_guo_yeast.json"
+OUT = ROOT / "benchmarks" / "results" / "ppi" / "truncation_guo_yeast.json"
 
 
 def cosine_to_full(full: torch.Tensor, cut: torch.Tensor) -> torch.Tensor:
