@@ -30,6 +30,7 @@ _GROUPS = [
     ),
     ("peptide", "app", "peptide", "StructDiff peptide generation: train, sample, evaluate."),
     ("semcom", "app", "semcom", "Semantic communication (DeepSC-style) teacher models."),
+    ("data", "app", "data", "Public PPI benchmarks: list them, fetch one (pinned, verified)."),
 ]
 _COMMANDS = [
     (
