@@ -26,10 +26,19 @@ def compress(
     temperature: float = typer.Option(None, help="KD temperature."),
     rank: int = typer.Option(None, help="Low rank: fixed rank."),
     energy: float = typer.Option(None, help="Low rank: kept spectral energy (default 0.9)."),
+    lowrank_min_params: int = typer.Option(
+        None, help="Low rank: Linear layers with fewer weights are left whole (default 4096)."
+    ),
     quantize_linear: bool = typer.Option(None, "--quantize-linear/--no-quantize-linear"),
     quantize_conv: bool = typer.Option(None, "--quantize-conv/--no-quantize-conv"),
     backend: str = typer.Option(None, help="INT8 kernels: native (default) or reference."),
     calibration_batches: int = typer.Option(None, help="Batches for static calibration."),
+    onnx: bool = typer.Option(
+        None,
+        "--onnx/--no-onnx",
+        help="Also export the last float stage to ONNX and time it under ONNX Runtime, fp32 and "
+        "static INT8 (PPI Siamese students).",
+    ),
     skip: list[str] = typer.Option(None, "--skip", help="Module path left untouched (repeat)."),
     pairs: Path = typer.Option(None, "--pairs", help="PPI pairs TSV (default: the run's split)."),
     fasta: Path = typer.Option(None, "--fasta", help="FASTA (PPI: the run's; ESM: required)."),
