@@ -19,18 +19,78 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
+#: Limits on a config file: its size, and the values it may expand to through YAML aliases
+#: (``&a`` / ``*a``: a "billion laughs" file is a few lines that expand to 10^9 values).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 100_000
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or non-mapping content is a :class:`ConfigError`."""
+    """Read a YAML mapping; a missing, unreadable, oversized or non-mapping file, or one whose
+    aliases expand past :data:`MAX_CONFIG_VALUES`, is a :class:`ConfigError`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError("config file not found", path=path, fix="pass an existing YAML file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file is larger than {MAX_CONFIG_BYTES // 2**20} MiB",
+            path=path, fix="check that this is a protdistill YAML config",
+        )  # fmt: skip
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML ({exc})".replace("\n", " "), path=path) from exc
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_BoundedLoader) or {}  # noqa: S506
+    except _TooBig:
+        raise _alias_bomb(path) from None
+    except (yaml.YAMLError, ValueError, OverflowError, RecursionError) as exc:
+        # ValueError: not UTF-8, or an impossible date (2001-02-30); RecursionError: deep nesting
+        reason = str(exc).replace("\n", " ") or type(exc).__name__
+        raise ConfigError(f"invalid YAML ({reason})", path=path,
+                          fix="check the file's YAML syntax") from exc  # fmt: skip
     if not isinstance(data, dict):
         raise ConfigError("top level must be a mapping of option: value", path=path)
+    if _expands_past(data, MAX_CONFIG_VALUES):
+        raise _alias_bomb(path)
     return data
+
+
+def _alias_bomb(path: Path) -> ConfigError:
+    return ConfigError(
+        f"the YAML expands to more than {MAX_CONFIG_VALUES:,} values through its aliases "
+        "(&name / *name)", path=path, fix="write the values out instead of nesting aliases",
+    )  # fmt: skip
+
+
+class _TooBig(yaml.YAMLError):
+    """Merge keys (``<<: [*a, *a]``) expanded past the limit while the file was read."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that stops merge keys from expanding without bound: PyYAML copies
+    each merged mapping, so ``<<: [*a, *a]`` nested 30 deep never finishes loading."""
+
+    merged = 0
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        super().flatten_mapping(node)
+        self.merged += len(node.value)
+        if self.merged > MAX_CONFIG_VALUES:
+            raise _TooBig
+
+
+def _expands_past(data: Any, budget: int) -> bool:
+    """True when ``data`` counted as a tree (shared / recursive references counted each time
+    they appear) holds more than ``budget`` values; stops counting as soon as it does."""
+    stack, seen = [data], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > budget:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set)):
+            stack.extend(item)
+    return False
 
 
 def resolve(cls: type[C], path: str | Path | None = None, **overrides: Any) -> C:

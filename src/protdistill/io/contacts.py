@@ -164,20 +164,38 @@ def _index(text: str, seq: str, path: str | Path, record: str) -> int:
 def _complex_info(path: str | Path) -> dict[tuple[str, str], tuple[str, float | None]]:
     """``{(a, b): (pdb, seq_ident)}`` from a complexes TSV with a header."""
     with open_text(path, "complexes file") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    if not rows or not {"a", "b"} <= set(rows[0]):
+        reader = csv.DictReader(handle, delimiter="\t")
+        try:
+            rows = [(reader.line_num, row) for row in reader]
+        except csv.Error as exc:
+            raise InputError(
+                f"unreadable row ({exc})", path=path, record=f"line {reader.line_num}",
+                fix="write tab-separated columns a, b, pdb, seq_ident",
+            ) from exc  # fmt: skip
+    if not rows or not {"a", "b"} <= set(rows[0][1]):
         raise InputError(
             "complexes file needs a header with columns a, b (and pdb, seq_ident)",
             path=path, fix="use the complexes.tsv layout of the DIPS interface set",
         )  # fmt: skip
-    out = {}
-    for row in rows:
-        ident = row.get("seq_ident")
-        out[(row["a"], row["b"])] = (
-            row.get("pdb") or _pdb_guess(row["a"]),
-            float(ident) if ident not in (None, "") else None,
-        )
-    return out
+    return dict(_complex_row(row, path, f"line {line}") for line, row in rows)
+
+
+def _complex_row(row: dict, path: str | Path, record: str) -> tuple:
+    """``((a, b), (pdb, seq_ident))`` of one complexes row, checked."""
+    if row["a"] is None or row["b"] is None:
+        raise InputError("row has fewer columns than the header", path=path, record=record,
+                         fix="fill the a and b columns of every row")  # fmt: skip
+    ident = row.get("seq_ident")
+    try:
+        value = float(ident) if ident not in (None, "") else None
+    except ValueError:
+        value = float("nan")
+    if value is not None and not 0 <= value <= 1:
+        raise InputError(
+            f"seq_ident {ident!r} is not a number in 0..1", path=path, record=record,
+            fix="write the chains' sequence identity as a fraction, or leave it empty",
+        )  # fmt: skip
+    return (row["a"], row["b"]), (row.get("pdb") or _pdb_guess(row["a"]), value)
 
 
 def _pdb_guess(chain: str) -> str:

@@ -51,10 +51,16 @@ def _parse_label(text: str, *, path: Path, record: str) -> float:
     )
 
 
-def _split(line: str) -> list[str]:
+def _split(line: str, path: Path, record: str) -> list[str]:
     """Fields of a tab-, comma- or space-separated line; quoted fields ("P1","P2",1) unquoted."""
     delimiter = "\t" if "\t" in line else "," if "," in line else " "
-    fields = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
+    except csv.Error as exc:  # e.g. a field past the csv module's 131,072-character limit
+        raise InputError(
+            f"unreadable line ({exc})", path=path, record=record,
+            fix="write idA idB [label] separated by tabs or commas",
+        ) from exc  # fmt: skip
     return [f.strip() for f in fields if f.strip()]
 
 
@@ -84,8 +90,8 @@ def read_pairs(
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            fields = _split(line)
-            if lineno == 1 and _looks_like_header(fields, proteins):
+            fields = _split(line, path, f"line {lineno}")
+            if lineno == 1 and fields and _looks_like_header(fields, proteins):
                 continue
             pair = _parse_line(fields, path, f"line {lineno}", proteins, require_labels)
             report.n_read += 1

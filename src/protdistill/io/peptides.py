@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from protdistill.errors import InputError
 from protdistill.io.atomic import write_text
 from protdistill.io.fasta import clean_sequence
+from protdistill.io.text import open_text
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def _fasta_type(header: str) -> str | None:
 def _read_fasta_rows(path: Path) -> list[tuple[str, str, str, int]]:
     rows: list[tuple[str, str, str, int]] = []
     header, chunks, start = None, [], 0
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    with open_text(path, "peptide file") as handle:
         lines = list(enumerate(handle, 1))
     for lineno, raw in [*lines, (len(lines) + 1, ">")]:
         line = raw.strip()
@@ -79,24 +81,31 @@ def _read_fasta_rows(path: Path) -> list[tuple[str, str, str, int]]:
 def _read_csv_rows(
     path: Path, type_column: str, sequence_column: str
 ) -> list[tuple[str, str, str, int]]:
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        sample = handle.read(4096)
-        handle.seek(0)
-        delimiter = "\t" if "\t" in sample.splitlines()[0] else ","
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        columns = reader.fieldnames or []
-        for needed in (type_column, sequence_column):
-            if needed not in columns:
-                raise InputError(
-                    f"column {needed!r} not found (columns: {', '.join(columns)})",
-                    path=path,
-                    record="line 1 (header)",
-                    fix="set type_column / sequence_column in the config to the file's names",
-                )
-        return [
-            (row.get("id") or f"row{i}", row[type_column] or "", row[sequence_column] or "", i + 1)
-            for i, row in enumerate(reader, 1)
-        ]
+    with open_text(path, "peptide file") as handle:
+        lines = iter(handle)
+        first = next(lines, "")
+        delimiter = "\t" if "\t" in first else ","
+        reader = csv.DictReader(itertools.chain([first], lines), delimiter=delimiter)
+        try:
+            columns = reader.fieldnames or []
+            for needed in (type_column, sequence_column):
+                if needed not in columns:
+                    raise InputError(
+                        f"column {needed!r} not found (columns: {', '.join(columns)})"[:300],
+                        path=path,
+                        record="line 1 (header)",
+                        fix="set type_column / sequence_column in the config to the file's names",
+                    )
+            return [
+                (row.get("id") or f"row{i}", row[type_column] or "", row[sequence_column] or "",
+                 reader.line_num)
+                for i, row in enumerate(reader, 1)
+            ]  # fmt: skip
+        except csv.Error as exc:
+            raise InputError(
+                f"not a readable CSV ({exc})", path=path, record=f"line {reader.line_num}",
+                fix="write one peptide per row with the type and sequence columns",
+            ) from exc  # fmt: skip
 
 
 def read_peptides(
@@ -117,7 +126,8 @@ def read_peptides(
     path = Path(path)
     if not path.is_file():
         raise InputError("peptide file not found", path=path, fix="check the --data path")
-    is_fasta = path.read_text(encoding="utf-8", errors="replace").lstrip().startswith(">")
+    with open_text(path, "peptide file") as handle:
+        is_fasta = next((line for line in handle if line.strip()), "").lstrip().startswith(">")
     rows = (
         _read_fasta_rows(path) if is_fasta else _read_csv_rows(path, type_column, sequence_column)
     )
