@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from protdistill.datasets.registry import Source, default_registry_path, load_registry
 from protdistill.errors import InputError
-from protdistill.io.dataset_convert import label_from_filename, parse_label
+from protdistill.io.dataset_convert import label_from_filename, parse_label, read_fasta_raw
 from protdistill.io.dataset_fetch import fetch_dataset
 from protdistill.io.download import ChecksumError, checksums, verify
 
@@ -89,6 +89,28 @@ def test_bernett_label_comes_from_the_file_name(split, kind, ext) -> None:
     assert label_from_filename(f"Intra{split}_{kind}_rr{ext}") == (kind == "pos")
     with pytest.raises(InputError):
         label_from_filename(f"Intra{split}_rr{ext}")
+
+
+@given(
+    seqs=st.dictionaries(
+        st.from_regex(r"[A-Z][0-9A-Z]{5}", fullmatch=True),
+        st.text("ACDEFGHIKLMNPQRSTVWY", min_size=1, max_size=150),
+        max_size=8,
+    ),
+    width=st.integers(1, 80),
+    uniprot=st.booleans(),
+)
+def test_source_fasta_reader_unwraps_and_takes_the_accession(
+    tmp_path_factory, seqs, width, uniprot
+) -> None:
+    path = tmp_path_factory.mktemp("f") / "x.fasta"
+    text = ""
+    for name, seq in seqs.items():
+        head = f"sp|{name}|{name}_HUMAN" if uniprot else name
+        lines = [seq[i : i + width] for i in range(0, len(seq), width)]
+        text += f">{head} some description\n" + "\n".join(lines) + "\n"
+    path.write_text(text)
+    assert read_fasta_raw(path) == seqs
 
 
 # --- the shipped registry -------------------------------------------------------------------

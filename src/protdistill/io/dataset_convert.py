@@ -72,8 +72,16 @@ def read_pair_rows(path: Path, label: int | None = None) -> list[Row]:
     return rows
 
 
+def _record_id(header: str) -> str:
+    """The first word of a ``>`` line; of a UniProt ``sp|P12345|NAME`` token, the accession."""
+    word = header[1:].split()[0] if header[1:].strip() else ""
+    uniprot = re.fullmatch(r"(?:sp|tr)\|([^|]+)\|\S+", word)
+    return uniprot.group(1) if uniprot else word
+
+
 def read_fasta_raw(path: Path) -> dict[str, str]:
-    """``{first word of the header: sequence}``, residues unchanged (``ppi`` validates them)."""
+    """``{record id: sequence}`` (see :func:`_record_id`), residues unchanged (``ppi`` validates
+    them when it reads the converted file)."""
     seqs: dict[str, str] = {}
     name, chunks = None, []
     with path.open(encoding="utf-8") as fh:
@@ -82,7 +90,7 @@ def read_fasta_raw(path: Path) -> dict[str, str]:
             if line.startswith(">"):
                 if name is not None:
                     seqs[name] = "".join(chunks)
-                name, chunks = line[1:].split()[0], []
+                name, chunks = _record_id(line), []
             elif line and name is not None:
                 chunks.append(line)
     if name is not None:
@@ -155,10 +163,17 @@ def convert_guo_yeast(raw: Path, out: Path) -> list[str]:
     """``pairs.tsv`` (no header, as the source) + ``sequences.fasta`` from the id->sequence TSV."""
     seqs = {}
     with (raw / "protein.dictionary.tsv").open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                name, seq = line.split()
-                seqs[name] = seq
+        for lineno, line in enumerate(fh, 1):
+            fields = line.split()
+            if len(fields) not in (0, 2):
+                raise InputError(
+                    f"expected 2 columns (id, sequence), found {len(fields)}",
+                    path=fh.name,
+                    record=f"line {lineno}",
+                    fix="the source changed: report it",
+                )
+            if fields:
+                seqs[fields[0]] = fields[1]
     notes: list[str] = []
     rows = _known(read_pair_rows(raw / "protein.actions.tsv"), seqs, "pairs.tsv", notes)
     out.mkdir(parents=True, exist_ok=True)

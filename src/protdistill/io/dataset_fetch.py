@@ -115,20 +115,22 @@ def _size(n: int | None) -> str:
 
 def readme(dataset: Dataset, report: FetchReport) -> str:
     """The README of a fetched folder: what it is, where each file came from, licence, cite."""
+    used = [report.used.get(f.file, f.sources[0]) for f in dataset.files]
+    licence = ", ".join(dict.fromkeys(s.licence for s in used if s.licence)) or "see below"
     lines = [
         f"# {dataset.title}",
         "",
         dataset.what,
         "",
-        f"Fetched by `protdistill data fetch {dataset.name}`. Licence: {dataset.licence}.",
+        f"Fetched by `protdistill data fetch {dataset.name}`. Licence of the copies fetched: "
+        f"{licence} (per file below; the dataset: {dataset.licence}).",
         "",
         "## Sources (each verified against its pinned checksum)",
         "",
         "| file | role | source (repository @ commit: path) | checksum | licence |",
         "|---|---|---|---|---|",
     ]
-    for remote in dataset.files:
-        src = report.used.get(remote.file, remote.sources[0])
+    for remote, src in zip(dataset.files, used, strict=True):
         where = f"[{src.repo} @ {src.commit}: {src.path}]({src.url})" if src.repo else src.url
         check = f"sha256 {src.sha256}" if src.sha256 else f"git blob {src.git_blob_sha1}"
         lines.append(f"| {remote.file} | {remote.role} | {where} | {check} | {src.licence} |")

@@ -85,7 +85,7 @@ def download_file(
     failures: list[DownloadError] = []
     for i, source in enumerate(remote.sources):
         if i:
-            log(f"{remote.file}: trying mirror {source.url}")
+            log(f"{remote.file}: {failures[-1].message}; trying mirror {source.url}")
         try:
             _fetch_verified(source, part, remote.file, log=log, show=show, timeout=timeout)
         except DownloadError as exc:
