@@ -318,6 +318,19 @@ def test_refused_connection_is_a_one_line_offline_error(
     )
     _one_line_error(code, err, "connection refused", "offline", "fix:")
     assert not (tmp_path / "g").exists() and not (tmp_path / ".g.fetch").exists()
+    code, err, _ = _cli(
+        monkeypatch,
+        capfd,
+        "--quiet",
+        "data",
+        "fetch",
+        "guo-yeast",
+        "--to",
+        tmp_path / "new" / "g",
+        "--registry",
+        reg,
+    )
+    assert code == 2 and not (tmp_path / "new").exists()  # no empty folder left behind
 
 
 def test_unknown_name_lists_the_choices(monkeypatch, capfd) -> None:

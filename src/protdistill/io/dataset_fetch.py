@@ -61,11 +61,14 @@ def fetch_dataset(
     _refuse_existing(to)
     staging = to.parent / f".{to.name}.fetch"
     report = FetchReport(name, to)
+    parent_existed = to.parent.exists()
     try:
         _fetch_into(dataset, to, staging, report, log=log, show=show, timeout=timeout)
-    finally:  # keep downloads for the next run to resume; drop a staging folder holding none
+    finally:  # keep downloads for the next run to resume; drop folders holding none
         if staging.is_dir() and not any(p.is_file() for p in staging.rglob("*")):
             shutil.rmtree(staging, ignore_errors=True)
+            if not parent_existed and not any(to.parent.iterdir()):
+                to.parent.rmdir()
     shutil.rmtree(staging, ignore_errors=True)
     return report
 
