@@ -42,9 +42,9 @@ def log(message: str) -> None:
 def train_student(run_dir: Path, epochs: int, max_residues: int) -> Path:
     """A label-only ResNet-1D student on Guo yeast via the PPI pipeline stages."""
     from protdistill.config import resolve
-    from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.pipeline import train_student as train
-    from protdistill.tasks.ppi.prepare import prepare
+    from protdistill.tasks.ppi.common.config import PpiConfig
+    from protdistill.tasks.ppi.run.pipeline import train_student as train
+    from protdistill.tasks.ppi.run.prepare import prepare
 
     folder = SHARED / "data" / "ppi" / "guo_yeast"
     cfg = resolve(

@@ -42,7 +42,7 @@ def compress_run(run: Path, out: Path, method: str, args) -> dict:
 
 def served(report: dict, out: Path) -> dict:
     """The models of one compress report, loaded as they are served."""
-    from protdistill.tasks.ppi.student import load_student
+    from protdistill.tasks.ppi.run.student import load_student
 
     last = report["stages"][-1]["step"]  # "onnx int8 (<float stage>)"
     float_stage = last[last.index("(") + 1 : -1]
@@ -54,7 +54,7 @@ def served(report: dict, out: Path) -> dict:
 
 def embed_batches(sequences: dict[str, str], max_residues: int, tokens: int = 16_000):
     from protdistill.alphabet import encode_batch
-    from protdistill.tasks.ppi.embed import length_batches
+    from protdistill.tasks.ppi.run.embed import length_batches
 
     seqs = [s[:max_residues] for s in sequences.values()]
     for idx in length_batches([len(s) for s in seqs], tokens):
@@ -63,7 +63,7 @@ def embed_batches(sequences: dict[str, str], max_residues: int, tokens: int = 16
 
 def time_raw(models: dict, task, n_pairs: int, n_proteins: int, repeats: int) -> dict:
     """Interleaved best-of-``repeats`` pairs/s (predict_pairs) and proteins/s (embedding)."""
-    from protdistill.tasks.ppi.evaluate import predict_pairs
+    from protdistill.tasks.ppi.run.evaluate import predict_pairs
 
     pairs = [task.held_out[i % len(task.held_out)] for i in range(n_pairs)]
     ids = sorted({x for p in task.held_out for x in (p.a, p.b)})[:n_proteins]
@@ -85,8 +85,8 @@ def time_raw(models: dict, task, n_pairs: int, n_proteins: int, repeats: int) ->
 
 def one_run(run: Path, args) -> dict:
     from protdistill.compress.config import CompressConfig
-    from protdistill.tasks.ppi.compress import ppi_task
-    from protdistill.tasks.ppi.student import load_student
+    from protdistill.tasks.ppi.export.compress import ppi_task
+    from protdistill.tasks.ppi.run.student import load_student
 
     out = Path(args.out) / run.name
     reports = {m: compress_run(run, out / m.replace(",", "+"), m, args) for m in args.methods}

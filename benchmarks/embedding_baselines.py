@@ -78,7 +78,7 @@ def load_backbone_model(backbone: Path) -> tuple[torch.nn.Module, torch.nn.Modul
     """(student with the backbone's encoder, its pretraining projector, target statistics)."""
     from protdistill.distill.losses import FeatureProjector
     from protdistill.students import build_student
-    from protdistill.tasks.ppi.pretrain import init_from_backbone, load_backbone
+    from protdistill.tasks.ppi.pretrain.general import init_from_backbone, load_backbone
 
     _, meta = load_backbone(backbone)
     student_cfg = {"kind": "resnet1d", **meta["student"]}
@@ -102,12 +102,12 @@ def backbone_cosine(pooled: dict[str, torch.Tensor], projector, stats, ids: list
 def evaluate_run(run: Path) -> dict:
     from protdistill.config import resolve
     from protdistill.io.fasta import read_fasta
-    from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.data import load_split
-    from protdistill.tasks.ppi.prepare import proteins_of
-    from protdistill.tasks.ppi.student import load_student
-    from protdistill.tasks.ppi.teacher import embed_proteins, standard_stats
-    from protdistill.tasks.ppi.transplant import student_embeddings
+    from protdistill.tasks.ppi.common.config import PpiConfig
+    from protdistill.tasks.ppi.common.data import load_split
+    from protdistill.tasks.ppi.run.prepare import proteins_of
+    from protdistill.tasks.ppi.run.student import load_student
+    from protdistill.tasks.ppi.run.teacher import embed_proteins, standard_stats
+    from protdistill.tasks.ppi.run.transplant import student_embeddings
 
     cfg = resolve(PpiConfig, run / "config.yaml", progress=False)
     split = load_split(run / "split.json")

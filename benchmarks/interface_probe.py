@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from protdistill.alphabet import AMINO_ACIDS
 from protdistill.io.atomic import write_json
 from protdistill.io.contacts import read_complexes
-from protdistill.tasks.ppi import interface_metrics as im
+from protdistill.tasks.ppi.interfaces import metrics as im
 from protdistill.teachers.esm import EsmTeacher
 
 ROOT = Path(__file__).resolve().parents[1]

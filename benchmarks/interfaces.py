@@ -31,10 +31,10 @@ from sklearn.linear_model import LogisticRegression
 from protdistill.io.atomic import torch_save, write_json
 from protdistill.io.contacts import read_complexes
 from protdistill.students.interaction import InteractionConfig, InteractionStudent
-from protdistill.tasks.ppi import interface_metrics as im
-from protdistill.tasks.ppi.interface_training import InterfaceTrainConfig, cross_validate
-from protdistill.tasks.ppi.interfaces import student_map
-from protdistill.tasks.ppi.student import load_student
+from protdistill.tasks.ppi.interfaces import metrics as im
+from protdistill.tasks.ppi.interfaces.complexes import student_map
+from protdistill.tasks.ppi.interfaces.training import InterfaceTrainConfig, cross_validate
+from protdistill.tasks.ppi.run.student import load_student
 from protdistill.teachers import pair_maps as pm
 from protdistill.teachers.esm import EsmTeacher
 

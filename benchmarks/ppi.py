@@ -70,8 +70,8 @@ def protein_subset(paths: list[Path], fasta: Path, fraction: float, seed: int) -
 
 def run_variants(args: argparse.Namespace) -> dict:
     from protdistill.config import resolve
-    from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.pipeline import run
+    from protdistill.tasks.ppi.common.config import PpiConfig
+    from protdistill.tasks.ppi.run.pipeline import run
 
     pairs, test_pairs, fasta = _inputs(args.dataset)
     if args.protein_fraction < 1:
@@ -201,10 +201,10 @@ def throughput_one(kind: str, run_dir: Path, teacher: str, n_pairs: int) -> dict
 
     from protdistill.distill.checkpoint import load_model_state
     from protdistill.students import count_parameters
-    from protdistill.tasks.ppi.data import load_split
-    from protdistill.tasks.ppi.evaluate import predict_pairs
-    from protdistill.tasks.ppi.student import load_student
-    from protdistill.tasks.ppi.teacher_head import TeacherHead, head_logits
+    from protdistill.tasks.ppi.common.data import load_split
+    from protdistill.tasks.ppi.run.evaluate import predict_pairs
+    from protdistill.tasks.ppi.run.student import load_student
+    from protdistill.tasks.ppi.run.teacher_head import TeacherHead, head_logits
     from protdistill.teachers.esm import EsmTeacher
 
     torch.set_num_threads(2)

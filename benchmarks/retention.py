@@ -141,8 +141,8 @@ def transfer_subset(fraction: float) -> str:
 
 def run_job(name: str, seed: int, args: argparse.Namespace) -> dict:
     from protdistill.config import resolve
-    from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.pipeline import run
+    from protdistill.tasks.ppi.common.config import PpiConfig
+    from protdistill.tasks.ppi.run.pipeline import run
 
     guo = PPI / "guo_yeast"
     settings = {

@@ -34,7 +34,7 @@ def peak_rss_mb() -> float:
 
 
 def run_screen(model: Path, fasta: Path, out: Path, top_k: int, threads: int) -> dict:
-    from protdistill.tasks.ppi.screen import ScreenConfig, screen
+    from protdistill.tasks.ppi.screen.screening import ScreenConfig, screen
 
     cfg = ScreenConfig(model=str(model), fasta=str(fasta), out=str(out), top_k=top_k,
                        threads=threads, progress=False)  # fmt: skip
@@ -77,7 +77,7 @@ def teacher_rate(fasta: Path, n: int, seed: int) -> float:
 def guo_sanity(model: Path, work: Path, top_k: int, threads: int) -> dict:
     """Known positive pairs found in either protein's top-K, against a random ranking; split into
     the run's training and test pairs (test proteins were never trained on)."""
-    from protdistill.tasks.ppi.data import load_split
+    from protdistill.tasks.ppi.common.data import load_split
 
     out = work / "guo.tsv.gz"
     summary = run_screen(model, GUO / "sequences.fasta", out, top_k, threads)

@@ -36,7 +36,7 @@ def main() -> int:
     from protdistill.io.atomic import write_json
     from protdistill.io.fasta import read_fasta, write_fasta
     from protdistill.students import build_student
-    from protdistill.tasks.ppi.screen import ScreenConfig, screen
+    from protdistill.tasks.ppi.screen.screening import ScreenConfig, screen
 
     torch.manual_seed(0)
     seqs = dict(list(read_fasta(GUO).items())[: args.proteins])

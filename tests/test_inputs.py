@@ -141,8 +141,8 @@ def test_outputs_a_user_has_are_never_replaced(student, tmp_path) -> None:
 def test_run_directories_that_are_not_ours_are_one_line_errors(tmp_path) -> None:
     from protdistill.config import resolve
     from protdistill.errors import ConfigError
-    from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.prepare import prepare
+    from protdistill.tasks.ppi.common.config import PpiConfig
+    from protdistill.tasks.ppi.run.prepare import prepare
 
     fasta, pairs = tmp_path / "u.fasta", tmp_path / "p.tsv"
     fasta.write_text(FASTA)
@@ -176,7 +176,7 @@ def test_json_outputs_never_hold_nan(tmp_path) -> None:
 
 
 def test_ctrl_c_says_work_is_kept_and_exits_130(tmp_path, monkeypatch, capfd) -> None:
-    import protdistill.tasks.ppi.pipeline as pipeline
+    import protdistill.tasks.ppi.run.pipeline as pipeline
     from protdistill.cli.main import main
 
     def interrupted(*args, **kwargs):
@@ -206,7 +206,7 @@ def test_unknown_option_is_a_usage_error_not_a_traceback(monkeypatch, capfd) -> 
 def test_every_ppi_config_field_is_a_command_line_option() -> None:
     import typer
 
-    from protdistill.tasks.ppi.config import PpiConfig
+    from protdistill.tasks.ppi.common.config import PpiConfig
 
     group = typer.main.get_command(app).commands["ppi"]
     for name in ("run", "train"):
@@ -216,7 +216,7 @@ def test_every_ppi_config_field_is_a_command_line_option() -> None:
 
 
 def test_json_and_list_options_reach_the_config(tmp_path, monkeypatch) -> None:
-    import protdistill.tasks.ppi.pipeline as pipeline
+    import protdistill.tasks.ppi.run.pipeline as pipeline
 
     seen = {}
     monkeypatch.setattr(pipeline, "run", lambda cfg, out, log: seen.setdefault("cfg", cfg) and {})

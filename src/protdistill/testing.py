@@ -97,7 +97,7 @@ def screen_rank(
     """Run ``ppi screen`` (``ScreenConfig(**options)``) as rank ``rank`` of ``world`` CPU
     processes (gloo), as torchrun would start them; with ``die_after``, the last rank exits
     after committing that many row blocks (a killed rank). Used by the scale-out tests."""
-    from protdistill.tasks.ppi import screen as stage  # lazy: see above
+    from protdistill.tasks.ppi.screen import screening as stage  # lazy: see above
 
     if die_after is not None and rank == world - 1:
         real, done = stage._save_rows, []

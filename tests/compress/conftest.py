@@ -48,7 +48,7 @@ def ppi_run(tmp_path: Path) -> Path:
     """A run directory like `ppi run` writes: student.safetensors, split.json, FASTA, pairs."""
     from protdistill.distill.checkpoint import save_model
     from protdistill.io.pairs import Pair
-    from protdistill.tasks.ppi.data import save_split
+    from protdistill.tasks.ppi.common.data import save_split
 
     rng = random.Random(0)
     seqs = {f"P{i}": "".join(rng.choice(AA) for _ in range(rng.randint(20, 50))) for i in range(40)}

@@ -226,8 +226,8 @@ def test_compress_ppi_run_end_to_end(ppi_run, tmp_path):
     from protdistill.compress.artifact import load_compressed
     from protdistill.compress.config import CompressConfig
     from protdistill.config import resolve
-    from protdistill.tasks.ppi.evaluate import predict_file
-    from protdistill.tasks.ppi.student import load_student
+    from protdistill.tasks.ppi.run.evaluate import predict_file
+    from protdistill.tasks.ppi.run.student import load_student
 
     out = tmp_path / "small"
     cfg = resolve(

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from protdistill.cli.main import app
 from protdistill.errors import CheckpointError, ConfigError, InputError, ModelError
 from protdistill.students.outputs import symmetric_combine
-from protdistill.tasks.ppi.onnx import export_onnx, graph_paths, load_onnx_student
-from protdistill.tasks.ppi.student import load_student
+from protdistill.tasks.ppi.export.onnx import export_onnx, graph_paths, load_onnx_student
+from protdistill.tasks.ppi.run.student import load_student
 from tests.compress.conftest import pair_batch, tiny_student
 
 

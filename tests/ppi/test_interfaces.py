@@ -15,8 +15,12 @@ from protdistill.distill.checkpoint import save_model
 from protdistill.errors import InputError
 from protdistill.io.contacts import Complex, read_complexes
 from protdistill.students.interaction import InteractionConfig, InteractionStudent
-from protdistill.tasks.ppi import interface_metrics as im
-from protdistill.tasks.ppi.interface_training import InterfaceTrainConfig, fine_tune, interface_loss
+from protdistill.tasks.ppi.interfaces import metrics as im
+from protdistill.tasks.ppi.interfaces.training import (
+    InterfaceTrainConfig,
+    fine_tune,
+    interface_loss,
+)
 from protdistill.teachers import pair_maps as pm
 
 
@@ -129,7 +133,7 @@ def test_interface_loss_has_gradients_and_fine_tuning_lowers_it():
     scores = torch.zeros(20, 20, requires_grad=True)
     interface_loss(scores, c.contact_matrix(), 1.0).backward()
     assert scores.grad is not None and scores.grad.abs().sum() > 0
-    from protdistill.tasks.ppi.interface_training import map_logits
+    from protdistill.tasks.ppi.interfaces.training import map_logits
 
     def loss_of(m):
         with torch.no_grad():
@@ -168,8 +172,8 @@ def test_cli_interfaces_writes_metrics_tsv_figures_and_never_overwrites(
 
 def test_map_kd_targets_by_construction_are_cached_apart(tmp_path, tiny_teacher_dir):
     from protdistill.io.pairs import Pair
-    from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.teacher import teacher_maps
+    from protdistill.tasks.ppi.common.config import PpiConfig
+    from protdistill.tasks.ppi.run.teacher import teacher_maps
 
     seqs = {"a": "MKTAYIAKQRQISFVKSHFSRQ", "b": "GSHMLEDPVAGLKVLDDA"}
     pairs = [Pair("a", "b", 1.0)]

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from protdistill.cli.main import app
 from protdistill.distill import callbacks
-from protdistill.tasks.ppi import pipeline
+from protdistill.tasks.ppi.run import pipeline
 from protdistill.teachers.cache import TeacherCache
 
 runner = CliRunner()

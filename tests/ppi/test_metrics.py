@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from protdistill.tasks.ppi.metrics import binary_metrics, ranking_scores
+from protdistill.tasks.ppi.common.metrics import binary_metrics, ranking_scores
 
 
 @settings(max_examples=40, deadline=None)
@@ -39,7 +39,7 @@ def test_intervals_narrow_with_more_pairs_and_small_sets_warn() -> None:
 
 
 def test_retention_interval_brackets_r_and_is_one_for_the_teacher_itself() -> None:
-    from protdistill.tasks.ppi.transplant import retention, retention_interval
+    from protdistill.tasks.ppi.run.transplant import retention, retention_interval
 
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 400)

@@ -85,8 +85,8 @@ def test_run_writes_everything_and_resumes(tmp_path, ppi_files, tiny_teacher_dir
 def test_resume_refuses_other_data_settings(tmp_path, ppi_files, tiny_teacher_dir) -> None:
     from protdistill.config import resolve
     from protdistill.errors import ConfigError
-    from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.prepare import prepare
+    from protdistill.tasks.ppi.common.config import PpiConfig
+    from protdistill.tasks.ppi.run.prepare import prepare
 
     pairs, fasta = ppi_files
     cfg = resolve(PpiConfig, pairs=str(pairs), fasta=str(fasta), split="random")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from protdistill.errors import InputError
 from protdistill.io.fasta import clean_sequence, read_fasta
 from protdistill.io.pairs import Pair, read_pairs
-from protdistill.tasks.ppi.data import make_split, stratified_subsample
+from protdistill.tasks.ppi.common.data import make_split, stratified_subsample
 
 
 def _write(tmp_path, name: str, text: str):

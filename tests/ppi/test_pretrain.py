@@ -19,25 +19,25 @@ from protdistill.distill.losses import cosine_kd
 from protdistill.errors import ConfigError
 from protdistill.io.pairs import Pair
 from protdistill.students import build_student
-from protdistill.tasks.ppi import pretrain as pretrain_module
-from protdistill.tasks.ppi.backbone import run_transfer_set
-from protdistill.tasks.ppi.config import PpiConfig
-from protdistill.tasks.ppi.data import PpiData
-from protdistill.tasks.ppi.pretrain import init_from_backbone
-from protdistill.tasks.ppi.pretrain_data import (
+from protdistill.tasks.ppi.common.config import PpiConfig
+from protdistill.tasks.ppi.common.data import PpiData
+from protdistill.tasks.ppi.pretrain import general as pretrain_module
+from protdistill.tasks.ppi.pretrain.batches import (
     TargetStats,
     TransferDataset,
     collate_transfer,
     pool_blocks,
     pooled_of,
 )
-from protdistill.tasks.ppi.transfer import (
+from protdistill.tasks.ppi.pretrain.general import init_from_backbone
+from protdistill.tasks.ppi.pretrain.transfer import (
     BLOCK,
     ResidueTargets,
     block_mean,
     build_transfer_set,
     teacher_window,
 )
+from protdistill.tasks.ppi.run.backbone import run_transfer_set
 from protdistill.teachers.cache import sequence_key
 
 runner = CliRunner()

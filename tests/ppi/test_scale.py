@@ -175,7 +175,7 @@ def _student(tmp_path):
 
 @pytest.mark.slow
 def test_two_rank_screen_equals_one_rank_and_a_killed_rank_resumes(tmp_path):
-    from protdistill.tasks.ppi.screen import ScreenConfig, screen
+    from protdistill.tasks.ppi.screen.screening import ScreenConfig, screen
 
     model, fasta = _student(tmp_path), _proteome(tmp_path)
     kw = {"top_k": 5, "threshold": 0.5, "block": 8}

@@ -19,10 +19,10 @@ from protdistill.distill.checkpoint import save_model
 from protdistill.errors import ConfigError, InputError, ModelError
 from protdistill.io.fasta import write_fasta
 from protdistill.students import build_student
-from protdistill.tasks.ppi import screen as screen_mod
-from protdistill.tasks.ppi.screen import ScreenConfig, screen
-from protdistill.tasks.ppi.screen_blocks import TopK
-from protdistill.tasks.ppi.screen_output import COLUMNS
+from protdistill.tasks.ppi.screen import screening as screen_mod
+from protdistill.tasks.ppi.screen.blocks import TopK
+from protdistill.tasks.ppi.screen.output import COLUMNS
+from protdistill.tasks.ppi.screen.screening import ScreenConfig, screen
 
 AA = "ACDEFGHIKLMNPQRSTVWY"
 STUDENT = {"kind": "resnet1d", "embed_dim": 8, "channels": [8, 12], "hidden": 16}

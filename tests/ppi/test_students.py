@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from protdistill.alphabet import encode_batch
 from protdistill.students import build_student, count_parameters
 from protdistill.students.outputs import PairHead
-from protdistill.tasks.ppi.maps import bin_matrix, bin_student_map, pad_maps, pool_map
+from protdistill.tasks.ppi.common.maps import bin_matrix, bin_student_map, pad_maps, pool_map
 
 SEQ_A = ["MKVLAAGIWWKKRDEST" * 3, "ACDEFGHIK"]
 SEQ_B = ["PPGGSTQNRK" * 2, "MNQWYYFFHHKLAS" * 4]
@@ -113,8 +113,8 @@ class _FixedMap(torch.nn.Module):
 
 def test_map_agreement_scores_pattern_not_level() -> None:
     from protdistill.io.pairs import Pair
-    from protdistill.tasks.ppi.data import PairDataset, collate_pairs
-    from protdistill.tasks.ppi.maps import map_agreement
+    from protdistill.tasks.ppi.common.data import PairDataset, collate_pairs
+    from protdistill.tasks.ppi.common.maps import map_agreement
 
     torch.manual_seed(0)
     probs = torch.rand(6, 5) * 0.5 + 0.01
@@ -137,7 +137,7 @@ def test_old_student_checkpoint_gives_a_clear_error(tmp_path) -> None:
     """A student saved before the LayerNorm head (keys ``classifier.*``) must not half-load."""
     from protdistill.distill.checkpoint import save_model
     from protdistill.errors import CheckpointError
-    from protdistill.tasks.ppi.student import load_student
+    from protdistill.tasks.ppi.run.student import load_student
 
     model = build_student({"kind": "resnet1d"})
     state = {
@@ -153,7 +153,7 @@ def test_old_student_checkpoint_gives_a_clear_error(tmp_path) -> None:
 
 def test_swapped_pairs_keep_their_teacher_embeddings() -> None:
     from protdistill.io.pairs import Pair
-    from protdistill.tasks.ppi.data import PairDataset, collate_pairs
+    from protdistill.tasks.ppi.common.data import PairDataset, collate_pairs
 
     seqs = {"A": "MKVLAA", "B": "PPGGSW"}
     emb = {"A": torch.zeros(4), "B": torch.ones(4)}
@@ -169,7 +169,7 @@ def test_swapped_pairs_keep_their_teacher_embeddings() -> None:
 
 def test_feature_kd_term_trains_student_and_projector() -> None:
     from protdistill.distill.trainer import TrainConfig
-    from protdistill.tasks.ppi.module import PpiModule
+    from protdistill.tasks.ppi.run.module import PpiModule
 
     torch.manual_seed(0)
     model = build_student({"kind": "resnet1d", "channels": [8, 8], "hidden": 8})
@@ -193,8 +193,8 @@ def test_feature_kd_term_trains_student_and_projector() -> None:
 def test_spatial_map_term_is_relative_to_a_flat_map(probs_scale, expected) -> None:
     from protdistill.distill.trainer import TrainConfig
     from protdistill.io.pairs import Pair
-    from protdistill.tasks.ppi.data import PairDataset, collate_pairs
-    from protdistill.tasks.ppi.module import PpiModule
+    from protdistill.tasks.ppi.common.data import PairDataset, collate_pairs
+    from protdistill.tasks.ppi.run.module import PpiModule
 
     torch.manual_seed(1)
     teacher = torch.rand(6, 5) * 0.5 + 0.01
@@ -210,9 +210,9 @@ def test_spatial_map_term_is_relative_to_a_flat_map(probs_scale, expected) -> No
 
 @pytest.mark.parametrize("kind", ["resnet1d", "interaction"])
 def test_encoder_lr_scale_reaches_exactly_the_encoder_of_each_student(kind) -> None:
-    from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.student import student_config
-    from protdistill.tasks.ppi.train import ENCODER_PREFIXES, train_config
+    from protdistill.tasks.ppi.common.config import PpiConfig
+    from protdistill.tasks.ppi.run.student import student_config
+    from protdistill.tasks.ppi.run.train import ENCODER_PREFIXES, train_config
 
     cfg = PpiConfig(student=kind, encoder_lr_scale=0.1)
     names = [f"student.{n}" for n, _ in build_student(student_config(cfg)).named_parameters()]

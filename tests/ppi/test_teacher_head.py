@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from protdistill.io.pairs import Pair
-from protdistill.tasks.ppi.teacher_head import head_logits, train_head
+from protdistill.tasks.ppi.run.teacher_head import head_logits, train_head
 
 
 def _problem(n_proteins: int = 60, n_pairs: int = 400, seed: int = 0):

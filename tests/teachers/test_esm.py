@@ -283,8 +283,8 @@ def test_reduced_precision_is_close_named_and_float32_out(model, tokenizer, prec
 
 
 def test_reduced_precision_gets_its_own_cache_directory(model, tokenizer, tmp_path) -> None:
-    from protdistill.tasks.ppi.config import PpiConfig
-    from protdistill.tasks.ppi.teacher import embed_proteins
+    from protdistill.tasks.ppi.common.config import PpiConfig
+    from protdistill.tasks.ppi.run.teacher import embed_proteins
 
     seqs = {"A": "MKTAYIAKQRQISFVKSHFSRQ", "B": "GSHMLEDPVGSHM"}
     for precision in ("32", "bf16"):

@@ -13,7 +13,7 @@ from protdistill.compress.task import Task
 from protdistill.errors import ConfigError, InputError
 from protdistill.progress import Log, no_log
 from protdistill.tasks.esm.compress import esm_task
-from protdistill.tasks.ppi.compress import ppi_task
+from protdistill.tasks.ppi.export.compress import ppi_task
 
 
 def load_task(cfg: CompressConfig, *, log: Log = no_log) -> Task:

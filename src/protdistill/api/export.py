@@ -9,9 +9,9 @@ from protdistill.compress.config import CompressConfig
 from protdistill.compress.steps import calibration_batches
 from protdistill.errors import ConfigError, InputError
 from protdistill.progress import Log, no_log
-from protdistill.tasks.ppi.compress import ppi_task
-from protdistill.tasks.ppi.onnx import check_free, export_onnx
-from protdistill.tasks.ppi.student import load_student
+from protdistill.tasks.ppi.export.compress import ppi_task
+from protdistill.tasks.ppi.export.onnx import check_free, export_onnx
+from protdistill.tasks.ppi.run.student import load_student
 
 FORMATS = ("onnx",)
 

@@ -13,10 +13,10 @@ from torch import nn
 
 from protdistill.io.fasta import read_fasta
 from protdistill.io.pairs import Pair
-from protdistill.tasks.ppi.embed import student_embeddings
-from protdistill.tasks.ppi.evaluate import predict_pairs
-from protdistill.tasks.ppi.screen import ScreenConfig, screen
-from protdistill.tasks.ppi.student import load_student, max_residues_of
+from protdistill.tasks.ppi.run.embed import student_embeddings
+from protdistill.tasks.ppi.run.evaluate import predict_pairs
+from protdistill.tasks.ppi.screen.screening import ScreenConfig, screen
+from protdistill.tasks.ppi.run.student import load_student, max_residues_of
 
 Sequences = Mapping[str, str] | str | Path
 

@@ -9,7 +9,7 @@ import typer
 from protdistill.cli.options import config_fields, echo, overrides, run_log
 from protdistill.config import resolve
 from protdistill.errors import ConfigError
-from protdistill.tasks.ppi.config import PpiConfig
+from protdistill.tasks.ppi.common.config import PpiConfig
 
 app = typer.Typer(no_args_is_help=True, help="Protein-protein interaction distillation.")
 
@@ -63,7 +63,7 @@ def run(
     """Validate -> split -> teacher embeddings + head -> (general distillation) -> student ->
     metrics and plots. Every PpiConfig field is an option."""
     cfg = resolve(PpiConfig, config, **_with_dataset(options, dataset))
-    from protdistill.tasks.ppi.pipeline import run as run_pipeline  # lazy: start-up time
+    from protdistill.tasks.ppi.run.pipeline import run as run_pipeline  # lazy: start-up time
 
     metrics = run_pipeline(cfg, out, log=run_log(out, quiet=quiet))
     _print_metrics(metrics)
@@ -92,9 +92,9 @@ def _print_metrics(metrics: dict) -> None:
 
 def _stage(out: Path, config: Path | None, until: str, options: dict, log) -> None:
     from protdistill.distill.parallel import finish, launch, main_first  # lazy: start-up time
-    from protdistill.tasks.ppi import prepare, train
-    from protdistill.tasks.ppi import teacher as stage
-    from protdistill.tasks.ppi.backbone import run_backbone
+    from protdistill.tasks.ppi.run import prepare, train
+    from protdistill.tasks.ppi.run import teacher as stage
+    from protdistill.tasks.ppi.run.backbone import run_backbone
 
     cfg = resolve(PpiConfig, config, **options)
     launch(cfg.scale)
@@ -167,7 +167,10 @@ def pretrain_command(
     proteins -> a backbone for `ppi run --init`. Several processes (--devices / --num-nodes)
     share the teacher pass and train with DDP (docs/scale.md)."""
     options = overrides(locals(), drop=("fasta", "out", "exclude_pairs", "config"))
-    from protdistill.tasks.ppi.pretrain import PretrainConfig, pretrain_files  # lazy: start-up
+    from protdistill.tasks.ppi.pretrain.general import (  # lazy: start-up
+        PretrainConfig,
+        pretrain_files,
+    )
 
     cfg = resolve(PretrainConfig, config, **options)
     path = pretrain_files(cfg, fasta, exclude_pairs or [], out, log=echo)
@@ -184,7 +187,7 @@ def evaluate(
     teacher: str = typer.Option(None, "--teacher", help="Also score the run's teacher."),
 ) -> None:
     """Score labelled pairs with a trained student (and the teacher) -> OUT/metrics.json."""
-    from protdistill.tasks.ppi.evaluate import evaluate_pairs  # lazy: start-up
+    from protdistill.tasks.ppi.run.evaluate import evaluate_pairs  # lazy: start-up
 
     metrics = evaluate_pairs(
         model, pairs, fasta, out, teacher=teacher, overwrite=overwrite, log=echo
@@ -213,7 +216,7 @@ def predict(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
 ) -> None:
     """Write interaction probabilities for (unlabelled) pairs."""
-    from protdistill.tasks.ppi.evaluate import predict_file  # lazy: start-up
+    from protdistill.tasks.ppi.run.evaluate import predict_file  # lazy: start-up
 
     n = predict_file(served_model(model, onnx), pairs, fasta, out, overwrite=overwrite)
     typer.echo(f"wrote {n} predictions to {out}")
@@ -233,7 +236,7 @@ def explain(
     window: int = typer.Option(9, help="Side of the marked top-scoring square (residues)."),
 ) -> None:
     """Heatmap of the interaction student's A x B map, top-scoring region marked."""
-    from protdistill.tasks.ppi.explain import explain_pair  # lazy: start-up
+    from protdistill.tasks.ppi.interfaces.explain import explain_pair  # lazy: start-up
 
     info = explain_pair(
         model, fasta, a, b, out, teacher=teacher, teacher_map=teacher_map, window=window
@@ -263,7 +266,7 @@ def interfaces(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing metrics.json."),
 ) -> None:
     """Score full-length residue maps against the true contacts of solved complexes."""
-    from protdistill.tasks.ppi.interfaces import InterfacesConfig, run_interfaces  # lazy
+    from protdistill.tasks.ppi.interfaces.complexes import InterfacesConfig, run_interfaces  # lazy
 
     cfg = InterfacesConfig(
         fasta=str(fasta), pairs=str(pairs), contacts=str(contacts), out=str(out),
@@ -304,7 +307,7 @@ def screen(
     scale = {k: v for k, v in scale.items() if v is not None}
     if scale:
         options["scale"] = scale
-    from protdistill.tasks.ppi import screen as stage  # lazy: start-up time
+    from protdistill.tasks.ppi.screen import screening as stage  # lazy: start-up time
 
     cfg = resolve(stage.ScreenConfig, config, **options)
     summary = stage.screen(cfg, log=echo)

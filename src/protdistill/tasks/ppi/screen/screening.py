@@ -1,7 +1,7 @@
 """`ppi screen`: score every pair of a proteome (or query x proteome) with a trained student.
 
 1. Each protein's student features (Siamese: a pooled embedding; interaction student: residue
-   features, each pair then costing a residue map) are computed once (``tasks/ppi/embed``) and
+   features, each pair then costing a residue map) are computed once (``tasks/ppi/run/embed``) and
    cached in ``OUT_DIR/embeddings/``, so a re-run or a second query reuses them.
 2. The pair head runs over row blocks of the pair grid (``screen_blocks``): all-vs-all scores
    each unordered pair once (i < j), bipartite every query x proteome pair. Block sides come from
@@ -36,15 +36,15 @@ from protdistill.errors import ConfigError, InputError
 from protdistill.io.atomic import save_tensors, write_json
 from protdistill.io.fasta import read_fasta
 from protdistill.progress import Log, Meter, no_log
-from protdistill.tasks.ppi.embed import is_siamese, student_features, weights_digest
-from protdistill.tasks.ppi.screen_blocks import (
+from protdistill.tasks.ppi.run.embed import is_siamese, student_features, weights_digest
+from protdistill.tasks.ppi.run.student import load_student, max_residues_of
+from protdistill.tasks.ppi.screen.blocks import (
     InteractionScorer,
     SiameseScorer,
     TopK,
     pair_mask,
 )
-from protdistill.tasks.ppi.screen_output import hits_table, output_paths, write_table
-from protdistill.tasks.ppi.student import load_student, max_residues_of
+from protdistill.tasks.ppi.screen.output import hits_table, output_paths, write_table
 
 Scorer = SiameseScorer | InteractionScorer
 

@@ -14,18 +14,18 @@ from pathlib import Path
 from protdistill.io.atomic import write_json
 from protdistill.io.pairs import Pair
 from protdistill.progress import Log, no_log
-from protdistill.tasks.ppi.config import PpiConfig
-from protdistill.tasks.ppi.data import PpiData
-from protdistill.tasks.ppi.prepare import proteins_of
-from protdistill.tasks.ppi.pretrain import (
+from protdistill.tasks.ppi.common.config import PpiConfig
+from protdistill.tasks.ppi.common.data import PpiData
+from protdistill.tasks.ppi.pretrain.general import (
     PretrainConfig,
     backbone_id,
     pretrain,
     transfer_teacher,
 )
-from protdistill.tasks.ppi.student import student_config
-from protdistill.tasks.ppi.teacher import cache_root
-from protdistill.tasks.ppi.transfer import BLOCK, TransferSet, build_transfer_set
+from protdistill.tasks.ppi.pretrain.transfer import BLOCK, TransferSet, build_transfer_set
+from protdistill.tasks.ppi.run.prepare import proteins_of
+from protdistill.tasks.ppi.run.student import student_config
+from protdistill.tasks.ppi.run.teacher import cache_root
 
 
 def pretrain_config(cfg: PpiConfig, run_dir: Path) -> PretrainConfig:

@@ -13,11 +13,11 @@ from protdistill.alphabet import encode_batch
 from protdistill.distill.checkpoint import load_model_state
 from protdistill.distill.losses import FeatureProjector
 from protdistill.io.pairs import Pair
-from protdistill.tasks.ppi.metrics import binary_metrics, ranking_scores
-from protdistill.tasks.ppi.prepare import proteins_of
-from protdistill.tasks.ppi.teacher import standard_stats
-from protdistill.tasks.ppi.teacher_head import TeacherHead
-from protdistill.tasks.ppi.train import PROJECTOR
+from protdistill.tasks.ppi.common.metrics import binary_metrics, ranking_scores
+from protdistill.tasks.ppi.run.prepare import proteins_of
+from protdistill.tasks.ppi.run.teacher import standard_stats
+from protdistill.tasks.ppi.run.teacher_head import TeacherHead
+from protdistill.tasks.ppi.run.train import PROJECTOR
 
 
 def retention(student_aupr: float, teacher_aupr: float, prior: float) -> dict[str, float]:

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from protdistill.alphabet import UNK, encode
-from protdistill.tasks.ppi.transfer import BLOCK, ResidueTargets
+from protdistill.tasks.ppi.pretrain.transfer import BLOCK, ResidueTargets
 
 
 @dataclass

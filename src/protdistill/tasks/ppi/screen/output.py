@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from protdistill.errors import ConfigError
 from protdistill.io.atomic import atomic_path
-from protdistill.tasks.ppi.screen_blocks import TopK
+from protdistill.tasks.ppi.screen.blocks import TopK
 
 SUFFIXES = (".tsv.gz", ".parquet")
 COLUMNS = ("protein_a", "protein_b", "probability", "rank")

@@ -20,12 +20,17 @@ import numpy as np
 from protdistill.distill.parallel import barrier, finish, launch, main_first
 from protdistill.io.atomic import write_json
 from protdistill.progress import Log, no_log
-from protdistill.tasks.ppi.backbone import run_backbone
-from protdistill.tasks.ppi.config import PpiConfig
-from protdistill.tasks.ppi.evaluate import evaluate_run
-from protdistill.tasks.ppi.prepare import prepare
-from protdistill.tasks.ppi.teacher import distill_targets, embed_proteins, fit_teacher, load_teacher
-from protdistill.tasks.ppi.train import train_student
+from protdistill.tasks.ppi.common.config import PpiConfig
+from protdistill.tasks.ppi.run.backbone import run_backbone
+from protdistill.tasks.ppi.run.evaluate import evaluate_run
+from protdistill.tasks.ppi.run.prepare import prepare
+from protdistill.tasks.ppi.run.teacher import (
+    distill_targets,
+    embed_proteins,
+    fit_teacher,
+    load_teacher,
+)
+from protdistill.tasks.ppi.run.train import train_student
 
 
 def run(cfg: PpiConfig, run_dir: str | Path, *, log: Log = no_log) -> dict:

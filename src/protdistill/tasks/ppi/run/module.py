@@ -11,7 +11,7 @@ from torch import nn
 from protdistill.distill.losses import FeatureProjector, map_kd, response_kd
 from protdistill.distill.trainer import DistillModule, TrainConfig
 from protdistill.errors import ConfigError
-from protdistill.tasks.ppi.maps import bin_student_map
+from protdistill.tasks.ppi.common.maps import bin_student_map
 
 
 class PpiModule(DistillModule):

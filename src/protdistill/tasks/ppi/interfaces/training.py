@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from protdistill.alphabet import encode_batch
 from protdistill.config import Config
 from protdistill.io.contacts import Complex
-from protdistill.tasks.ppi import interface_metrics as im
+from protdistill.tasks.ppi.interfaces import metrics as im
 
 
 class InterfaceTrainConfig(Config):

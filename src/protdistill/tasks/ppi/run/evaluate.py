@@ -15,13 +15,13 @@ from protdistill.errors import InputError
 from protdistill.io.atomic import write_json
 from protdistill.io.pairs import Pair, write_pairs
 from protdistill.progress import Log, no_log
-from protdistill.tasks.ppi.config import PpiConfig
-from protdistill.tasks.ppi.data import PairDataset, PpiData, collate_pairs, load_ppi
-from protdistill.tasks.ppi.metrics import binary_metrics, plot_curves, plot_history
-from protdistill.tasks.ppi.student import load_student, max_residues_of
-from protdistill.tasks.ppi.teacher import embed_proteins
-from protdistill.tasks.ppi.teacher_head import TeacherHead, head_logits
-from protdistill.tasks.ppi.transplant import retention, retention_interval, transplant_report
+from protdistill.tasks.ppi.common.config import PpiConfig
+from protdistill.tasks.ppi.common.data import PairDataset, PpiData, collate_pairs, load_ppi
+from protdistill.tasks.ppi.common.metrics import binary_metrics, plot_curves, plot_history
+from protdistill.tasks.ppi.run.student import load_student, max_residues_of
+from protdistill.tasks.ppi.run.teacher import embed_proteins
+from protdistill.tasks.ppi.run.teacher_head import TeacherHead, head_logits
+from protdistill.tasks.ppi.run.transplant import retention, retention_interval, transplant_report
 
 
 @torch.no_grad()

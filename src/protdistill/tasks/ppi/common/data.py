@@ -16,7 +16,7 @@ from protdistill.errors import InputError
 from protdistill.io.atomic import write_json
 from protdistill.io.fasta import read_fasta
 from protdistill.io.pairs import Pair, PairReport, read_pairs
-from protdistill.tasks.ppi.maps import bin_matrix, pad_maps
+from protdistill.tasks.ppi.common.maps import bin_matrix, pad_maps
 
 SPLITS = ("train", "val", "test")
 

@@ -16,12 +16,12 @@ from protdistill.distill.checkpoint import save_model
 from protdistill.io.atomic import save_tensors
 from protdistill.io.pairs import Pair
 from protdistill.progress import Log, no_log
-from protdistill.tasks.ppi.cache_fill import fill_cache
-from protdistill.tasks.ppi.config import PpiConfig
-from protdistill.tasks.ppi.data import PpiData
-from protdistill.tasks.ppi.maps import pool_map
-from protdistill.tasks.ppi.prepare import proteins_of
-from protdistill.tasks.ppi.teacher_head import crossfit_logits, head_logits, train_head
+from protdistill.tasks.ppi.common.cache_fill import fill_cache
+from protdistill.tasks.ppi.common.config import PpiConfig
+from protdistill.tasks.ppi.common.data import PpiData
+from protdistill.tasks.ppi.common.maps import pool_map
+from protdistill.tasks.ppi.run.prepare import proteins_of
+from protdistill.tasks.ppi.run.teacher_head import crossfit_logits, head_logits, train_head
 from protdistill.teachers.cache import TeacherCache, sequence_key
 from protdistill.teachers.esm import EsmTeacher
 from protdistill.teachers.loading import with_precision

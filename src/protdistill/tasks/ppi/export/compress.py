@@ -13,11 +13,17 @@ from protdistill.distill.losses import response_kd
 from protdistill.errors import ConfigError
 from protdistill.io.fasta import read_fasta
 from protdistill.progress import Log
-from protdistill.tasks.ppi.data import PairDataset, collate_pairs, load_ppi, load_split, make_split
-from protdistill.tasks.ppi.evaluate import predict_pairs
-from protdistill.tasks.ppi.metrics import binary_metrics
-from protdistill.tasks.ppi.onnx import export_onnx, load_onnx_student
-from protdistill.tasks.ppi.student import load_student
+from protdistill.tasks.ppi.common.data import (
+    PairDataset,
+    collate_pairs,
+    load_ppi,
+    load_split,
+    make_split,
+)
+from protdistill.tasks.ppi.common.metrics import binary_metrics
+from protdistill.tasks.ppi.export.onnx import export_onnx, load_onnx_student
+from protdistill.tasks.ppi.run.evaluate import predict_pairs
+from protdistill.tasks.ppi.run.student import load_student
 
 
 class PpiTask(Task):

@@ -19,12 +19,12 @@ from protdistill.io.pairs import Pair
 from protdistill.progress import Log, no_log
 from protdistill.students import build_student, count_parameters
 from protdistill.students.esm_pair import init_from_esm, init_from_small_esm
-from protdistill.tasks.ppi.config import PpiConfig
-from protdistill.tasks.ppi.data import PairDataset, PpiData, collate_pairs
-from protdistill.tasks.ppi.maps import map_agreement
-from protdistill.tasks.ppi.module import PpiModule
-from protdistill.tasks.ppi.pretrain import init_from_backbone
-from protdistill.tasks.ppi.student import student_config
+from protdistill.tasks.ppi.common.config import PpiConfig
+from protdistill.tasks.ppi.common.data import PairDataset, PpiData, collate_pairs
+from protdistill.tasks.ppi.common.maps import map_agreement
+from protdistill.tasks.ppi.pretrain.general import init_from_backbone
+from protdistill.tasks.ppi.run.module import PpiModule
+from protdistill.tasks.ppi.run.student import student_config
 from protdistill.teachers.loading import load_esm
 
 #: The feature-KD projector of the best epoch (student width -> teacher width), for the head

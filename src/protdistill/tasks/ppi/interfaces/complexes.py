@@ -18,10 +18,10 @@ from protdistill.errors import InputError, ModelError
 from protdistill.io.atomic import write_json, write_text
 from protdistill.io.contacts import Complex, read_complexes
 from protdistill.progress import Meter
-from protdistill.tasks.ppi import interface_metrics as im
-from protdistill.tasks.ppi.interface_plots import plot_complex
-from protdistill.tasks.ppi.interface_training import map_logits
-from protdistill.tasks.ppi.student import load_student
+from protdistill.tasks.ppi.interfaces import metrics as im
+from protdistill.tasks.ppi.interfaces.plots import plot_complex
+from protdistill.tasks.ppi.interfaces.training import map_logits
+from protdistill.tasks.ppi.run.student import load_student
 from protdistill.teachers.pair_maps import CONSTRUCTIONS, teacher_pair_map
 
 MapFn = Callable[[Complex], torch.Tensor]

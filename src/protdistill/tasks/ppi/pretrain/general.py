@@ -34,14 +34,14 @@ from protdistill.io.fasta import read_fasta
 from protdistill.io.pairs import read_pairs
 from protdistill.progress import Log, no_log
 from protdistill.students import PAIR_STUDENTS, build_student, count_parameters
-from protdistill.tasks.ppi.pretrain_data import (
+from protdistill.tasks.ppi.pretrain.batches import (
     TargetStats,
     TransferDataset,
     collate_transfer,
     fit_stats,
     pool_blocks,
 )
-from protdistill.tasks.ppi.transfer import (
+from protdistill.tasks.ppi.pretrain.transfer import (
     BLOCK,
     ResidueTargets,
     TransferSet,

@@ -12,8 +12,8 @@ from protdistill.errors import ConfigError, InputError
 from protdistill.io.atomic import write_json, write_text
 from protdistill.io.pairs import Pair
 from protdistill.progress import Log, no_log
-from protdistill.tasks.ppi.config import PpiConfig
-from protdistill.tasks.ppi.data import (
+from protdistill.tasks.ppi.common.config import PpiConfig
+from protdistill.tasks.ppi.common.data import (
     PpiData,
     load_ppi,
     load_split,

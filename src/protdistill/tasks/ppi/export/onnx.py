@@ -28,7 +28,7 @@ from protdistill.errors import CheckpointError, InputError
 from protdistill.io.atomic import write_json
 from protdistill.progress import Log, no_log
 from protdistill.students.outputs import PairOutput, symmetric_combine
-from protdistill.tasks.ppi.embed import check_siamese
+from protdistill.tasks.ppi.run.embed import check_siamese
 
 FORMAT = "protdistill-onnx/1"
 GRAPHS = ("pair", "encoder", "head")

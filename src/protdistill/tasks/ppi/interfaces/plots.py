@@ -8,7 +8,7 @@ import torch
 
 from protdistill.io.contacts import Complex
 from protdistill.plotting import pyplot
-from protdistill.tasks.ppi import interface_metrics as im
+from protdistill.tasks.ppi.interfaces import metrics as im
 
 
 def plot_complex(complex_: Complex, maps: dict[str, torch.Tensor], path: str | Path) -> Path:

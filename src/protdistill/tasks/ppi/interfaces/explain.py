@@ -11,7 +11,7 @@ from protdistill.errors import InputError, ModelError
 from protdistill.io.atomic import write_json
 from protdistill.io.fasta import read_fasta
 from protdistill.plotting import pyplot
-from protdistill.tasks.ppi.student import load_student, max_residues_of
+from protdistill.tasks.ppi.run.student import load_student, max_residues_of
 from protdistill.teachers.esm import EsmTeacher
 from protdistill.teachers.pair_maps import teacher_pair_map
 

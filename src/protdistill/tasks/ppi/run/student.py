@@ -10,7 +10,7 @@ from protdistill.compress.artifact import MANIFEST, load_compressed
 from protdistill.distill.checkpoint import load_model_state
 from protdistill.errors import CheckpointError, InputError
 from protdistill.students import build_student
-from protdistill.tasks.ppi.config import PpiConfig
+from protdistill.tasks.ppi.common.config import PpiConfig
 
 
 def student_config(cfg: PpiConfig) -> dict:
@@ -23,7 +23,8 @@ def load_student(path: str | Path, *, backend: str | None = None) -> tuple[nn.Mo
     (``model.onnx``: served by ONNX Runtime)."""
     path = Path(path)
     if path.suffix == ".onnx":
-        from protdistill.tasks.ppi.onnx import load_onnx_student  # lazy: onnxruntime start-up
+        # lazy: onnxruntime start-up
+        from protdistill.tasks.ppi.export.onnx import load_onnx_student
 
         return load_onnx_student(path)
     if path.is_dir():

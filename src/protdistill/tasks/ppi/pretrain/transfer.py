@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from protdistill.io.fasta import read_fasta
-from protdistill.tasks.ppi.cache_fill import fill_cache
+from protdistill.tasks.ppi.common.cache_fill import fill_cache
 from protdistill.teachers.cache import TeacherCache, sequence_key
 from protdistill.teachers.loading import with_precision
 

@@ -1,0 +1,1 @@
+"""A trained PPI student for deployment: ONNX export / ONNX Runtime students and compression."""

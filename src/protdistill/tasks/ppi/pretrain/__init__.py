@@ -1,0 +1,3 @@
+"""General distillation: the transfer set, its batches and the backbone training loop
+(a student encoder learns the teacher representation of unlabelled proteins).
+Imports only tasks.ppi.common."""
