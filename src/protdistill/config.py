@@ -93,6 +93,27 @@ def _expands_past(data: Any, budget: int) -> bool:
     return False
 
 
+def check_confined(
+    data: dict[str, Any], root: str | Path, fields: tuple[str, ...], path: Path
+) -> None:
+    """Refuse a config read from a folder someone handed over (a run directory) whose path
+    ``fields`` point outside ``root``: an absolute path, ``..`` out of it, or a link out.
+    Relative paths are taken from ``root``. A config there is data; it must not steer reads."""
+    root = Path(root).resolve()
+    for name in fields:
+        values = data.get(name)
+        for value in values if isinstance(values, list) else [values]:
+            if value is None:
+                continue
+            text = str(value)
+            if Path(text).is_absolute() or not (root / text).resolve().is_relative_to(root):
+                raise ConfigError(
+                    f"{name}={text!r} points outside {root}; refusing to follow it",
+                    path=path,
+                    fix=f"remove {name} from this config.yaml, or pass it on the command line",
+                )
+
+
 def resolve(cls: type[C], path: str | Path | None = None, **overrides: Any) -> C:
     """Build ``cls`` from its defaults, then the YAML file, then non-None ``overrides``."""
     data = read_yaml(path) if path else {}

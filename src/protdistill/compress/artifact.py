@@ -124,7 +124,13 @@ def load_compressed(path: str | Path, backend: str | None = None) -> tuple[nn.Mo
         raise CheckpointError(
             "unknown manifest format or version", path=manifest_path, fix="re-run compress"
         )
-    state, meta = load_model_state(path / manifest.get("weights", WEIGHTS))
+    weights = manifest.get("weights", WEIGHTS)
+    if not isinstance(weights, str) or Path(weights).name != weights or weights in ("", ".", ".."):
+        raise CheckpointError(  # a manifest is data: it may not point the read outside its folder
+            f"the manifest names weights {weights!r} outside its folder", path=manifest_path,
+            fix="re-run compress; the directory was modified",
+        )  # fmt: skip
+    state, meta = load_model_state(path / weights)
     model = apply_specs(build_base(manifest["base"]), manifest["modules"])
     try:
         model.load_state_dict(state, strict=True)

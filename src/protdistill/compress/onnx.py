@@ -80,6 +80,7 @@ def open_session(
             path=path,
             fix="re-run `protdistill export` from the run directory",
         )
+    check_external_data(path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
@@ -148,5 +149,47 @@ def graph_weights(path: str | Path) -> tuple[int, int]:
     import onnx  # lazy: start-up time
     from onnx import numpy_helper
 
+    check_external_data(path)
     arrays = [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer]
     return sum(a.size for a in arrays), sum(a.nbytes for a in arrays)
+
+
+def check_external_data(path: str | Path) -> None:
+    """Refuse a graph whose tensors take their data from a file outside its own folder
+    (``../../etc/passwd``, an absolute path, a link out): a model is data, and reading it must
+    not read anything else. protdistill's own exports keep every weight inside the .onnx."""
+    import onnx  # lazy: start-up time
+
+    path = Path(path)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and onnx's own errors are untyped
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ModelError(f"not an ONNX graph ({first})", path=path,
+                         fix="re-run `protdistill export`") from None  # fmt: skip
+    root = path.resolve().parent
+    for tensor in _tensors(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        where = {e.key: e.value for e in tensor.external_data}.get("location", "")
+        target = (root / where).resolve()
+        if not where or Path(where).is_absolute() or not target.is_relative_to(root):
+            raise ModelError(
+                f"tensor {tensor.name!r} takes its data from {where!r}, outside the model's "
+                "folder; refusing to read it",
+                path=path,
+                fix="use a graph written by `protdistill export` (weights inside the .onnx)",
+            )
+
+
+def _tensors(graph) -> Iterable:  # noqa: ANN001 - onnx.GraphProto, imported lazily
+    """Every tensor of ``graph`` and its subgraphs: initializers and node attributes."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    for node in graph.node:
+        for attr in node.attribute:
+            yield from ([attr.t] if attr.HasField("t") else [])
+            yield from attr.tensors
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _tensors(sub)

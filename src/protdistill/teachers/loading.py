@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import AutoConfig, AutoTokenizer, EsmForMaskedLM, EsmModel
 from transformers.utils import cached_file
@@ -100,9 +100,15 @@ def has_lm_head(name_or_path: str, config: Any) -> bool:
     files = sorted(path.glob("*.safetensors")) if path.is_dir() else []
     if files:
         for f in files:
-            with safe_open(str(f), framework="pt") as fh:
-                if any(k.startswith("lm_head.") for k in fh.keys()):  # noqa: SIM118
-                    return True
+            try:
+                with safe_open(str(f), framework="pt") as fh:
+                    if any(k.startswith("lm_head.") for k in fh.keys()):  # noqa: SIM118
+                        return True
+            except (SafetensorError, OSError) as exc:
+                raise ModelError(
+                    f"not a readable safetensors file ({exc})".replace("\n", " "), path=f,
+                    fix="download or save the model again",
+                ) from exc  # fmt: skip
         return False
     return "EsmForMaskedLM" in (getattr(config, "architectures", None) or [])
 
@@ -119,9 +125,11 @@ def load_esm(name_or_path: str) -> tuple[nn.Module, Any]:
             fix="save the model with safetensors (model.save_pretrained(dir, "
             "safe_serialization=True)) where it was made",
         )
+    if path.is_dir():
+        refuse_remote_code(path)
     try:
-        config = AutoConfig.from_pretrained(name_or_path)
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
     except (OSError, ValueError, TypeError) as exc:
         msg = f"cannot load an ESM-2 model ({exc})".replace("\n", " ")
         raise ModelError(msg, path=name_or_path, fix=fix) from exc
@@ -129,12 +137,50 @@ def load_esm(name_or_path: str) -> tuple[nn.Module, Any]:
         raise ModelError(
             f"model type {config.model_type!r} is not ESM-2", path=name_or_path, fix=fix
         )
-    with quiet_transformers():
-        if has_lm_head(name_or_path, config):
-            model = EsmForMaskedLM.from_pretrained(name_or_path)
-        else:
-            model = EsmModel.from_pretrained(name_or_path, add_pooling_layer=False)
+    if getattr(config, "auto_map", None):
+        raise _remote_code(name_or_path, "config")
+    try:
+        with quiet_transformers():
+            if has_lm_head(name_or_path, config):
+                model = EsmForMaskedLM.from_pretrained(name_or_path, trust_remote_code=False)
+            else:
+                model = EsmModel.from_pretrained(
+                    name_or_path, add_pooling_layer=False, trust_remote_code=False
+                )
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        msg = f"cannot load the weights ({exc})".replace("\n", " ")[:400]
+        raise ModelError(msg, path=name_or_path, fix=fix) from exc
     return model, tokenizer
+
+
+#: Files of a model directory that can ask transformers to import code shipped with the model.
+_CODE_KEYS = ("auto_map", "trust_remote_code", "custom_pipelines")
+
+
+def refuse_remote_code(folder: Path) -> None:
+    """Refuse a model directory whose configs ask for code of its own (``auto_map``,
+    ``trust_remote_code``) or that ships Python files: models are data, never code."""
+    for name in ("config.json", "tokenizer_config.json", "processor_config.json"):
+        file = folder / name
+        try:
+            data = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"unreadable {name} ({exc})".replace("\n", " "), path=file,
+                             fix="download or save the model again") from exc  # fmt: skip
+        if isinstance(data, dict) and any(data.get(k) for k in _CODE_KEYS):
+            raise _remote_code(folder, name)
+    shipped = sorted(p.name for p in folder.glob("*.py"))
+    if shipped:
+        raise _remote_code(folder, shipped[0])
+
+
+def _remote_code(where: str | Path, name: str) -> ModelError:
+    return ModelError(
+        f"the model asks to run code shipped with it ({name}); models are data, never code, "
+        "so it is not loaded",
+        path=where,
+        fix="use a standard ESM-2 checkpoint (no auto_map, no .py files)",
+    )
 
 
 TeacherPrecision = Literal["32", "bf16", "16"]
