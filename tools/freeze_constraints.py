@@ -58,7 +58,7 @@ def closure(requirements: list[str]) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--extras", default="dev", help="comma-separated extras to include")
+    parser.add_argument("--extras", default="dev,docs", help="comma-separated extras to include")
     parser.add_argument("--out", default="constraints.txt")
     args = parser.parse_args()
     extras = {e for e in args.extras.split(",") if e}

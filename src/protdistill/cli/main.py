@@ -84,10 +84,21 @@ def _root(
     if verbose and quiet:
         raise typer.BadParameter("choose --verbose or --quiet, not both")
     set_verbosity(2 if verbose else 0 if quiet else 1)
+    if not verbose:
+        _hide_third_party_warnings()
     if threads:
         import torch  # lazy: start-up time (the command itself imports it anyway)
 
         torch.set_num_threads(threads)
+
+
+def _hide_third_party_warnings() -> None:
+    """Other packages' warnings (Lightning's `_pytree ... LeafSpec` deprecation in every run)
+    are noise to a user: shown only with ``--verbose``. protdistill's own warnings still show."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=r"protdistill(\.|$)")
 
 
 def _register() -> None:
