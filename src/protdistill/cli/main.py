@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 import traceback
@@ -125,6 +126,25 @@ _register()
 INTERRUPTED = 130
 
 
+#: What to do about the OS errors a command can meet while writing or reading its files.
+_OS_FIXES = {
+    errno.ENOSPC: "free disk space or write elsewhere, then re-run the same command (finished "
+    "work is kept)",
+    errno.EDQUOT: "free space in your quota, then re-run the same command (finished work is kept)",
+    errno.EACCES: "make it writable or choose another location, then re-run the same command",
+    errno.EPERM: "make it writable or choose another location, then re-run the same command",
+    errno.EROFS: "choose a location on a writable file system, then re-run the same command",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """``path: what the system said (fix: ...)`` for an OSError, on one line."""
+    where = ": ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    what = (exc.strerror or str(exc) or type(exc).__name__).replace("\n", " ")
+    fix = _OS_FIXES.get(exc.errno, "check the path and its permissions, then re-run the command")
+    return f"{where + ': ' if where else ''}{what} (fix: {fix})"
+
+
 def main() -> None:
     """Run the CLI; library errors become one red line and exit code 2, never a traceback; an
     interrupt (Ctrl-C) says that finished work is kept and exits 130.
@@ -139,6 +159,11 @@ def main() -> None:
             traceback.print_exception(exc, file=sys.stderr)
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+    except OSError as exc:  # the system refused (a full disk, a permission): one line, exit 1
+        if verbosity() > 1:
+            traceback.print_exception(exc, file=sys.stderr)
+        typer.secho(f"error: {os_error_line(exc)}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         code = INTERRUPTED
     except typer.Exit as exc:

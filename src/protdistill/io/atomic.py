@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -17,25 +18,49 @@ from safetensors.torch import save_file
 
 @contextmanager
 def atomic_path(path: str | Path, *, exclusive: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed over ``path``. With
-    ``exclusive`` an existing ``path`` is never replaced: FileExistsError is raised instead."""
+    """Yield a temporary path beside ``path``; on success it is flushed to disk (fsync) and
+    renamed over ``path``. With ``exclusive`` an existing ``path`` is never replaced:
+    FileExistsError is raised instead. An OSError on the way (a full disk, a permission)
+    leaves ``path`` as it was, removes the temporary file and names ``path``, not the
+    temporary one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+        _fsync(tmp_path)  # the bytes are on disk before the name points at them
         if exclusive:
             os.link(tmp_path, path)  # atomic, and fails when another writer took the name
         else:
             os.replace(tmp_path, path)
+        _fsync(path.parent, directory=True)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.filename is not None and str(exc.filename) not in (str(tmp_path), str(path)):
+            raise  # about another file (e.g. read by the writer): its own name is the right one
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
+
+
+def _fsync(path: Path, *, directory: bool = False) -> None:
+    """Flush ``path`` (a file, or a directory's entries) to disk."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if not (directory and exc.errno == errno.EINVAL):  # some file systems cannot sync dirs
+            raise
+    finally:
+        os.close(fd)
 
 
 def atomic_write(
