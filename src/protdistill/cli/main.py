@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import importlib
+import signal
 import sys
+import threading
 import traceback
 
 import typer
@@ -124,6 +126,21 @@ _register()
 
 #: Exit code of an interrupted command (128 + SIGINT), as typer returns it.
 INTERRUPTED = 130
+#: Exit code of a command stopped by SIGTERM (128 + 15): a scheduler's or `kill`'s request.
+TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so it stops like a Ctrl-C: files are written
+    atomically, so what finished is kept and a re-run resumes."""
+
+
+_sigterm: list[bool] = [False]  # set by the handler: typer turns every interrupt into 130
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    _sigterm[0] = True
+    raise Terminated
 
 
 #: What to do about the OS errors a command can meet while writing or reading its files.
@@ -152,6 +169,9 @@ def main() -> None:
     Click's standalone mode is off because it ends a Ctrl-C silently (typer) or with a bare
     "Aborted!"; usage errors and ``--help`` are handled here the way it would.
     """
+    _sigterm[0] = False
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = app(standalone_mode=False)
     except ProtdistillError as exc:
@@ -171,8 +191,11 @@ def main() -> None:
     except typer.TyperException as exc:  # usage errors: message + usage line, exit 2
         exc.show()
         code = getattr(exc, "exit_code", 2)
-    if code == INTERRUPTED:
-        typer.secho("interrupted: completed work is saved; re-run the same command to resume",
+    if code == INTERRUPTED and _sigterm[0]:
+        code = TERMINATED
+    if code in (INTERRUPTED, TERMINATED):
+        what = "interrupted" if code == INTERRUPTED else "terminated (SIGTERM)"
+        typer.secho(f"{what}: completed work is saved; re-run the same command to resume",
                     fg=typer.colors.YELLOW, err=True)  # fmt: skip
     sys.exit(code if isinstance(code, int) else 0)
 
