@@ -284,6 +284,25 @@ def interfaces(
 
 
 @app.command()
+def sites(
+    model: Path = typer.Option(
+        ..., "--model", help="Run trained with --sites (or a folder with site_model.safetensors)."
+    ),
+    fasta: Path = typer.Option(..., "--fasta", help="Proteins to score."),
+    out: Path = typer.Option(
+        ..., "--out", help="SITES.tsv.gz or SITES.parquet (re-run the same command to resume)."
+    ),
+    plot: Path = typer.Option(None, "--plot", help="Folder for one profile PNG per protein."),
+) -> None:
+    """Per-residue binding-site probability of every protein: protein, position, residue,
+    probability."""
+    from protdistill.tasks.ppi.sites.predict import predict_sites  # lazy: start-up time
+
+    summary = predict_sites(model, fasta, out, plot=plot, log=echo)
+    typer.echo(f"{summary['proteins']} proteins, {summary['residues']} residues -> {out}")
+
+
+@app.command()
 def screen(
     model: Path = SERVED,
     onnx: Path = ONNX,

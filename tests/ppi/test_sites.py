@@ -1,0 +1,213 @@
+"""Binding-site supervision (issue 45): label files, site KD loss, windowed profiles, `ppi sites`
+and combined maps."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protdistill.alphabet import encode_batch
+from protdistill.errors import InputError
+from protdistill.io.sites import parse_label_line, read_sites
+from protdistill.students.interaction import InteractionConfig, InteractionStudent
+from protdistill.students.site import SiteStudent, site_kd_loss
+from protdistill.tasks.ppi.sites.maps import combine
+from protdistill.tasks.ppi.sites.model import save_site_model, site_logits
+
+LETTERS = "ACDEFGHIKLMNPQRSTVWY"
+
+
+@given(st.lists(st.integers(0, 1), min_size=1, max_size=300))
+def test_label_line_round_trip(flags):
+    text = "".join(map(str, flags))
+    pid, labels = parse_label_line(f"x_A\t{len(flags)}\t{sum(flags)}\t{text}\n", "l.tsv", 2)
+    assert pid == "x_A" and list(labels) == flags
+
+
+@given(
+    st.lists(st.integers(0, 1), min_size=1, max_size=50),
+    st.integers(-3, 3).filter(bool),
+    st.sampled_from(["length", "count"]),
+)
+def test_label_line_disagreeing_counts_refused(flags, delta, column):
+    length, count = len(flags), sum(flags)
+    if column == "length":
+        length += delta
+    else:
+        count += delta
+    if length < 0 or count < 0:
+        return
+    with pytest.raises(InputError, match="line 7"):
+        parse_label_line(f"x\t{length}\t{count}\t{''.join(map(str, flags))}", "l.tsv", 7)
+
+
+@given(st.text(alphabet="0123abc ", min_size=1, max_size=20).filter(lambda s: set(s) - {"0", "1"}))
+def test_label_line_non_binary_refused(flags):
+    with pytest.raises(InputError):
+        parse_label_line(f"x\t{len(flags)}\t0\t{flags}", "l.tsv", 2)
+
+
+def write_site_dir(folder, chains: dict[str, tuple[str, str, str]]) -> None:
+    """chains: id -> (sequence, 0/1 string, split)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fasta = "".join(f">{k} len={len(s)}\n{s}\n" for k, (s, _, _) in chains.items())
+    (folder / "sequences.fasta").write_text(fasta)
+    (folder / "labels.tsv").write_text("id\tlength\tn_interface\tlabels\n" + "".join(
+        f"{k}\t{len(y)}\t{y.count('1')}\t{y}\n" for k, (_, y, _) in chains.items()))  # fmt: skip
+    (folder / "splits.tsv").write_text("id\tsubset\tcluster30\tsplit\n" + "".join(
+        f"{k}\ttest_70\t{k}\t{sp}\n" for k, (_, _, sp) in chains.items()))  # fmt: skip
+
+
+def test_read_sites_joins_files_and_checks_them(tmp_path):
+    write_site_dir(tmp_path / "ok", {"a_A": ("ACDE", "0110", "train"), "b_B": ("WY", "10", "val")})
+    chains = read_sites(tmp_path / "ok")
+    assert [(c.id, c.seq, c.labels, c.split) for c in chains] == [
+        ("a_A", "ACDE", (0, 1, 1, 0), "train"),
+        ("b_B", "WY", (1, 0), "val"),
+    ]
+    write_site_dir(tmp_path / "bad", {"a_A": ("ACDE", "011", "train")})
+    with pytest.raises(InputError, match="3 labels for 4 residues"):
+        read_sites(tmp_path / "bad")
+    (tmp_path / "ok" / "splits.tsv").write_text("id\tsubset\tcluster30\tsplit\na_A\tx\ty\ttest\n")
+    with pytest.raises(InputError, match="line 2"):
+        read_sites(tmp_path / "ok")
+
+
+def test_site_kd_loss_ignores_padding():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 6)
+    labels = torch.tensor([[1, 0, 0, 1, 0, 0]])
+    soft = torch.rand(1, 6)
+    alone = site_kd_loss(logits, torch.ones(1, 6, dtype=torch.bool), labels, soft, pos_weight=3.0)
+    # the same chain padded to 10 with garbage logits / targets in the padding
+    mask = torch.tensor([[True] * 6 + [False] * 4])
+    padded_logits = torch.cat([logits, torch.full((1, 4), 50.0)], 1)
+    padded_labels = torch.cat([labels, torch.ones(1, 4, dtype=torch.long)], 1)
+    padded_soft = torch.cat([soft, torch.zeros(1, 4)], 1)
+    padded = site_kd_loss(padded_logits, mask, padded_labels, padded_soft, pos_weight=3.0)
+    assert torch.allclose(alone, padded)
+    padded_logits.requires_grad_(True)
+    site_kd_loss(padded_logits, mask, padded_labels, padded_soft).backward()
+    assert padded_logits.grad[0, 6:].abs().sum() == 0 and padded_logits.grad[0, :6].abs().sum() > 0
+
+
+def site_student(kernel_size: int = 5) -> SiteStudent:
+    torch.manual_seed(0)
+    return SiteStudent(InteractionStudent(InteractionConfig(kernel_size=kernel_size))).eval()
+
+
+def test_windowed_profile_equals_unwindowed_where_both_fit():
+    rng = random.Random(1)
+    seq = "".join(rng.choice(LETTERS) for _ in range(300))
+    model = site_student()
+    whole = site_logits(model, [seq], window=1000)[0]
+    direct = model(*encode_batch([seq]))[0]
+    assert torch.allclose(whole, direct, atol=1e-5)
+    # batching next to a longer chain changes nothing either
+    other = "".join(rng.choice(LETTERS) for _ in range(500))
+    assert torch.allclose(site_logits(model, [other, seq], window=1000)[1], whole, atol=1e-5)
+    # windows of 120 residues: a residue-local model (1x1 convolutions) gives the same profile
+    local = site_student(kernel_size=1)
+    assert torch.allclose(
+        site_logits(local, [seq], window=120, overlap=30)[0],
+        site_logits(local, [seq], window=1000)[0],
+        atol=1e-5,
+    )
+    assert site_logits(model, [seq], window=120, overlap=30)[0].shape == (300,)
+
+
+def test_combined_map_symmetric_under_swap():
+    torch.manual_seed(0)
+    student = InteractionStudent().eval()
+    ta, ma = encode_batch(["ACDEFGHIKLMNPQ"])
+    tb, mb = encode_batch(["WYWYACDKLMA"])
+    ha, hb = student.residues(ta, ma), student.residues(tb, mb)
+    pab = student.interaction_map(ha, hb, ma, mb)[0]
+    pba = student.interaction_map(hb, ha, mb, ma)[0]
+    sa, sb = torch.randn(14), torch.randn(11)
+    for w in (0.0, 1.0, 2.5):
+        assert torch.allclose(combine(sa, sb, pab, w), combine(sb, sa, pba, w).T, atol=1e-5)
+    assert not torch.allclose(combine(sa, sb, pab, 1.0), combine(sa, sb, pab, 0.0))
+
+
+@pytest.fixture()
+def site_model_dir(tmp_path):
+    model = site_student()
+    save_site_model(tmp_path / "m", model, {"student": model.encoder.cfg.model_dump()})
+    return tmp_path / "m"
+
+
+def test_ppi_sites_rows_and_resume(tmp_path, site_model_dir, monkeypatch):
+    from protdistill.tasks.ppi.sites import predict as pr
+
+    rng = random.Random(2)
+    seqs = {f"p{i}": "".join(rng.choice(LETTERS) for _ in range(rng.randint(5, 80)))
+            for i in range(9)}  # fmt: skip
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text("".join(f">{k}\n{v}\n" for k, v in seqs.items()))
+    first = pr.predict_sites(site_model_dir, fasta, tmp_path / "a.tsv.gz", chunk=4)
+    rows = pr.read_table(tmp_path / "a.tsv.gz")
+    assert first["residues"] == len(rows) == sum(map(len, seqs.values()))
+    assert [r[2] for r in rows] == list("".join(seqs.values()))
+    assert [r[1] for r in rows[: len(seqs["p0"])]] == list(range(1, len(seqs["p0"]) + 1))
+    assert all(0 <= r[3] <= 1 for r in rows)
+    # killed while computing the second chunk: the first chunk's part survives, the rerun
+    # computes only what is missing and writes the same bytes
+    real, calls = pr.site_probabilities, []
+
+    def dies_second_time(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pr, "site_probabilities", dies_second_time)
+    with pytest.raises(KeyboardInterrupt):
+        pr.predict_sites(site_model_dir, fasta, tmp_path / "b.tsv.gz", chunk=4)
+    assert not (tmp_path / "b.tsv.gz").exists()
+    assert sorted(p.name for p in (tmp_path / "b.parts").iterdir()) == [
+        "inputs.json", "part-000000.tsv"]  # fmt: skip
+    monkeypatch.setattr(pr, "site_probabilities", real)
+    resumed = pr.predict_sites(site_model_dir, fasta, tmp_path / "b.tsv.gz", chunk=4)
+    assert resumed["resumed_chunks"] == 1
+    assert (tmp_path / "a.tsv.gz").read_bytes() == (tmp_path / "b.tsv.gz").read_bytes()
+    assert not (tmp_path / "b.parts").exists()
+
+
+def test_ppi_sites_parquet_matches_tsv(tmp_path, site_model_dir):
+    from protdistill.tasks.ppi.sites.predict import predict_sites, read_table
+
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(">x\nACDEFGHIKL\n>y\nWWYY\n")
+    predict_sites(site_model_dir, fasta, tmp_path / "s.tsv.gz")
+    predict_sites(site_model_dir, fasta, tmp_path / "s.parquet", plot=tmp_path / "fig")
+    tsv, pq = read_table(tmp_path / "s.tsv.gz"), read_table(tmp_path / "s.parquet")
+    assert [r[:3] for r in tsv] == [r[:3] for r in pq] and len(tsv) == 14
+    assert max(abs(a[3] - b[3]) for a, b in zip(tsv, pq, strict=True)) < 1e-4
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == ["x.png", "y.png"]
+
+
+def test_ppi_sites_cli_bad_fasta_one_line(tmp_path, site_model_dir, monkeypatch, capfd):
+    from protdistill.cli.main import main
+
+    fasta = tmp_path / "bad.fasta"
+    fasta.write_text(">x\nAC1DE\n")
+    argv = ["protdistill", "ppi", "sites", "--model", str(site_model_dir), "--fasta", str(fasta),
+            "--out", str(tmp_path / "s.tsv.gz")]  # fmt: skip
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capfd.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: ") and "bad.fasta" in err[0] and "fix" in err[0]
+    assert not (tmp_path / "s.tsv.gz").exists()
+    fasta.write_text(">x\nACDE\n")
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 0
+    assert "1 proteins, 4 residues" in capfd.readouterr().out
