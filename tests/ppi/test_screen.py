@@ -28,16 +28,17 @@ AA = "ACDEFGHIKLMNPQRSTVWY"
 STUDENT = {"kind": "resnet1d", "embed_dim": 8, "channels": [8, 12], "hidden": 16}
 
 
-@pytest.fixture
-def model_path(tmp_path):
+@pytest.fixture(params=["mlp", "factorised"])
+def model_path(tmp_path, request):
     torch.manual_seed(0)
-    model = build_student(STUDENT).eval()
+    student = {**STUDENT, "head": request.param, "head_width": 6}
+    model = build_student(student).eval()
     for m in model.modules():  # non-trivial BatchNorm statistics
         if isinstance(m, torch.nn.BatchNorm1d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
     path = tmp_path / "student.safetensors"
-    save_model(path, model, {"student": STUDENT, "ppi": {"max_residues": 60}})
+    save_model(path, model, {"student": student, "ppi": {"max_residues": 60}})
     return path
 
 
@@ -190,10 +191,9 @@ def test_embed_matches_the_pair_features(model_path, proteome) -> None:
     _, seqs = proteome
     model = protdistill.load(model_path)
     emb = model.embed(seqs)
-    a, b = emb["P01"], emb["P02"]
-    features = torch.cat([a + b, (a - b).abs(), a * b])[None]
+    a, b = emb["P01"][None], emb["P02"][None]
     with torch.no_grad():
-        prob = model.network.head(features).softmax(-1)[0, 1]
+        prob = model.network.head.logits(a, b).softmax(-1)[0, 1]
     assert abs(float(prob) - float(model.predict([("P01", "P02")], seqs)[0])) < 1e-5
 
 

@@ -311,6 +311,17 @@ def screen(
     query: Path = typer.Option(None, "--query", help="Query FASTA: score query x proteome."),
     top_k: int = typer.Option(None, help="Partners kept per protein (default 50; 0 = none)."),
     threshold: float = typer.Option(None, help="Keep pairs with probability >= this."),
+    rank_by: str = typer.Option(
+        None, help="Order of each protein's partners: probability or specificity (hubs "
+        "discounted; see README 'How to read a screen')."
+    ),
+    prior: float = typer.Option(
+        None, help="State probabilities at this share of interacting pairs (e.g. 0.01)."
+    ),
+    hub_k: int = typer.Option(None, help="Top-k logits averaged into a protein's hubness (10)."),
+    reference: int = typer.Option(
+        None, help="Proteome proteins (seeded sample) hubness is measured on (2000)."
+    ),
     include_self: bool = typer.Option(None, "--include-self/--no-self", help="Score A with A."),
     memory_mb: int = typer.Option(None, "--memory", help="MB for one block of pairs (1024)."),
     threads: int = typer.Option(None, help="torch CPU threads."),

@@ -20,7 +20,8 @@ from transformers import EsmConfig, EsmModel
 from protdistill.alphabet import AMINO_ACIDS, ESM_VOCAB
 from protdistill.config import Config
 from protdistill.errors import ConfigError
-from protdistill.students.outputs import PairHead, PairOutput, masked_mean, symmetric_combine
+from protdistill.students.outputs import PairOutput, masked_mean, symmetric_combine
+from protdistill.students.pair_heads import HeadKind, build_pair_head
 from protdistill.students.small_esm import load_small_esm, make_small_esm
 
 _CLS, _PAD, _EOS = (ESM_VOCAB.index(t) for t in ("<cls>", "<pad>", "<eos>"))
@@ -41,6 +42,8 @@ class EsmPairConfig(Config):
     teacher_layers: list[int] | None = None
     hidden: int = 128
     dropout: float = 0.1
+    head: HeadKind = "mlp"  # see ResNet1DConfig.head
+    head_width: int = 64
 
     def esm_config(self) -> EsmConfig:
         """The encoder's ``EsmConfig`` (ESM-2 conventions: rotary positions, 33 tokens)."""
@@ -74,7 +77,10 @@ class SiameseEsm(nn.Module):
         self.cfg = cfg or EsmPairConfig()
         self.esm = EsmModel(self.cfg.esm_config(), add_pooling_layer=False)
         self.register_buffer("to_esm", _esm_ids(), persistent=False)
-        self.head = PairHead(3 * self.cfg.hidden_size, self.cfg.hidden, self.cfg.dropout)
+        self.head = build_pair_head(
+            self.cfg.head, self.cfg.hidden_size, hidden=self.cfg.hidden,
+            dropout=self.cfg.dropout, width=self.cfg.head_width,
+        )  # fmt: skip
 
     @property
     def embedding_dim(self) -> int:
@@ -107,7 +113,7 @@ class SiameseEsm(nn.Module):
         za, zb = self.embed(tokens_a, mask_a), self.embed(tokens_b, mask_b)
         features = symmetric_combine(za, zb)
         return PairOutput(
-            logits=self.head(features), features=features, embedding_a=za, embedding_b=zb
+            logits=self.head.logits(za, zb), features=features, embedding_a=za, embedding_b=zb
         )
 
 

@@ -9,7 +9,8 @@ from torch import nn
 
 from protdistill.alphabet import PAD, VOCAB_SIZE
 from protdistill.config import Config
-from protdistill.students.outputs import PairHead, PairOutput, masked_pool, symmetric_combine
+from protdistill.students.outputs import PairOutput, masked_pool, symmetric_combine
+from protdistill.students.pair_heads import HeadKind, build_pair_head
 
 
 class ResNet1DConfig(Config):
@@ -25,6 +26,11 @@ class ResNet1DConfig(Config):
     #: global pooling of the last stage: max (as before), mean (what the ESM teacher's embedding
     #: is), or max+mean (their sum)
     pool: Literal["max", "mean", "max+mean"] = "max"
+    #: pair head (students/pair_heads.py): an MLP on [a+b, |a-b|, a*b], or factorised
+    #: beta(a) + beta(b) + phi(a)^T diag(lambda) phi(b) (a screen is then matrix products)
+    head: HeadKind = "mlp"
+    #: width of phi in the factorised head
+    head_width: int = 64
 
 
 class ResidualBlock1D(nn.Module):
@@ -102,7 +108,8 @@ class ResNet1DEncoder(nn.Module):
 
 
 class SiameseResNet1D(nn.Module):
-    """Shared-weight ResNet-1D encoder for A and B; classifier on ``[a+b, |a-b|, a*b]``.
+    """Shared-weight ResNet-1D encoder for A and B; a pair head (``cfg.head``) on the two pooled
+    embeddings.
 
     Symmetric by construction: score(A, B) == score(B, A).
     """
@@ -112,7 +119,10 @@ class SiameseResNet1D(nn.Module):
         self.cfg = cfg or ResNet1DConfig()
         self.encoder = ResNet1DEncoder(self.cfg)
         d = self.encoder.out_dim
-        self.head = PairHead(3 * d, self.cfg.hidden, self.cfg.dropout)
+        self.head = build_pair_head(
+            self.cfg.head, d, hidden=self.cfg.hidden, dropout=self.cfg.dropout,
+            width=self.cfg.head_width,
+        )  # fmt: skip
 
     @property
     def embedding_dim(self) -> int:
@@ -138,5 +148,5 @@ class SiameseResNet1D(nn.Module):
         za, zb = self.embed(tokens_a, mask_a), self.embed(tokens_b, mask_b)
         features = symmetric_combine(za, zb)
         return PairOutput(
-            logits=self.head(features), features=features, embedding_a=za, embedding_b=zb
+            logits=self.head.logits(za, zb), features=features, embedding_a=za, embedding_b=zb
         )

@@ -61,6 +61,12 @@ class PpiConfig(Config):
         "resnet1d", description="esm: the teacher's first layers (`num_layers` in --student-config)"
     )
     student_config: dict[str, Any] = {}
+    head: Literal["mlp", "factorised"] = Field(
+        "mlp",
+        description="pair head of the Siamese students: mlp on [a+b, |a-b|, a*b], or factorised "
+        "beta(a) + beta(b) + phi(a)^T diag(lambda) phi(b) (screens as matrix products)",
+    )
+    head_width: int = Field(64, ge=1, description="width of phi in the factorised head")
     alpha: float = Field(0.5, ge=0, le=1, description="weight of T^2 KL; 1 - alpha on CE")
     temperature: float = Field(4.0, gt=0)
     map_weight: float = Field(1.0, ge=0, description="lambda of the masked map loss")

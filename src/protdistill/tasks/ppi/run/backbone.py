@@ -28,6 +28,12 @@ from protdistill.tasks.ppi.run.student import student_config
 from protdistill.tasks.ppi.run.teacher import cache_root
 
 
+def encoder_config(cfg: PpiConfig) -> dict:
+    """The student settings a backbone depends on (the pair head is not pretrained, so its
+    choice leaves backbone ids, and cached backbones, as they were)."""
+    return {k: v for k, v in student_config(cfg).items() if k not in ("head", "head_width")}
+
+
 def pretrain_config(cfg: PpiConfig, run_dir: Path) -> PretrainConfig:
     """The run's general-distillation settings (crop rounded down to a block multiple)."""
     return PretrainConfig(
@@ -37,7 +43,7 @@ def pretrain_config(cfg: PpiConfig, run_dir: Path) -> PretrainConfig:
         transfer_cap=cfg.transfer_cap,
         tokens_per_batch=cfg.tokens_per_batch,
         teacher_precision=cfg.teacher_precision,
-        student=student_config(cfg),
+        student=encoder_config(cfg),
         max_residues=max(BLOCK, cfg.max_residues // BLOCK * BLOCK),
         random_crops=cfg.random_crops,
         residue_weight=cfg.residue_weight,

@@ -14,7 +14,8 @@ from protdistill.tasks.ppi.common.config import PpiConfig
 
 
 def student_config(cfg: PpiConfig) -> dict:
-    return {"kind": cfg.student, **cfg.student_config}
+    head = {} if cfg.student == "interaction" else {"head": cfg.head, "head_width": cfg.head_width}
+    return {"kind": cfg.student, **head, **cfg.student_config}
 
 
 def load_student(path: str | Path, *, backend: str | None = None) -> tuple[nn.Module, dict]:

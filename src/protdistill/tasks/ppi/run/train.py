@@ -119,6 +119,9 @@ def train_student(
         "parameters": count_parameters(student),
         "best_score": result.best_score,
         "backbone": str(backbone) if backbone else None,
+        # share of interacting pairs the student was trained on: `ppi screen --prior` moves
+        # its probabilities from this prior to the one a user states
+        "train_prior": sum(int(p.label or 0) for p in split["train"]) / max(1, len(split["train"])),
     }
     if uses_map:
         agreement = map_agreement(student, _loader(cfg, datasets["val"], False, True))

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from protdistill.students.outputs import masked_max, symmetric_combine
+from protdistill.students.pair_heads import score_factors
 
 #: Bytes held per scored pair while a block is evaluated: the (3D) pair features, the hidden
 #: layer, logits and probabilities in float32, with room for the temporaries of LayerNorm / GELU.
@@ -24,20 +25,24 @@ def block_size(memory_bytes: int, dim: int, hidden: int) -> int:
 
 @torch.inference_mode()
 def score_block(head: nn.Module, rows: Tensor, cols: Tensor) -> Tensor:
-    """(R, C) interaction probabilities of every (row, column) protein pair.
+    """(R, C) interaction logits of every (row, column) protein pair.
 
-    ``rows`` (R, D), ``cols`` (C, D): pooled student embeddings. The features are the student's
-    own ``[a+b, |a-b|, a*b]``, so each probability is what the full model gives for that pair.
+    ``rows`` (R, D), ``cols`` (C, D): pooled student embeddings. A head with ``score`` (every
+    PyTorch pair head, students/pair_heads.py) scores the block itself; an ONNX Runtime head
+    takes the student's own ``[a+b, |a-b|, a*b]`` features, so each logit is what the full model
+    gives for that pair.
     """
+    if hasattr(head, "score"):
+        return head.score(rows, cols)
     a, b = rows[:, None, :], cols[None, :, :]
     features = torch.cat([(a + b), (a - b).abs(), a * b], dim=-1)
     logits = head(features.reshape(-1, features.shape[-1]))
-    return logits.softmax(-1)[:, 1].reshape(len(rows), len(cols))
+    return (logits[:, 1] - logits[:, 0]).reshape(len(rows), len(cols))
 
 
 @dataclass
 class TopK:
-    """Best ``k`` partners per protein: ``values`` (N, k) probabilities (-1 = empty slot) and
+    """Best ``k`` partners per protein: ``values`` (N, k) ranking values (-inf = empty slot) and
     ``index`` (N, k) partner indices (-1 = empty), best first."""
 
     values: Tensor
@@ -45,7 +50,7 @@ class TopK:
 
     @classmethod
     def empty(cls, n: int, k: int) -> TopK:
-        return cls(torch.full((n, k), -1.0), torch.full((n, k), -1, dtype=torch.long))
+        return cls(torch.full((n, k), -torch.inf), torch.full((n, k), -1, dtype=torch.long))
 
     def merge(self, rows: Tensor, probs: Tensor, partners: Tensor) -> None:
         """Offer ``probs`` (R, C): row ``r`` is protein ``rows[r]``, column ``c`` its partner
@@ -53,8 +58,12 @@ class TopK:
         does not depend on how the grid was cut into blocks or shared among ranks."""
         if self.values.shape[1] == 0 or probs.numel() == 0:
             return
+        block_i = partners[None, :].expand(len(rows), -1)
+        k = self.values.shape[1]
+        if probs.shape[1] > 2 * k:  # pre-select the block's best k per row (exact, see below)
+            probs, block_i = _block_best(probs, block_i, k)
         cand_v = torch.cat([self.values[rows], probs], dim=1)
-        cand_i = torch.cat([self.index[rows], partners[None, :].expand(len(rows), -1)], dim=1)
+        cand_i = torch.cat([self.index[rows], block_i], dim=1)
         self._keep_best(rows, cand_v, cand_i)
 
     def combine(self, other: TopK) -> None:
@@ -73,6 +82,21 @@ class TopK:
         self.index[rows] = torch.gather(cand_i, 1, order)
 
 
+def _block_best(values: Tensor, index: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Each row's ``k`` best (value, index) of a block, the same set a full stable sort keeps:
+    ``topk`` picks arbitrarily among values tied with the k-th, so rows with such ties (and only
+    they) keep all their candidates."""
+    best, at = torch.topk(values, k, dim=1)
+    tied = (values >= best[:, -1:]).sum(1) > k
+    out_v, out_i = best, torch.gather(index, 1, at)
+    if bool(tied.any()):
+        fill = torch.full((len(values), values.shape[1] - k), -torch.inf)
+        out_v = torch.cat([out_v, fill], dim=1)
+        out_i = torch.cat([out_i, torch.full(fill.shape, -1, dtype=index.dtype)], dim=1)
+        out_v[tied], out_i[tied] = values[tied], index[tied]
+    return out_v, out_i
+
+
 def pair_mask(rows: Tensor, cols: Tensor, symmetric: bool, include_self: bool) -> Tensor:
     """(R, C) True where a pair is scored. All-vs-all (``symmetric``): each unordered pair once,
     ``i < j`` (``i <= j`` with ``include_self``); bipartite: all, the same id only with
@@ -84,18 +108,46 @@ def pair_mask(rows: Tensor, cols: Tensor, symmetric: bool, include_self: bool) -
 
 
 class SiameseScorer:
-    """Pairs of a Siamese student from (N, D) pooled embeddings (NaN rows: skipped proteins)."""
+    """Logits of a Siamese student's pairs from (N, D) pooled embeddings (NaN rows: skipped
+    proteins). A factorised head's per-protein factors are computed once, so a block is one
+    matrix product; any other head scores each block from the embeddings."""
 
     def __init__(self, model: nn.Module, features: list[Tensor | None], memory_bytes: int) -> None:
         width = next(f for f in features if f is not None).shape[0]
         nan = torch.full((width,), float("nan"))
         self.head = model.head
         self.emb = torch.stack([nan if f is None else f for f in features])
+        self.factors = None
+        if hasattr(self.head, "factors"):
+            with torch.inference_mode():
+                beta, phi = self.head.factors(self.emb)
+            self.factors = (beta, phi * self.head.lam.detach(), phi, self.head.bias.detach())
+            # per pair: the (R, C) logits, the outer sums and the top-K / mask temporaries
+            self.side = max(16, int((memory_bytes / 24) ** 0.5))
+            return
         linear = [m for m in self.head.modules() if isinstance(m, nn.Linear)]
         self.side = block_size(memory_bytes, width, linear[0].out_features if linear else 128)
 
+    @torch.inference_mode()
     def __call__(self, rows: Tensor, cols: Tensor) -> Tensor:
+        """(R, C) logits of rows x cols (indices into the embeddings)."""
+        if self.factors is not None:
+            beta, scaled, phi, bias = self.factors
+            return score_factors(beta[rows], scaled[rows], beta[cols], phi[cols], bias)
         return score_block(self.head, self.emb[rows], self.emb[cols])
+
+    @torch.inference_mode()
+    def pairs(self, a: Tensor, b: Tensor) -> Tensor:
+        """(P,) logits of the pairs (a[i], b[i])."""
+        if self.factors is not None:
+            beta, scaled, phi, bias = self.factors
+            return beta[a] + beta[b] + (scaled[a] * phi[b]).sum(-1) + bias
+        out = [torch.zeros(0)]
+        for s in range(0, len(a), 65536):
+            za, zb = self.emb[a[s : s + 65536]], self.emb[b[s : s + 65536]]
+            logits = self.head(symmetric_combine(za, zb))  # MLP / ONNX heads read pair features
+            out.append(logits[:, 1] - logits[:, 0])
+        return torch.cat(out)
 
 
 class InteractionScorer:
@@ -126,11 +178,18 @@ class InteractionScorer:
             valid = mask_a[:, :, None] & mask_b[:, None, :]
             pooled = symmetric_combine(masked_max(ha_n, mask_a), masked_max(hb, mask_b))
             features = torch.cat([pooled, self.model.map_summary(scores, valid)], dim=1)
-            out.append(self.model.head(features).softmax(-1)[:, 1])
+            logits = self.model.head(features)
+            out.append(logits[:, 1] - logits[:, 0])
         return torch.cat(out)
 
     def __call__(self, rows: Tensor, cols: Tensor) -> Tensor:
+        """(R, C) logits of rows x cols."""
         return torch.stack([self._one_row(int(a), cols) for a in rows])
+
+    def pairs(self, a: Tensor, b: Tensor) -> Tensor:
+        """(P,) logits of the pairs (a[i], b[i])."""
+        out = [self._one_row(int(i), j[None]) for i, j in zip(a, b, strict=True)]
+        return torch.cat(out) if out else torch.zeros(0)
 
 
 def _stack(features: list[Tensor]) -> tuple[Tensor, Tensor]:

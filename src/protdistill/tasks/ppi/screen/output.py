@@ -16,7 +16,7 @@ from protdistill.io.atomic import atomic_path
 from protdistill.tasks.ppi.screen.blocks import TopK
 
 SUFFIXES = (".tsv.gz", ".parquet")
-COLUMNS = ("protein_a", "protein_b", "probability", "rank")
+COLUMNS = ("protein_a", "protein_b", "probability", "specificity", "rank")
 
 
 def output_paths(out: str | Path) -> tuple[Path, Path, Path]:
@@ -59,28 +59,41 @@ def hits_table(
     parts: Path,
     n_blocks: int,
     top: TopK,
-    ids: list[str],
     rows: list[int],
     threshold: float | None,
     top_k: int,
-) -> dict[str, list]:
-    """Columns of the output. With top-K: each protein's partners, ``rank`` 1 = its best partner
-    (and only those >= ``threshold`` when given). Threshold only: each unordered pair once,
-    ``rank`` = its position among all hits by probability."""
+) -> dict[str, np.ndarray]:
+    """Index columns ``a``, ``b`` and ``rank`` of the output. With top-K: each protein's
+    partners, ``rank`` 1 = its best partner by the screen's ranking value (and only pairs whose
+    probability is >= ``threshold`` when given, see :func:`keep_threshold`). Threshold only: each
+    unordered pair once, ``rank`` = its position among all hits by probability."""
     if top_k > 0:
-        found = _top_rows(top, rows, threshold)
-        owners = found[:, 0].astype(int) if len(found) else np.zeros(0, int)
-        starts = np.r_[0, np.flatnonzero(np.diff(owners)) + 1] if len(found) else np.zeros(0, int)
-        rank = np.arange(len(found)) - np.repeat(starts, np.diff(np.r_[starts, len(found)])) + 1
+        found = _top_rows(top, rows, None)
+        rank = list_ranks(found[:, 0].astype(int))
     else:
         found = _threshold_rows(parts, n_blocks)
         rank = np.arange(1, len(found) + 1)
-    a, b = found[:, 0].astype(int), found[:, 1].astype(int)
+    return {"a": found[:, 0].astype(int), "b": found[:, 1].astype(int), "rank": rank}
+
+
+def list_ranks(owners: np.ndarray) -> np.ndarray:
+    """1, 2, ... within each run of equal ``owners`` (rows grouped by protein, best first)."""
+    if len(owners) == 0:
+        return np.zeros(0, int)
+    starts = np.r_[0, np.flatnonzero(np.diff(owners)) + 1]
+    return np.arange(len(owners)) - np.repeat(starts, np.diff(np.r_[starts, len(owners)])) + 1
+
+
+def named_table(
+    ids: list[str], index: dict[str, np.ndarray], probability: np.ndarray, specificity: np.ndarray
+) -> dict[str, list]:
+    """The output columns (``COLUMNS``) from index columns and the pairs' scores."""
     return {
-        "protein_a": [ids[i] for i in a],
-        "protein_b": [ids[i] for i in b],
-        "probability": [float(p) for p in found[:, 2]],
-        "rank": [int(r) for r in rank],
+        "protein_a": [ids[i] for i in index["a"]],
+        "protein_b": [ids[i] for i in index["b"]],
+        "probability": [float(p) for p in probability],
+        "specificity": [float(s) for s in specificity],
+        "rank": [int(r) for r in index["rank"]],
     }
 
 
@@ -93,5 +106,5 @@ def write_table(out: Path, table: dict[str, list]) -> None:
             return
         with gzip.open(tmp, "wt", encoding="utf-8") as fh:
             fh.write("\t".join(COLUMNS) + "\n")
-            for a, b, p, r in zip(*(table[c] for c in COLUMNS), strict=True):
-                fh.write(f"{a}\t{b}\t{p:.6f}\t{r}\n")
+            for a, b, p, s, r in zip(*(table[c] for c in COLUMNS), strict=True):
+                fh.write(f"{a}\t{b}\t{p:.6g}\t{s:.4f}\t{r}\n")

@@ -22,7 +22,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -44,7 +46,14 @@ from protdistill.tasks.ppi.screen.blocks import (
     TopK,
     pair_mask,
 )
-from protdistill.tasks.ppi.screen.output import hits_table, output_paths, write_table
+from protdistill.tasks.ppi.screen.output import (
+    hits_table,
+    list_ranks,
+    named_table,
+    output_paths,
+    write_table,
+)
+from protdistill.tasks.ppi.screen.ranking import hubness, prior_shift, reference_set, specificity
 
 Scorer = SiameseScorer | InteractionScorer
 
@@ -58,6 +67,20 @@ class ScreenConfig(Config):
     query: str | None = Field(None, description="query FASTA: score query x proteome")
     top_k: int = Field(50, ge=0, description="partners kept per protein (0 = none)")
     threshold: float | None = Field(None, ge=0, le=1, description="keep pairs with p >= this")
+    rank_by: Literal["probability", "specificity"] = Field(
+        "probability",
+        description="order of each protein's partners: probability, or specificity (the logit "
+        "less the mean of both proteins' top-k logits: hubs no longer fill every list)",
+    )
+    prior: float | None = Field(
+        None, gt=0, lt=1,
+        description="report probabilities calibrated to this share of interacting pairs "
+        "(e.g. 0.01; default: the training data's share, 0.5 for balanced data)",
+    )  # fmt: skip
+    hub_k: int = Field(10, ge=1, description="top-k logits averaged into a protein's hubness")
+    reference: int = Field(
+        2000, ge=1, description="proteome proteins (seeded sample) each hubness is measured on"
+    )
     include_self: bool = Field(False, description="also score a protein with itself")
     memory_mb: int = Field(1024, ge=16, description="working memory of one block of pairs")
     block: int | None = Field(None, ge=1, description="block side (default: from memory_mb)")
@@ -90,7 +113,8 @@ def _grid(cfg: ScreenConfig, log: Log) -> tuple[list[str], dict[str, str], list[
 
 
 def _settings(cfg: ScreenConfig, digest: str, n: int, side: int, world: int) -> dict:
-    keys = ("fasta", "query", "top_k", "threshold", "include_self")
+    keys = ("fasta", "query", "top_k", "threshold", "include_self", "rank_by", "prior", "hub_k")
+    keys += ("reference",)
     settings = {k: getattr(cfg, k) for k in keys}
     settings.update({"model": digest, "proteins": n, "block": side})
     return settings if world == 1 else {**settings, "ranks": world}
@@ -133,6 +157,24 @@ def _resume(commit: Path, n: int, k: int) -> tuple[int, TopK]:
     return done, TopK(loaded["values"], loaded["index"])
 
 
+@dataclass
+class Ranking:
+    """How a block's logits become ranking values: ``shift`` (calibration to the stated prior),
+    ``hub`` (N,) hubness of every protein, ``by`` probability or specificity."""
+
+    shift: float
+    hub: Tensor
+    by: str
+
+    def probability(self, logits: Tensor) -> Tensor:
+        return torch.sigmoid(logits + self.shift)
+
+    def values(self, logits: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+        if self.by == "specificity":
+            return specificity(logits, self.hub[rows], self.hub[cols])
+        return self.probability(logits)
+
+
 def _score_rows(
     scorer: Scorer,
     rows: Tensor,
@@ -141,6 +183,7 @@ def _score_rows(
     sym: bool,
     top: TopK,
     side: int,
+    ranking: Ranking,
 ) -> tuple[int, list[Tensor]]:
     """Score one row block against every column block; returns (pairs scored, hit triples)."""
     scored, hits = 0, []
@@ -148,14 +191,15 @@ def _score_rows(
     cols = cols[cols >= start] if sym else cols
     for j in range(0, len(cols), side):
         c = cols[j : j + side]
-        probs = scorer(rows, c)
+        logits = scorer(rows, c)
         keep = pair_mask(rows, c, sym, cfg.include_self)
         scored += int(keep.sum())
-        probs = probs.masked_fill(~keep, float("-inf"))
-        top.merge(rows, probs, c)
+        values = ranking.values(logits, rows, c).masked_fill(~keep, float("-inf"))
+        top.merge(rows, values, c)
         if sym:
-            top.merge(c, probs.T, rows)
+            top.merge(c, values.T, rows)
         if cfg.threshold is not None:
+            probs = ranking.probability(logits).masked_fill(~keep, float("-inf"))
             r, q = torch.nonzero(probs >= cfg.threshold, as_tuple=True)
             hits.append((torch.stack([rows[r], c[q]], dim=1).int(), probs[r, q]))
     return scored, hits
@@ -205,18 +249,19 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
     side = cfg.block or scorer.side
     settings = _settings(cfg, digest, len(ids), side, ranks.world)
     main_first(lambda: _open_parts(parts, settings))
+    ranking = _ranking(cfg, scorer, meta, rows_all, cols_all, side)
     n_blocks = (len(rows_all) + side - 1) // side
     total = _total_pairs(rows_all, cols_all, sym, cfg.include_self)
-    t1, scored = (
-        time.perf_counter(),
-        _score_share(scorer, rows_all, cols_all, cfg, sym, side, parts, ranks, total, len(ids)),
-    )
+    t1 = time.perf_counter()
+    scored = _score_share(scorer, rows_all, cols_all, cfg, sym, side, parts, ranks, total,
+                          len(ids), ranking)  # fmt: skip
     scored = int(all_sum(scored))
     t_score = time.perf_counter() - t1
     if not finish().is_main:
         return {}
     top = _merged_topk(parts, ranks.world, len(ids), cfg.top_k)
-    table = hits_table(parts, n_blocks, top, ids, rows_all.tolist(), cfg.threshold, cfg.top_k)
+    table = _table(cfg, scorer, ranking, ids, hits_table(parts, n_blocks, top, rows_all.tolist(),
+                                                           cfg.threshold, cfg.top_k))  # fmt: skip
     write_table(out, table)
     summary = {
         "output": str(out),
@@ -230,11 +275,40 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
         "wall_seconds": {"embedding": t_embed, "scoring": t_score},
         "scoring_pairs_per_second": scored / t_score if t_score > 0 and scored else None,
         "threads": torch.get_num_threads(),
+        "train_prior": meta.get("train_prior"),
         "settings": {**settings, "memory_mb": cfg.memory_mb, "long_proteins": "crop"},
     }
     write_json(summary_path, summary)
     shutil.rmtree(parts)
     return summary
+
+
+def _ranking(cfg: ScreenConfig, scorer: Scorer, meta: dict, rows: Tensor, cols: Tensor,
+             side: int) -> Ranking:  # fmt: skip
+    """Calibration shift and every protein's hubness (against a seeded proteome sample)."""
+    shift = prior_shift(float(meta.get("train_prior") or 0.5), cfg.prior)
+    proteins = torch.unique(torch.cat([rows, cols]))
+    hub = torch.full((int(proteins.max()) + 1 if len(proteins) else 0,), torch.nan)
+    if isinstance(scorer, InteractionScorer) and cfg.rank_by != "specificity":
+        return Ranking(shift, hub, cfg.rank_by)  # each pair a residue map: no hubness pass
+    hub[proteins] = hubness(scorer, proteins, reference_set(cols, cfg.reference), cfg.hub_k, side)
+    return Ranking(shift, hub, cfg.rank_by)
+
+
+def _table(cfg: ScreenConfig, scorer: Scorer, ranking: Ranking, ids: list[str],
+           index: dict) -> dict[str, list]:  # fmt: skip
+    """Output columns: each kept pair's probability and specificity (with top-K and a
+    threshold, only partners whose probability reaches it, ranks counted among those)."""
+    a, b = torch.as_tensor(index["a"]), torch.as_tensor(index["b"])
+    logits = scorer.pairs(a, b) if len(a) else torch.zeros(0)
+    prob = ranking.probability(logits)
+    spec = logits - (ranking.hub[a] + ranking.hub[b]) / 2 if len(a) else torch.zeros(0)
+    if cfg.top_k > 0 and cfg.threshold is not None:
+        keep = (prob >= cfg.threshold).numpy()
+        index = {"a": index["a"][keep], "b": index["b"][keep]}
+        index["rank"] = list_ranks(index["a"])
+        prob, spec = prob[keep], spec[keep]
+    return named_table(ids, index, prob.double().numpy(), spec.double().numpy())
 
 
 def _total_pairs(rows: Tensor, cols: Tensor, sym: bool, include_self: bool) -> int:
@@ -256,6 +330,7 @@ def _score_share(
     ranks: Ranks,
     total: int,
     n: int,
+    ranking: Ranking,
 ) -> int:
     """Score this rank's row blocks (every ``world``-th from ``rank``: early all-vs-all blocks
     are the widest, so round-robin balances), resuming after its last committed block."""
@@ -268,7 +343,7 @@ def _score_share(
     scored = 0
     for count, b in enumerate(mine[done:], start=done + 1):
         rows = rows_all[b * side : (b + 1) * side]
-        n, hits = _score_rows(scorer, rows, cols_all, cfg, sym, top, side)
+        n, hits = _score_rows(scorer, rows, cols_all, cfg, sym, top, side, ranking)
         scored += n
         meter.advance(n)
         _save_rows(parts, b, hits, top, commit, count)
