@@ -22,6 +22,9 @@ from pathlib import Path
 
 import tomllib
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the oldest environment runs besides `protdistill --help` and the quick start.
@@ -63,11 +66,14 @@ def check(venv: Path) -> None:
     # a wheel (not editable): package data and metadata as a user gets them
     _run([py, "-m", "pip", "install", "-q", str(ROOT), *runners, "-c", str(constraints)])
     frozen = subprocess.run([py, "-m", "pip", "freeze"], capture_output=True, text=True).stdout
-    installed = {line.split("==")[0].lower(): line for line in frozen.splitlines()}
+    installed = {
+        canonicalize_name(n): v for n, _, v in (x.partition("==") for x in frozen.splitlines())
+    }
     for pin in pins:
-        got = installed.get(pin.split("==")[0].lower(), "missing")
-        if not got.startswith(pin):  # torch==2.13.0 is installed as 2.13.0+cpu
-            raise SystemExit(f"{pin} wanted, {got} installed")
+        name, _, version = pin.partition("==")
+        got = installed.get(canonicalize_name(name), "")
+        if not got or Version(got) not in SpecifierSet(f"=={version}"):  # 2.13.0+cpu is ==2.13
+            raise SystemExit(f"{pin} wanted, {got or 'nothing'} installed")
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
