@@ -3,6 +3,7 @@ and combined maps."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -211,3 +212,53 @@ def test_ppi_sites_cli_bad_fasta_one_line(tmp_path, site_model_dir, monkeypatch,
         main()
     assert exit_info.value.code == 0
     assert "1 proteins, 4 residues" in capfd.readouterr().out
+
+
+def _tiny_sites(folder):
+    """16 chains; residues of the motif WWCC are the binding site (something to learn)."""
+    rng = random.Random(3)
+    chains = {}
+    for i in range(16):
+        seq = "".join(rng.choice(LETTERS) for _ in range(rng.randint(20, 50)))
+        at = rng.randrange(len(seq) - 4)
+        seq = seq[:at] + "WWCC" + seq[at + 4 :]
+        labels = "".join("1" if at <= j < at + 4 else "0" for j in range(len(seq)))
+        chains[f"c{i}_A"] = (seq, labels, "val" if i % 4 == 0 else "train")
+    write_site_dir(folder, chains)
+
+
+@pytest.mark.parametrize("student", ["interaction", "resnet1d"])
+def test_ppi_run_with_sites(tmp_path, ppi_files, tiny_teacher_dir, student):
+    from typer.testing import CliRunner
+
+    from protdistill import load
+    from protdistill.cli.main import app
+    from protdistill.tasks.ppi.sites.predict import read_table
+
+    pairs, fasta = ppi_files
+    _tiny_sites(tmp_path / "sites")
+    out = tmp_path / "run"
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("batch_size: 8\nprogress: false\nhead_epochs: 5\nhead_crossfit: 2\n"
+                   "tokens_per_batch: 512\nmap_residues: 16\nmap_bins: 4\n")  # fmt: skip
+    args = ["ppi", "run", "--pairs", str(pairs), "--fasta", str(fasta), "--teacher",
+            tiny_teacher_dir, "--out", str(out), "--split", "random", "--epochs", "1",
+            "--student", student, "--config", str(cfg)]  # fmt: skip
+    args += ["--sites", str(tmp_path / "sites")]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    sites = json.loads((out / "metrics.json").read_text())["sites"]
+    assert sites["teacher_head"]["chains"] == sites["student"]["chains"] == 4
+    assert 0 <= sites["student"]["auroc"] <= 1 and sites["student"]["residues_per_s"] > 0
+    assert (out / "sites" / "site_model.safetensors").exists()
+    # `ppi sites` and the API read the run's site model and agree
+    seqs = {"x": "ACDEWWCCKLM", "y": "MKTAYIAK"}
+    (tmp_path / "q.fasta").write_text("".join(f">{k}\n{v}\n" for k, v in seqs.items()))
+    query = ["--fasta", str(tmp_path / "q.fasta"), "--out", str(tmp_path / "s.tsv.gz")]
+    result = CliRunner().invoke(app, ["ppi", "sites", "--model", str(out), *query])
+    assert result.exit_code == 0, result.output
+    rows = read_table(tmp_path / "s.tsv.gz")
+    api = load(out).sites(seqs)
+    assert len(rows) == 19 and [len(v) for v in api.values()] == [11, 8]
+    flat = [float(x) for v in api.values() for x in v]
+    assert max(abs(round(a, 4) - r[3]) for a, r in zip(flat, rows, strict=True)) < 1e-4

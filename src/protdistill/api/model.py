@@ -24,6 +24,7 @@ from protdistill.tasks.ppi.run.embed import student_embeddings
 from protdistill.tasks.ppi.run.evaluate import predict_pairs
 from protdistill.tasks.ppi.run.student import load_student, max_residues_of
 from protdistill.tasks.ppi.screen.screening import ScreenConfig, screen
+from protdistill.tasks.ppi.sites.model import load_site_model, site_probabilities
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,6 +121,14 @@ class PairModel:
                       **options)  # fmt: skip
         summary = screen(cfg)
         return hits_frame(out) if as_frame else summary
+
+    def sites(self, sequences: Sequences) -> dict[str, np.ndarray]:
+        """(L,) binding-site probability per residue of each protein (mapping or FASTA), from
+        the run's site model (``ppi run ... --sites DIR``); the numbers of ``ppi sites``."""
+        model, _ = load_site_model(self.path)
+        seqs = _sequences(sequences)
+        probs = site_probabilities(model, list(seqs.values()))
+        return {k: p.numpy() for k, p in zip(seqs, probs, strict=True)}
 
 
 def load(run: str | Path, *, backend: str | None = None) -> PairModel:

@@ -21,17 +21,45 @@ class SiteHead(nn.Module):
         return self.net(features)[:, 0]
 
 
+def stage_residues(student: nn.Module, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-residue features of a ResNet-1D pair student (a read-out hook on
+    ``student.encoder.stages``; the pair head is not used): every stage's output repeated back to
+    residue resolution and concatenated, ``(B, sum C_i, L)``, zero on padding."""
+    length = tokens.shape[1]
+    encoder = student.encoder
+    parts = [
+        x.repeat_interleave(stride, dim=2)[..., :length]
+        for (x, _), stride in zip(encoder.stages(tokens, mask), encoder.strides, strict=True)
+    ]
+    return torch.cat(parts, 1) * mask[:, None, :]
+
+
+def residue_dim(student: nn.Module) -> int:
+    """Width of the per-residue features a :class:`SiteStudent` reads from ``student``: its
+    ``residues`` (interaction student) or its stages (ResNet-1D)."""
+    if hasattr(student, "residues"):
+        return int(student.embedding_dim)
+    if hasattr(getattr(student, "encoder", None), "stages"):
+        return int(sum(student.encoder.stage_dims))
+    raise TypeError(f"{type(student).__name__} has no per-residue features for a site head")
+
+
 class SiteStudent(nn.Module):
-    """A residue encoder (any module with ``residues``) plus a :class:`SiteHead`."""
+    """A pair student (``encoder``) read per residue (:func:`residue_dim`) + a :class:`SiteHead`."""
 
     def __init__(self, encoder: nn.Module, hidden: int = 64) -> None:
         super().__init__()
         self.encoder = encoder
-        self.head = SiteHead(encoder.embedding_dim, hidden)
+        self.head = SiteHead(residue_dim(encoder), hidden)
+
+    def residues(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if hasattr(self.encoder, "residues"):
+            return self.encoder.residues(tokens, mask)
+        return stage_residues(self.encoder, tokens, mask)
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``(B, L)`` tokens and mask -> ``(B, L)`` site logits (padding: -1e4)."""
-        logits = self.head(self.encoder.residues(tokens, mask))
+        logits = self.head(self.residues(tokens, mask))
         return logits.masked_fill(~mask, -1e4)
 
 

@@ -104,6 +104,12 @@ class PpiConfig(Config):
     transductive: bool = Field(
         False, description="the test proteins join the transfer set (screening use; labelled)"
     )
+    sites: str | None = Field(
+        None,
+        description="binding-site supervision: a folder with sequences.fasta, labels.tsv and "
+        "splits.tsv (the format of interface_sites); adds a teacher site head and site KD into a "
+        "copy of the student (RUN/sites/, metrics.json 'sites')",
+    )
     pretrain_epochs: int = Field(
         32, ge=1, description="passes over the transfer set (32 beat 4 on validation, two splits)"
     )

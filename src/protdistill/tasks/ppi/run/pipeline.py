@@ -7,7 +7,8 @@ RUN_DIR/
   pretrain.json          backbone used (general distillation) and its transfer set
   student/               checkpoints, metrics.csv, history.json
   student.safetensors    best student weights + config metadata
-  metrics.json           {"teacher": {...}, "student": {...}}
+  metrics.json           {"teacher": {...}, "student": {...}, "sites": {...} with --sites}
+  sites/                 with --sites: teacher site head, site model, metrics (tasks/ppi/sites)
   predictions_test.tsv   roc_curve.png  pr_curve.png  training_curves.png
 """
 
@@ -24,13 +25,16 @@ from protdistill.tasks.ppi.common.config import PpiConfig
 from protdistill.tasks.ppi.run.backbone import run_backbone
 from protdistill.tasks.ppi.run.evaluate import evaluate_run
 from protdistill.tasks.ppi.run.prepare import prepare
+from protdistill.tasks.ppi.run.student import load_student
 from protdistill.tasks.ppi.run.teacher import (
+    cache_root,
     distill_targets,
     embed_proteins,
     fit_teacher,
     load_teacher,
 )
 from protdistill.tasks.ppi.run.train import train_student
+from protdistill.tasks.ppi.sites.stage import run_sites
 
 
 def run(cfg: PpiConfig, run_dir: str | Path, *, log: Log = no_log) -> dict:
@@ -63,7 +67,19 @@ def _run_single(cfg: PpiConfig, run_dir: Path, *, fold: int, log: Log) -> dict:
     train_student(cfg, run_dir, data, split, logits, maps, feats, backbone=backbone, log=log)
     if not finish().is_main:
         return {}
-    return evaluate_run(cfg, run_dir, data, split, logits, log=log)
+    metrics = evaluate_run(cfg, run_dir, data, split, logits, log=log)
+    if cfg.sites:  # binding-site supervision (issue 45): teacher site head + site KD
+        metrics["sites"] = _sites(cfg, run_dir, teacher, log)
+        write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _sites(cfg: PpiConfig, run_dir: Path, teacher, log: Log) -> dict:
+    student, meta = load_student(run_dir)
+    return run_sites(
+        cfg.sites, student, meta["student"], teacher or load_teacher(cfg), run_dir / "sites",
+        cache_root(cfg, run_dir) / "site_states", log=log,
+    )  # fmt: skip
 
 
 def _run_folds(cfg: PpiConfig, run_dir: Path, *, log: Log) -> dict:
