@@ -262,3 +262,36 @@ def test_ppi_run_with_sites(tmp_path, ppi_files, tiny_teacher_dir, student):
     assert len(rows) == 19 and [len(v) for v in api.values()] == [11, 8]
     flat = [float(x) for v in api.values() for x in v]
     assert max(abs(round(a, 4) - r[3]) for a, r in zip(flat, rows, strict=True)) < 1e-4
+
+
+def test_interfaces_and_explain_use_the_run_site_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from protdistill.cli.main import app
+    from protdistill.distill.checkpoint import save_model
+
+    torch.manual_seed(0)
+    student = InteractionStudent(InteractionConfig(channels=16, map_dim=8, layers=2)).eval()
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(run / "student.safetensors", student, {"student": student.cfg.model_dump()})
+    site = SiteStudent(InteractionStudent(InteractionConfig(channels=16, map_dim=8, layers=2)))
+    save_site_model(run / "sites", site, {"student": site.encoder.cfg.model_dump()})
+    (tmp_path / "s.fasta").write_text(">x\nACDEFGHIKLMNPQRSTVWY\n>y\nMNPQRSTVWYACDEFGHIKL\n")
+    (tmp_path / "p.tsv").write_text("a\tb\tlabel\tsource\nx\ty\t1\tDIPS\n")
+    (tmp_path / "c.tsv").write_text("a\tb\ti\tj\tmin_dist\nx\ty\t0\t9\t4.0\nx\ty\t3\t3\t5.0\n")
+    args = ["ppi", "interfaces", "--fasta", str(tmp_path / "s.fasta"), "--pairs",
+            str(tmp_path / "p.tsv"), "--contacts", str(tmp_path / "c.tsv"), "--model", str(run),
+            "--out", str(tmp_path / "out"), "--no-figures"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert {"student", "student_sites", "student_combined"} <= set(metrics["sources"])
+    png = tmp_path / "fig" / "xy.png"
+    args = ["ppi", "explain", "--model", str(run), "--fasta", str(tmp_path / "s.fasta"),
+            "--a", "x", "--b", "y", "--out", str(png)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    info = json.loads(png.with_suffix(".json").read_text())
+    assert len(info["sites"]["top_cells"]) == 2  # L/10 of 20 residues
+    assert png.with_suffix(".sites.png").stat().st_size > 10_000

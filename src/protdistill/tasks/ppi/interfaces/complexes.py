@@ -22,6 +22,7 @@ from protdistill.tasks.ppi.interfaces import metrics as im
 from protdistill.tasks.ppi.interfaces.plots import plot_complex
 from protdistill.tasks.ppi.interfaces.training import map_logits
 from protdistill.tasks.ppi.run.student import load_student
+from protdistill.tasks.ppi.sites.maps import site_sources
 from protdistill.teachers.pair_maps import CONSTRUCTIONS, teacher_pair_map
 
 MapFn = Callable[[Complex], torch.Tensor]
@@ -143,6 +144,7 @@ def _sources(cfg: InterfacesConfig, complexes: list[Complex]) -> dict[str, MapFn
     sources: dict[str, MapFn] = {"propensity": lambda c: prop[c.name], "diagonal": im.diagonal_map}
     if cfg.model:
         sources["student"] = student_map(load_student(cfg.model)[0])
+        sources.update(site_sources(cfg.model, sources["student"]))  # runs trained with --sites
     if cfg.teacher:
         from protdistill.teachers.esm import EsmTeacher  # lazy: loads transformers
 

@@ -12,6 +12,8 @@ from protdistill.io.atomic import write_json
 from protdistill.io.fasta import read_fasta
 from protdistill.plotting import pyplot
 from protdistill.tasks.ppi.run.student import load_student, max_residues_of
+from protdistill.tasks.ppi.sites.figure import plot_combined
+from protdistill.tasks.ppi.sites.model import load_site_model, site_logits
 from protdistill.teachers.esm import EsmTeacher
 from protdistill.teachers.pair_maps import teacher_pair_map
 
@@ -150,5 +152,22 @@ def explain_pair(
         teacher_map=shown,
         teacher_label=f"ESM-2, {teacher_map} map",
     )
+    crop = max_residues_of(meta)  # the residues the student map covers
+    info.update(_sites_figure(model, sequences[a][:crop], sequences[b][:crop], prob_map, Path(out),
+                              a, b))  # fmt: skip
     write_json(Path(out).with_suffix(".json"), info)
     return info
+
+
+def _sites_figure(model, seq_a: str, seq_b: str, prob_map, out: Path, a: str, b: str) -> dict:
+    """A run trained with --sites: the combined map (pairing + both site profiles) as
+    ``OUT.sites.png``; ``{}`` for runs without a site model."""
+    try:
+        sites, _ = load_site_model(model)
+    except InputError:
+        return {}
+    site_a, site_b = site_logits(sites, [seq_a, seq_b])
+    pairing = torch.logit(prob_map.clamp(1e-6, 1 - 1e-6))
+    path = out.with_suffix(".sites.png")
+    found = plot_combined(site_a, site_b, pairing, path, name_a=a, name_b=b)
+    return {"sites": {"figure": str(path), **found}}

@@ -7,9 +7,14 @@ chosen on training complexes (:func:`choose_weight`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from protdistill.errors import InputError
+from protdistill.io.contacts import Complex
+from protdistill.tasks.ppi.sites.model import load_site_model, site_logits
 
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -35,3 +40,26 @@ def choose_weight(
     """The pairing weight with the best mean ``score(map, index)`` over training complexes."""
     means = [np.nanmean([score(build(i, w), i) for i in train]) for w in weights]
     return float(weights[int(np.nanargmax(means))])
+
+
+#: Pairing weight of `ppi interfaces` / `ppi explain` (benchmarks/sites.py compares weights).
+DEFAULT_WEIGHT = 1.0
+
+
+def site_sources(
+    run: str | Path, pairing: Callable[[Complex], torch.Tensor] | None
+) -> dict[str, Callable[[Complex], torch.Tensor]]:
+    """Map sources of a run trained with ``--sites`` (none without a site model): the site maps
+    ``s_a[i] + s_b[j]`` and, with a pairing map, the combined map at :data:`DEFAULT_WEIGHT`."""
+    try:
+        model, _ = load_site_model(run)
+    except InputError:
+        return {}
+
+    def profiles(c: Complex) -> tuple[torch.Tensor, torch.Tensor]:
+        return tuple(site_logits(model, [c.seq_a, c.seq_b]))  # type: ignore[return-value]
+
+    sources = {"student_sites": lambda c: combine(*profiles(c), None)}
+    if pairing is not None:
+        sources["student_combined"] = lambda c: combine(*profiles(c), pairing(c), DEFAULT_WEIGHT)
+    return sources
