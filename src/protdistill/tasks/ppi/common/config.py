@@ -23,6 +23,12 @@ class PpiConfig(Config):
     max_pairs: int | None = Field(None, ge=2, description="seeded, label-stratified subsample")
     self_pairs: Literal["keep", "drop", "error"] = "keep"
     split: Literal["protein", "random"] = "protein"
+    negatives: Literal["given", "degree"] = Field(
+        "given",
+        description="train/val negatives: as given, or degree-matched (both ends drawn from the "
+        "proteins of the positive pairs, known positives excluded; for data whose negatives are "
+        "uniform, e.g. Guo: degree then no longer gives the label away). Test pairs stay as given",
+    )
     test_fraction: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.1, gt=0, lt=1)
     folds: int = Field(1, ge=1, description="k-fold cross-validation when > 1")

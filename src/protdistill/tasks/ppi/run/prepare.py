@@ -21,6 +21,7 @@ from protdistill.tasks.ppi.common.data import (
     save_split,
     split_validation,
 )
+from protdistill.tasks.ppi.common.negatives import with_degree_negatives
 
 #: Settings that define the data and split; resuming a run with other values is refused.
 _DATA_FIELDS = (
@@ -30,6 +31,7 @@ _DATA_FIELDS = (
     "max_pairs",
     "self_pairs",
     "split",
+    "negatives",
     "test_fraction",
     "val_fraction",
     "folds",
@@ -89,8 +91,12 @@ def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = no_log):
                 fold=fold,
                 seed=cfg.seed,
             )
-        save_split(split_path, data.pairs, idx)
         split = {name: [data.pairs[i] for i in ids] for name, ids in idx.items()}
+        if cfg.negatives == "degree":
+            known = {frozenset((p.a, p.b)) for p in data.pairs if p.label == 1}
+            split = with_degree_negatives(split, known, cfg.seed)
+            log("train / val negatives drawn in proportion to positive degree")
+        save_split(split_path, *_flat(split))
     trained_on = proteins_of(split["train"])
     report = {
         "pairs_read": data.report.n_read,
@@ -108,6 +114,16 @@ def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = no_log):
     write_json(run_dir / "data_report.json", report)
     log(f"data: {report['pairs_used']} pairs, {report['proteins']} proteins, {report['split']}")
     return data, split
+
+
+def _flat(split: dict[str, list[Pair]]) -> tuple[list[Pair], dict[str, list[int]]]:
+    """(all pairs, indices of each split) for :func:`save_split`."""
+    pairs: list[Pair] = []
+    idx: dict[str, list[int]] = {}
+    for name, part in split.items():
+        idx[name] = list(range(len(pairs), len(pairs) + len(part)))
+        pairs += part
+    return pairs, idx
 
 
 def proteins_of(pairs: list[Pair]) -> set[str]:
