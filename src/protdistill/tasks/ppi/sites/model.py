@@ -34,6 +34,8 @@ def save_site_model(folder: str | Path, model: SiteStudent, meta: dict) -> Path:
 def find_site_model(path: str | Path) -> Path:
     """The site model file of a folder, a run (``RUN/sites/``) or the file itself."""
     path = Path(path)
+    if path.is_file():  # the site model itself, or a run's student.safetensors
+        path = path if path.name == FILE else path.parent
     for candidate in (path, path / FILE, path / "sites" / FILE):
         if candidate.is_file():
             return candidate
