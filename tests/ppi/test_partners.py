@@ -128,3 +128,49 @@ def test_sampler_refuses_an_impossible_request() -> None:
     pos = [Pair("a", "b", 1.0)]
     with pytest.raises(ConfigError, match="degree-matched"):
         degree_negatives(pos, 5, seed=0, known={frozenset(("a", "b"))})
+
+
+def test_evaluate_ranking_cli_equals_ranking_by_predicted_probabilities(tmp_path) -> None:
+    import json
+    import random
+
+    import torch
+    from typer.testing import CliRunner
+
+    import protdistill
+    from protdistill.cli.main import app
+    from protdistill.distill.checkpoint import save_model
+    from protdistill.io.fasta import write_fasta
+    from protdistill.students import build_student
+
+    rng = random.Random(0)
+    seqs = {f"P{i}": "".join(rng.choices("ACDEFGHIKLMNPQRSTVWY", k=rng.randint(8, 40)))
+            for i in range(14)}  # fmt: skip
+    write_fasta(tmp_path / "p.fasta", seqs)
+    ids = sorted(seqs)
+    pairs = [(ids[i], ids[(i * 5 + 3) % 14], int(i % 3 != 0)) for i in range(14)]
+    pairs = [(a, b, y) for a, b, y in pairs if a != b]
+    (tmp_path / "pairs.tsv").write_text("".join(f"{a}\t{b}\t{y}\n" for a, b, y in pairs))
+    student = {"kind": "resnet1d", "embed_dim": 8, "channels": [8, 12], "head": "factorised"}
+    torch.manual_seed(0)
+    save_model(tmp_path / "student.safetensors", build_student(student).eval(),
+               {"student": student, "ppi": {"max_residues": 64}})  # fmt: skip
+    out = tmp_path / "eval"
+    args = ["ppi", "evaluate", "--model", str(tmp_path / "student.safetensors"), "--pairs",
+            str(tmp_path / "pairs.tsv"), "--fasta", str(tmp_path / "p.fasta"), "--out", str(out),
+            "--ranking"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    table = json.loads((out / "ranking.json").read_text())
+    assert set(table) == {"probability", "specificity", "mean_score_per_candidate", "random"}
+    # the same figures from probabilities of `predict` over every pair of the file
+    model = protdistill.load(tmp_path / "student.safetensors")
+    grid = [(a, b) for a in ids for b in ids]
+    prob = np.asarray(model.predict(grid, seqs), dtype=float).reshape(len(ids), len(ids))
+    pos = pair_set((a, b) for a, b, y in pairs if y == 1)
+    neg = pair_set((a, b) for a, b, y in pairs if y == 0)
+    queries = sorted({p for pair in pos for p in pair})
+    rows = [ids.index(q) for q in queries]
+    expected = partner_ranking(prob[rows], queries, ids, pos, neg)
+    for key in ("recall@10", "rr", "top20_share", "query_auroc"):
+        assert table["probability"][key] == pytest.approx(expected[key], abs=1e-6)

@@ -185,6 +185,10 @@ def evaluate(
     out: Path = typer.Option(..., "--out", help="Directory for metrics.json."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing metrics.json."),
     teacher: str = typer.Option(None, "--teacher", help="Also score the run's teacher."),
+    ranking: bool = typer.Option(
+        False, "--ranking", help="Also rank every protein's partners among all proteins of the "
+        "file -> OUT/ranking.json (recall@10/50, reciprocal rank, hub share; Siamese students)."
+    ),
 ) -> None:
     """Score labelled pairs with a trained student (and the teacher) -> OUT/metrics.json."""
     from protdistill.tasks.ppi.run.evaluate import evaluate_pairs  # lazy: start-up
@@ -193,6 +197,15 @@ def evaluate(
         model, pairs, fasta, out, teacher=teacher, overwrite=overwrite, log=echo
     )
     _print_metrics(metrics)
+    if ranking:
+        from protdistill.tasks.ppi.screen.judge import evaluate_ranking  # lazy: start-up
+
+        table = evaluate_ranking(model, pairs, fasta, out, log=echo)
+        for name, r in table.items():
+            typer.echo(f"{name:>26}: recall@10 {r['recall@10']:.3f}  recall@50 "
+                       f"{r['recall@50']:.3f}  MRR {r['rr']:.3f}  top-50 slots held by 50 "
+                       f"proteins {r['hub']['top_share']:.1%}")  # fmt: skip
+        typer.echo(f"wrote {out}/ranking.json ({table['probability']['queries']} queries)")
 
 
 def served_model(model: Path | None, onnx: Path | None) -> Path:
