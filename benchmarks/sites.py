@@ -32,6 +32,8 @@ from protdistill.io.contacts import read_complexes
 from protdistill.io.sites import read_sites
 from protdistill.students.interaction import InteractionConfig, InteractionStudent
 from protdistill.tasks.ppi.interfaces import metrics as im
+from protdistill.tasks.ppi.interfaces.complexes import student_map
+from protdistill.tasks.ppi.run.student import load_student
 from protdistill.tasks.ppi.sites import kd
 from protdistill.tasks.ppi.sites import metrics as sm
 from protdistill.tasks.ppi.sites.maps import choose_weight, combine
@@ -46,6 +48,12 @@ SITES = ROOT.parent / "shared" / "data" / "ppi" / "interface_sites"
 DIPS = ROOT.parent / "shared" / "data" / "ppi" / "interfaces_dips"
 OUT = ROOT / "benchmarks" / "results" / "interfaces" / "sites.json"
 CURVE = (500, 1500)
+#: (name, weight of the teacher's probabilities, interaction-student hyper-parameters)
+STUDENTS = (
+    ("student_site_kd", 0.5, {}),
+    ("student_labels_only", 0.0, {}),
+    ("student_site_kd_wide", 0.5, {"channels": 128, "layers": 5}),
+)
 
 
 def log(msg: str) -> None:
@@ -70,13 +78,13 @@ def head_stage(teacher, chains, args, cfg, n_train=None) -> tuple:
     return head, history, probs
 
 
-def student_stage(chains, probs, args, cfg, name: str, alpha: float):
+def student_stage(chains, probs, args, cfg, name: str, alpha: float, arch: dict):
     folder = Path(args.work) / name
     if (folder / "site_model.safetensors").exists():
         model, meta = load_site_model(folder)
         return model, meta["history"]
     torch.manual_seed(0)
-    encoder = InteractionStudent(InteractionConfig())
+    encoder = InteractionStudent(InteractionConfig(**arch))
     model, history = kd.distil_sites(
         encoder, chains, probs if alpha > 0 else None, cfg.model_copy(update={"alpha": alpha}), log
     )
@@ -102,18 +110,27 @@ def residue_part(teacher, chains, args) -> tuple[dict, dict]:
     states = kd.val_states(teacher, chains, args.cache)
     report["teacher_head"] = {**kd.evaluate_sites(head, states, val), "training": history}
     report["teacher_head"]["residues_per_s_teacher_forward"] = teacher_throughput(teacher, val)
+    report["teacher_head"]["parameters"] = {
+        "teacher": sum(p.numel() for p in teacher.model.parameters()),
+        "head": sum(p.numel() for p in head.parameters()),
+    }
     log(f"teacher head val AUROC {report['teacher_head']['auroc']:.4f}")
     scfg = SiteTrainConfig(epochs=args.student_epochs, lr=3e-3)
     models = {"teacher_head": head}
-    for name, alpha in (("student_site_kd", 0.5), ("student_labels_only", 0.0)):
-        if name == "student_labels_only" and args.skip_labels_only:
+    for name, alpha, arch in STUDENTS:
+        if name not in args.students:
             continue
-        model, hist = student_stage(chains, probs, args, scfg, name, alpha)
+        model, hist = student_stage(chains, probs, args, scfg, name, alpha, arch)
         tokens = [encode(c.seq) for c in val]
         report[name] = {**kd.evaluate_sites(model, tokens, val), "training": hist}
         report[name]["retention_of_teacher_margin"] = kd.retention(
             report[name], report["teacher_head"]
         )
+        report[name]["parameters_used"] = sum(
+            v.numel() for k, v in model.state_dict().items()
+            if not k.startswith(("encoder.query", "encoder.head", "encoder.map_bias"))
+            and "running" not in k and "num_batches" not in k
+        )  # fmt: skip
         models[name] = model
         log(f"{name} val AUROC {report[name]['auroc']:.4f}")
     report["learning_curve_teacher_head"] = {"5193": report["teacher_head"]["auroc"]}
@@ -170,9 +187,6 @@ def dips_part(teacher, chains, models, args) -> dict:
 def combined_maps(cx, profiles, pair_model) -> dict:
     """Pairing term of an interaction run + each student's site profiles: fixed weight 1 and a
     weight chosen per PDB fold on the other folds (mean interface AUROC + top-L/10 / random)."""
-    from protdistill.tasks.ppi.interfaces.complexes import student_map  # lazy: optional part
-    from protdistill.tasks.ppi.run.student import load_student  # lazy: optional part
-
     pair_fn = student_map(load_student(pair_model)[0])
     pairing = [pair_fn(c) for c in cx]
     folds = im.pdb_folds(cx)
@@ -204,7 +218,7 @@ def main() -> None:
     ap.add_argument("--pair-model", help="an interaction run: its map is the pairing term")
     ap.add_argument("--head-epochs", type=int, default=8)
     ap.add_argument("--student-epochs", type=int, default=8)
-    ap.add_argument("--skip-labels-only", action="store_true")
+    ap.add_argument("--students", nargs="+", default=[s[0] for s in STUDENTS])
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
     torch.set_num_threads(1)
