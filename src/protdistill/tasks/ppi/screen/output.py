@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from safetensors.torch import load_file
 
 from protdistill.errors import ConfigError
 from protdistill.io.atomic import atomic_path
+from protdistill.io.readback import read_tensors
 from protdistill.tasks.ppi.screen.blocks import TopK
 
 SUFFIXES = (".tsv.gz", ".parquet")
@@ -46,7 +46,9 @@ def _top_rows(top: TopK, rows: list[int], threshold: float | None) -> np.ndarray
 def _threshold_rows(parts: Path, n_blocks: int) -> np.ndarray:
     """(H, 3) every hit saved by the row blocks, highest probability first (ties: a, then b)."""
     blocks = [parts / f"hits-{b:06d}.safetensors" for b in range(n_blocks)]
-    loaded = [load_file(p) for p in blocks if p.exists()]
+    expect = {"pairs": (torch.int32, 2), "prob": (torch.float32, 1)}
+    fix = f"delete {parts} to start this screen over"
+    loaded = [read_tensors(p, fix=fix, expect=expect)[0] for p in blocks if p.exists()]
     if not loaded:
         return np.zeros((0, 3))
     pairs = torch.cat([t["pairs"] for t in loaded]).numpy()

@@ -19,7 +19,6 @@ training and ``ppi predict``: a screen's probability equals ``ppi predict``'s fo
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -28,15 +27,14 @@ from typing import Literal
 
 import torch
 from pydantic import Field
-from safetensors import safe_open
-from safetensors.torch import load_file
 from torch import Tensor
 
 from protdistill.config import Config
 from protdistill.distill.parallel import Ranks, ScaleConfig, all_sum, finish, launch, main_first
-from protdistill.errors import ConfigError, InputError
+from protdistill.errors import CheckpointError, ConfigError, InputError
 from protdistill.io.atomic import save_tensors, write_json
 from protdistill.io.fasta import read_fasta
+from protdistill.io.readback import header_int, read_json, read_tensors
 from protdistill.progress import Log, Meter, no_log
 from protdistill.tasks.ppi.run.embed import is_siamese, student_features, weights_digest
 from protdistill.tasks.ppi.run.student import load_student, max_residues_of
@@ -56,6 +54,7 @@ from protdistill.tasks.ppi.screen.output import (
 from protdistill.tasks.ppi.screen.ranking import hubness, prior_shift, reference_set, specificity
 
 Scorer = SiameseScorer | InteractionScorer
+RESTART = "delete {} to start this screen over"
 
 
 class ScreenConfig(Config):
@@ -129,7 +128,7 @@ def _open_parts(parts: Path, settings: dict) -> None:
         parts.mkdir(parents=True)
         write_json(state, {"settings": settings})
         return
-    saved = json.loads(state.read_text(encoding="utf-8"))
+    saved = read_json(state, fix=RESTART.format(parts), keys=("settings",))
     if saved["settings"] != settings:
         raise ConfigError(
             "an unfinished screen with other settings is in the way",
@@ -147,13 +146,17 @@ def _commit_file(parts: Path, ranks: Ranks) -> Path:
 
 
 def _resume(commit: Path, n: int, k: int) -> tuple[int, TopK]:
-    """(this rank's row blocks already done, its top-K state); a fresh start when absent."""
-    committed = commit
-    if not committed.exists():
+    """(this rank's row blocks already done, its top-K state); a fresh start when absent. The
+    state is checked before it is used: a damaged or foreign file is one line, not a crash."""
+    if not commit.exists():
         return 0, TopK.empty(n, k)
-    with safe_open(committed, "pt") as fh:
-        done = int(fh.metadata()["rows_done"])
-    loaded = load_file(committed)
+    expect = {"values": (torch.float32, 2), "index": (torch.int64, 2)}
+    fix = RESTART.format(commit.parent)
+    loaded, header = read_tensors(commit, fix=fix, expect=expect, metadata=("rows_done",))
+    if loaded["values"].shape != (n, k) or loaded["index"].shape != (n, k):
+        raise CheckpointError(f"top-K state of shape {tuple(loaded['values'].shape)}, not "
+                              f"{(n, k)}", path=commit, fix=fix)  # fmt: skip
+    done = header_int(header, "rows_done", commit, fix=fix)
     return done, TopK(loaded["values"], loaded["index"])
 
 
