@@ -53,7 +53,9 @@ def check_free(out: str | Path, *, overwrite: bool) -> dict[str, Path]:
     paths = graph_paths(out)
     taken = [p for p in paths.values() if p.exists()]
     if taken and not overwrite:
-        raise InputError("output exists", path=taken[0], fix="choose another --out or --overwrite")
+        what = "output exists" if paths["manifest"].exists() else (
+            "an unfinished export is in the way (graphs without their manifest, written last)")
+        raise InputError(what, path=taken[0], fix="choose another --out or --overwrite")
     return paths
 
 
