@@ -163,3 +163,24 @@ def test_compress_report_times_onnx_stages_and_names_a_default(ppi_run, tmp_path
     )
     assert report["chosen"]["step"] in steps and report["chosen"]["reason"]
     assert (tmp_path / "c" / "onnx" / "int8.onnx.json").exists()
+
+
+def test_factorised_head_screens_through_onnx_as_in_pytorch(tmp_path) -> None:
+    from protdistill.students import build_student
+    from protdistill.tasks.ppi.screen.blocks import SiameseScorer
+
+    cfg = {"kind": "resnet1d", "embed_dim": 8, "channels": [8, 12], "head": "factorised",
+           "head_width": 5}  # fmt: skip
+    torch.manual_seed(3)
+    model = build_student(cfg).eval()
+    export_onnx(model, {"student": cfg}, tmp_path / "f.onnx")
+    served, _ = load_onnx_student(tmp_path / "f.onnx")
+    ta, ma, tb, mb = _batch(4, 30, 21, 0)
+    with torch.no_grad():
+        z = [model.embed(ta, ma)[i] for i in range(4)] + [model.embed(tb, mb)[i] for i in range(4)]
+        ours = SiameseScorer(model, z, 2**20)
+        theirs = SiameseScorer(served, z, 2**20)
+        idx = torch.arange(8)
+        assert torch.allclose(ours(idx, idx), theirs(idx, idx), atol=1e-4)
+        pair = served(ta, ma, tb, mb).logits
+        assert torch.allclose(pair, model(ta, ma, tb, mb).logits, atol=1e-4)

@@ -100,6 +100,11 @@ class FactorisedPairHead(nn.Module):
     def forward(self, za: Tensor, zb: Tensor) -> Tensor:
         return self.logits(za, zb)
 
+    def screen_factors(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(N, D) -> (beta (N,), lambda * phi (N, W), phi (N, W), bias): a screen's inputs."""
+        beta, phi = self.factors(z)
+        return beta, phi * self.lam, phi, self.bias
+
     def score(self, rows: Tensor, cols: Tensor) -> Tensor:
         """(R, D), (C, D) -> (R, C): two outer sums and one (R, W) x (W, C) product."""
         (br, pr), (bc, pc) = self.factors(rows), self.factors(cols)

@@ -5,7 +5,9 @@
     model.onnx          the pair model: tokens_a, mask_a, tokens_b, mask_b -> logits (B, 2) and
                         the pair features (B, 3D)
     model.encoder.onnx  one protein: tokens, mask -> protein_embedding (B, D)
-    model.head.onnx     pair features [a+b, |a-b|, a*b] (N, 3D) -> logits (N, 2)
+    model.head.onnx     pair features [a+b, |a-b|, a*b] (N, 3D) -> logits (N, 2); for the
+                        factorised head: protein embeddings (N, D) -> its per-protein factors
+                        (beta, lambda * phi, phi, bias), from which a screen is matrix products
     model.onnx.json     manifest: format, sha256 of each graph, the student's meta, INT8 or not
 
 Batch and length axes are dynamic. ``ppi predict`` / ``ppi screen`` take ``--onnx model.onnx``:
@@ -33,6 +35,7 @@ from protdistill.tasks.ppi.run.embed import check_siamese
 FORMAT = "protdistill-onnx/1"
 GRAPHS = ("pair", "encoder", "head")
 PAIR_INPUTS = ("tokens_a", "mask_a", "tokens_b", "mask_b")
+FACTORS = ("beta", "phi_scaled", "phi", "bias")
 
 
 def graph_paths(out: str | Path) -> dict[str, Path]:
@@ -78,6 +81,23 @@ class _Pair(nn.Module):
         return out.logits, out.features
 
 
+class _Factors(nn.Module):
+    """A factorised head's per-protein factors as one graph: z (N, D) -> beta (N,),
+    phi_scaled (N, W), phi (N, W), bias (1,)."""
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, z: Tensor):
+        beta, scaled, phi, bias = self.head.screen_factors(z)
+        return beta, scaled, phi, bias.reshape(1)
+
+
+def _factorised(model: nn.Module) -> bool:
+    return hasattr(model.head, "screen_factors")
+
+
 def _example(batch: int = 2, length: int = 37) -> tuple[Tensor, Tensor]:
     tokens = torch.randint(1, VOCAB_SIZE, (batch, length))
     mask = torch.ones(batch, length, dtype=torch.bool)
@@ -115,6 +135,13 @@ def _export_fp32(model: nn.Module, paths: dict[str, Path]) -> dict[str, str]:
             dynamic={"tokens": seq, "mask": seq, "protein_embedding": batch},
         ),  # fmt: skip
     }
+    if _factorised(model):
+        z = model.embed(ta, ma).detach()
+        hashes["head"] = export_graph(
+            _Factors(model.head), (z,), paths["head"], inputs=["z"], outputs=list(FACTORS),
+            dynamic={"z": {0: "proteins"}, **{k: {0: "proteins"} for k in FACTORS[:3]}},
+        )  # fmt: skip
+        return hashes
     features = symmetric_combine(model.embed(ta, ma), model.embed(tb, mb)).detach()
     hashes["head"] = export_graph(
         model.head, (features,), paths["head"], inputs=["features"], outputs=["logits"],
@@ -134,7 +161,10 @@ def _calibration_feeds(model: nn.Module, batches: list[dict]) -> dict[str, list[
                 feeds["encoder"].append({"tokens": t.numpy(), "mask": m.numpy()})
             za = model.embed(b["tokens_a"], b["mask_a"])
             zb = model.embed(b["tokens_b"], b["mask_b"])
-            feeds["head"].append({"features": symmetric_combine(za, zb).numpy()})
+            if _factorised(model):
+                feeds["head"] += [{"z": za.numpy()}, {"z": zb.numpy()}]
+            else:
+                feeds["head"].append({"features": symmetric_combine(za, zb).numpy()})
     return feeds
 
 
@@ -164,6 +194,7 @@ def export_onnx(
         "int8": calibration is not None,
         "graphs": {g: {"file": paths[g].name, "sha256": hashes[g]} for g in GRAPHS},
         "embedding_dim": int(model.embedding_dim),
+        "head": "factorised" if _factorised(model) else "mlp",
         "meta": meta,
     }
     write_json(paths["manifest"], manifest)
@@ -198,6 +229,20 @@ class OnnxHead(nn.Module):
         return torch.from_numpy(logits)
 
 
+class OnnxFactorisedHead(nn.Module):
+    """A factorised head's factors as an ONNX Runtime session (``screen_factors``, what the
+    screen's matrix products need; pairs go through the pair graph)."""
+
+    def __init__(self, session) -> None:
+        super().__init__()
+        self.session = session
+
+    def screen_factors(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        out = self.session.run(None, {"z": z.float().numpy()})
+        beta, scaled, phi, bias = (torch.from_numpy(o) for o in out)
+        return beta, scaled, phi, bias[0]
+
+
 class OnnxStudent(nn.Module):
     """A Siamese student served by ONNX Runtime: ``forward`` (pairs), ``embed`` and ``head``, the
     interface of the PyTorch student for prediction and screening. Holds no parameters;
@@ -216,7 +261,8 @@ class OnnxStudent(nn.Module):
             )
             for g in GRAPHS
         }
-        self.head = OnnxHead(self.sessions["head"])
+        factorised = manifest.get("head") == "factorised"
+        self.head = (OnnxFactorisedHead if factorised else OnnxHead)(self.sessions["head"])
         self.embedding_dim = int(manifest["embedding_dim"])
         self.digest = "onnx-" + graphs["pair"]["sha256"][:11]
         pair_file = folder / graphs["pair"]["file"]

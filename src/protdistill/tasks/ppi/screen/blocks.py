@@ -118,10 +118,9 @@ class SiameseScorer:
         self.head = model.head
         self.emb = torch.stack([nan if f is None else f for f in features])
         self.factors = None
-        if hasattr(self.head, "factors"):
+        if hasattr(self.head, "screen_factors"):
             with torch.inference_mode():
-                beta, phi = self.head.factors(self.emb)
-            self.factors = (beta, phi * self.head.lam.detach(), phi, self.head.bias.detach())
+                self.factors = self.head.screen_factors(self.emb)
             # per pair: the (R, C) logits, the outer sums and the top-K / mask temporaries
             self.side = max(16, int((memory_bytes / 24) ** 0.5))
             return
