@@ -174,3 +174,18 @@ def test_evaluate_ranking_cli_equals_ranking_by_predicted_probabilities(tmp_path
     expected = partner_ranking(prob[rows], queries, ids, pos, neg)
     for key in ("recall@10", "rr", "top20_share", "query_auroc"):
         assert table["probability"][key] == pytest.approx(expected[key], abs=1e-6)
+
+
+def test_a_run_made_before_the_negatives_option_resumes(tmp_path) -> None:
+    import yaml
+
+    from protdistill.tasks.ppi.common.config import PpiConfig
+    from protdistill.tasks.ppi.run.prepare import _check_resume
+
+    cfg = PpiConfig(pairs="p.tsv", fasta="f.fasta")
+    old = cfg.model_dump()
+    del old["negatives"]  # written by an earlier protdistill
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    _check_resume(cfg, tmp_path)  # the default it ran with: no refusal
+    with pytest.raises(ConfigError, match="negatives"):
+        _check_resume(cfg.model_copy(update={"negatives": "degree"}), tmp_path)

@@ -156,7 +156,9 @@ def _check_resume(cfg: PpiConfig, run_dir: Path) -> None:
         return
     old = yaml.safe_load(old_path.read_text()) or {}
     for name in _DATA_FIELDS:
-        if old.get(name) != getattr(cfg, name):
+        # a field added after the run was made: the run used its default
+        default = PpiConfig.model_fields[name].default
+        if old.get(name, default) != getattr(cfg, name):
             raise ConfigError(
                 f"this run directory was made with {name}={old.get(name)!r}, not "
                 f"{getattr(cfg, name)!r}",
