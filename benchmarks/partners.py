@@ -3,10 +3,10 @@
 For each run (a protein-disjoint `ppi run` directory): the held-out proteins of the validation
 split (for choosing settings) and of the test split (for reporting) each rank (a) the other
 held-out proteins of their split and (b) the whole proteome of the data set. Rankings: the
-student by probability, by specificity and by partial hub corrections (logit - w * hubness), its
-own mean score per candidate, the teacher (probability and specificity), a ridge "predicted
-degree from sequence" (log(1 + degree) on the teacher's pooled embeddings of training
-proteins), the true degree (an oracle) and random.
+student by probability and by specificity (per-candidate z), also with a degree prior added (a
+ridge of log(1 + degree) on its own embeddings), its own mean score per candidate, the teacher
+(probability and specificity), a ridge "predicted degree from sequence" (log(1 + degree) on the
+teacher's pooled embeddings of training proteins), the true degree (an oracle) and random.
 
 Usage: .venv/bin/python benchmarks/partners.py --run runs/guo [--run runs/guo_fact ...]
 Writes benchmarks/results/screening/partners_<run name>.json (and a Markdown table).
@@ -33,17 +33,14 @@ from protdistill.tasks.ppi.run.teacher import embed_proteins
 from protdistill.tasks.ppi.run.teacher_head import TeacherHead
 from protdistill.tasks.ppi.screen.judge import (
     candidate_scores,
-    hub_corrected,
     labelled_sets,
     ranking_table,
-    student_logits,
-    top_mean,
+    student_scores,
 )
 from protdistill.tasks.ppi.screen.partners import degrees, partner_ranking
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "screening"
-WEIGHTS = (0.25, 0.5, 0.75)
 
 
 def teacher_logits(run: Path, cfg: PpiConfig, ids: list[str], seqs: dict) -> tuple:
@@ -73,27 +70,24 @@ def predicted_degree(z: np.ndarray, ids: list[str], train_ids: set, train_deg) -
     return model.predict(z)
 
 
-def _pool_tables(name, logits_by, per_candidate, queries, pool, pos, neg, deg) -> dict:
-    ids_idx = {p: i for i, p in enumerate(pool["ids"])}
+def _pool_tables(logits_by, per_candidate, queries, pool, pos, neg, deg) -> dict:
     sub = np.array([pool["index"][p] for p in pool["ids"]])
     out = {}
     for model, logits in logits_by.items():
         block = logits[np.ix_(sub, sub)]
         out[model] = ranking_table(block, queries, pool["ids"], pos, neg, deg)
-        if model == "student":
-            hub = top_mean(block, np.eye(len(sub), dtype=bool), 10)
-            rows = np.array([ids_idx[q] for q in queries])
-            for w in WEIGHTS:
-                s = hub_corrected(block[rows], hub[rows], hub, w)
-                out[model][f"hub_weight_{w}"] = partner_ranking(
-                    s, queries, pool["ids"], pos, neg, degree=deg)  # fmt: skip
     for base, values in per_candidate.items():
         s = candidate_scores(values[sub], len(queries))
         out[base] = partner_ranking(s, queries, pool["ids"], pos, neg, degree=deg)
     return out
 
 
-def judge_run(run: Path) -> dict:
+def embed_matrix(run: Path, cfg: PpiConfig, ids: list[str], seqs: dict) -> np.ndarray:
+    emb = embed_proteins(cfg, run, {i: seqs[i] for i in ids})
+    return torch.stack([emb[i] for i in ids]).float().numpy()
+
+
+def judge_run(run: Path, teacher: bool = True) -> dict:
     cfg = resolve(PpiConfig, run / "config.yaml")
     data = load_ppi(cfg.pairs, cfg.fasta)
     pairs = data.pairs + (load_ppi(cfg.test_pairs, cfg.fasta).pairs if cfg.test_pairs else [])
@@ -103,14 +97,23 @@ def judge_run(run: Path) -> dict:
     ids = sorted({p for q in pairs for p in (q.a, q.b)})
     index = {p: i for i, p in enumerate(ids)}
     model, meta = load_student(run)
-    logits = {"student": student_logits(model, ids, data.sequences, meta, run / "rank_embed")}
-    logits["teacher"], z = teacher_logits(run, cfg, ids, data.sequences)
+    student, zs = student_scores(model, ids, data.sequences, meta, run / "rank_embed")
+    logits = {"student": student}
+    if teacher:
+        logits["teacher"], z = teacher_logits(run, cfg, ids, data.sequences)
+    else:
+        z = embed_matrix(run, cfg, ids, data.sequences)
     train_ids = {p for q in split["train"] for p in (q.a, q.b)}
     train_deg = degrees(labelled_sets(split["train"])[0])
     per_candidate = {
         "predicted_degree": predicted_degree(z, ids, train_ids, train_deg),
         "true_degree_oracle": np.array([deg[p] for p in ids], float),
     }
+    # the same regression on the student's own embeddings: a prior a screen could add
+    prior = predicted_degree(zs, ids, train_ids, train_deg)
+    prior = (prior - prior.mean()) / (prior.std() + 1e-9)
+    for w in (0.5, 1.0, 2.0):
+        logits[f"student+{w}*degree_prior"] = student + w * prior[None, :]
     report = {}
     for part in ("val", "test"):
         held = sorted({p for q in split[part] for p in (q.a, q.b)} - train_ids)
@@ -119,7 +122,7 @@ def judge_run(run: Path) -> dict:
                                               _partners(pos, p))]  # fmt: skip
             pool = {"ids": pool_ids, "index": index}
             report[f"{part}/{pool_name}"] = _pool_tables(
-                pool_name, logits, per_candidate, queries, pool, pos, neg, deg)  # fmt: skip
+                logits, per_candidate, queries, pool, pos, neg, deg)  # fmt: skip
     metrics = json.loads((run / "metrics.json").read_text())
     return {"run": str(run), "head": meta["student"].get("head", "mlp"),
             "negatives": cfg.negatives, "pair_auroc_test": {k: v.get("auroc") for k, v in
@@ -157,12 +160,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--run", action="append", required=True, type=Path)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-teacher", action="store_true", help="skip the teacher's N x N pairs")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     for run in args.run:
-        result = judge_run(run)
+        result = judge_run(run, teacher=not args.no_teacher)
         result["machine"] = f"{platform.machine()}, {torch.get_num_threads()} torch threads"
         result["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d")
         name = f"partners_{run.name}"

@@ -17,7 +17,7 @@ from protdistill.distill.checkpoint import save_model
 from protdistill.students import build_student
 from protdistill.students.pair_heads import FactorisedPairHead, MlpPairHead
 from protdistill.tasks.ppi.screen.blocks import SiameseScorer, TopK, _block_best
-from protdistill.tasks.ppi.screen.ranking import hubness, prior_shift, reference_set, specificity
+from protdistill.tasks.ppi.screen.ranking import prior_shift, profile, reference_set, specificity
 
 
 def _head(dim: int, width: int, seed: int) -> FactorisedPairHead:
@@ -114,21 +114,21 @@ def test_prior_shift_is_bayes_on_a_synthetic_prior() -> None:
     assert math.isclose(prior_shift(0.2, 0.2), 0.0, abs_tol=1e-12)
 
 
-def test_hubness_and_specificity_equal_a_hand_computation() -> None:
-    logits = torch.tensor([[0.0, 5.0, 1.0, 2.0], [5.0, 0.0, 4.0, 3.0],
-                           [1.0, 4.0, 0.0, -1.0], [2.0, 3.0, -1.0, 0.0]])  # fmt: skip
+def test_profile_and_specificity_equal_a_hand_computation() -> None:
+    logits = torch.tensor([[0.0, 5.0, 1.0, 3.0], [5.0, 0.0, 4.0, 3.0],
+                           [1.0, 4.0, 0.0, -2.0], [3.0, 3.0, -2.0, 0.0]])  # fmt: skip
 
     def scorer(rows, cols):
         return logits[rows][:, cols]
 
     idx = torch.arange(4)
-    hub = hubness(scorer, idx, idx, k=2, side=3)
-    # self left out: protein 0 -> top-2 of (5, 1, 2) = 3.5; 1 -> (5, 4, 3) = 4.5; 2 -> (1, 4, -1)
-    # = 2.5; 3 -> (2, 3, -1) = 2.5
-    assert hub.tolist() == [3.5, 4.5, 2.5, 2.5]
-    spec = specificity(logits, hub, hub)
-    assert spec[0, 2].item() == 1.0 - (3.5 + 2.5) / 2
-    assert torch.equal(spec, spec.T)
+    mean, sd = profile(scorer, idx, idx, side=3)
+    # self left out: 0 -> (5, 1, 3) mean 3, sd sqrt(8/3); 1 -> (5, 4, 3) mean 4, sd sqrt(2/3)
+    assert torch.allclose(mean, torch.tensor([3.0, 4.0, 1.0, 4 / 3]))
+    assert torch.allclose(sd[:2], torch.tensor([(8 / 3) ** 0.5, (2 / 3) ** 0.5]))
+    spec = specificity(logits, mean, sd)
+    assert spec[2, 1].item() == pytest.approx((4.0 - 4.0) / (2 / 3) ** 0.5)
+    assert spec[1, 0].item() == pytest.approx((5.0 - 3.0) / (8 / 3) ** 0.5)
     assert torch.equal(reference_set(idx, 10), idx)
     sample = reference_set(torch.arange(100), 10, seed=3)
     assert len(sample) == 10 and torch.equal(sample, reference_set(torch.arange(100), 10, seed=3))

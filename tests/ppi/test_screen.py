@@ -4,6 +4,7 @@ resume after a kill gives the same output, TSV.gz / Parquet readable, API = CLI.
 from __future__ import annotations
 
 import gzip
+import math
 import random
 
 import pandas as pd
@@ -94,6 +95,38 @@ def test_top_k_equals_a_brute_force_sort(model_path, proteome, tmp_path) -> None
         rows = table[table.protein_a == pid]
         assert list(rows.protein_b) == best
         assert list(rows["rank"]) == [1, 2, 3, 4]
+
+
+def test_specificity_ranking_equals_a_brute_force_z(model_path, proteome, tmp_path) -> None:
+    fasta, seqs = proteome
+    _run(model_path, fasta, tmp_path / "s.tsv.gz", top_k=4, block=7, rank_by="specificity")
+    table = _read(tmp_path / "s.tsv.gz")
+    prob = _all_pairs(model_path, seqs)
+    logit = {k: math.log(p / (1 - p)) for k, p in prob.items()}
+    ids = list(seqs)
+
+    def score(a, b):
+        return logit[(a, b)] if (a, b) in logit else logit[(b, a)]
+
+    stats = {}
+    for b in ids:  # each protein's logits with every other protein (the whole proteome fits)
+        values = [score(a, b) for a in ids if a != b]
+        m = sum(values) / len(values)
+        stats[b] = (m, (sum((v - m) ** 2 for v in values) / len(values)) ** 0.5)
+    for pid in ids:
+        z = {b: (score(pid, b) - stats[b][0]) / stats[b][1] for b in ids if b != pid}
+        rows = table[table.protein_a == pid]
+        assert list(rows.protein_b) == sorted(z, key=lambda b: -z[b])[:4]
+        assert rows.specificity.tolist() == pytest.approx([z[b] for b in rows.protein_b], abs=1e-3)
+
+
+def test_prior_moves_probabilities_not_the_order(model_path, proteome, tmp_path) -> None:
+    fasta, _ = proteome
+    _run(model_path, fasta, tmp_path / "p.tsv.gz", top_k=3)
+    _run(model_path, fasta, tmp_path / "q.tsv.gz", top_k=3, prior=0.01)
+    p, q = _read(tmp_path / "p.tsv.gz"), _read(tmp_path / "q.tsv.gz")
+    assert list(p.protein_b) == list(q.protein_b)
+    assert (q.probability < p.probability).all()  # trained at 0.5, stated at 0.01
 
 
 def test_threshold_and_top_k_together(model_path, proteome, tmp_path) -> None:

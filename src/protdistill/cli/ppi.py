@@ -331,9 +331,8 @@ def screen(
     prior: float = typer.Option(
         None, help="State probabilities at this share of interacting pairs (e.g. 0.01)."
     ),
-    hub_k: int = typer.Option(None, help="Top-k logits averaged into a protein's hubness (10)."),
     reference: int = typer.Option(
-        None, help="Proteome proteins (seeded sample) hubness is measured on (2000)."
+        None, help="Proteome proteins (seeded sample) a protein's usual scores come from (2000)."
     ),
     include_self: bool = typer.Option(None, "--include-self/--no-self", help="Score A with A."),
     memory_mb: int = typer.Option(None, "--memory", help="MB for one block of pairs (1024)."),

@@ -4,7 +4,7 @@ over the proteins of a labelled pairs file — `ppi evaluate --ranking` and benc
 Every ranking is a (Q, C) score matrix over the same queries and candidates; the baselines a user
 would compare with are built here too: random, a protein's known or predicted degree (score of
 candidate c: f(c)), the model's own mean score per candidate (how much of its ranking is one
-number per protein), and the specificity re-ranking of :mod:`ranking`.
+number per protein), and the specificity re-ranking of :mod:`ranking` (per-candidate z).
 """
 
 from __future__ import annotations
@@ -32,23 +32,15 @@ def labelled_sets(pairs: list[Pair]) -> tuple[set, set]:
     return pos, neg
 
 
-def hub_corrected(logits: np.ndarray, hub_rows: np.ndarray, hub_cols: np.ndarray,
-                  weight: float = 1.0) -> np.ndarray:  # fmt: skip
-    """``logits - weight * (hub(a) + hub(b)) / 2`` (weight 1: the screen's specificity)."""
-    return logits - weight * (hub_rows[:, None] + hub_cols[None, :]) / 2
-
-
-def top_mean(logits: np.ndarray, self_mask: np.ndarray, k: int) -> np.ndarray:
-    """(Q,) mean of each row's ``k`` highest values, its own column left out (hubness)."""
-    masked = np.where(self_mask, -np.inf, logits)
-    k = min(k, logits.shape[1] - 1)
-    return -np.mean(np.sort(-masked, axis=1)[:, :k], axis=1)
-
-
 def column_mean(logits: np.ndarray, self_mask: np.ndarray) -> np.ndarray:
     """(C,) a candidate's mean score over the queries (its own row left out)."""
     kept = np.where(self_mask, np.nan, logits)
     return np.nanmean(kept, axis=0)
+
+
+def column_sd(logits: np.ndarray, self_mask: np.ndarray) -> np.ndarray:
+    """(C,) the spread of a candidate's scores over the queries (its own row left out)."""
+    return np.nanstd(np.where(self_mask, np.nan, logits), axis=0)
 
 
 def candidate_scores(per_candidate: np.ndarray, queries: int) -> np.ndarray:
@@ -59,6 +51,12 @@ def candidate_scores(per_candidate: np.ndarray, queries: int) -> np.ndarray:
 def student_logits(model, ids: list[str], sequences: dict[str, str], meta: dict,
                    cache: Path, log: Log = no_log) -> np.ndarray:  # fmt: skip
     """(N, N) logits of every pair of ``ids`` from the student's cached embeddings."""
+    return student_scores(model, ids, sequences, meta, cache, log)[0]
+
+
+def student_scores(model, ids: list[str], sequences: dict[str, str], meta: dict,
+                   cache: Path, log: Log = no_log) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """((N, N) logits of every pair of ``ids``, (N, D) the student's embeddings)."""
     emb, skipped = student_embeddings(model, {i: sequences[i] for i in ids}, cache,
                                       max_residues=max_residues_of(meta), log=log)  # fmt: skip
     if skipped:
@@ -67,27 +65,28 @@ def student_logits(model, ids: list[str], sequences: dict[str, str], meta: dict,
     z = torch.stack([emb[i] for i in ids])
     with torch.inference_mode():
         rows = [model.head.score(z[s : s + 256], z) for s in range(0, len(ids), 256)]
-    return torch.cat(rows).double().numpy()
+    return torch.cat(rows).double().numpy(), z.double().numpy()
 
 
 def ranking_table(pool_logits: np.ndarray, queries: list[str], candidates: list[str],
-                  positives, negatives, degree: Counter, hub_k: int = 10) -> dict:  # fmt: skip
-    """Partner ranking of a model by probability and by specificity (hubness measured on the
-    whole pool, as a screen does), with the random and mean-score-per-candidate rankings of the
-    same grid. ``pool_logits``: (C, C) over ``candidates``; ``queries`` are some of them."""
+                  positives, negatives, degree: Counter) -> dict:  # fmt: skip
+    """Partner ranking of a model by probability and by specificity (each candidate's usual
+    logits measured on the whole pool, as a screen does on its reference set), with the random
+    and mean-score-per-candidate rankings of the same grid. ``pool_logits``: (C, C) over
+    ``candidates``; ``queries`` are some of them."""
     col_of = {c: j for j, c in enumerate(candidates)}
     missing = [q for q in queries if q not in col_of]
     if missing:
         raise ConfigError("every query must also be a candidate", record=missing[0],
                           fix="use a pool that holds the queries")  # fmt: skip
     pool_self = np.eye(len(candidates), dtype=bool)
-    hub = top_mean(pool_logits, pool_self, hub_k)
     rows = np.array([col_of[q] for q in queries], dtype=int)
     logits, self_mask = pool_logits[rows], pool_self[rows]
     rng = np.random.default_rng(0)
+    mean, sd = column_mean(pool_logits, pool_self), column_sd(pool_logits, pool_self)
     rankings = {
         "probability": logits,
-        "specificity": hub_corrected(logits, hub[rows], hub),
+        "specificity": (logits - mean[None, :]) / np.maximum(sd[None, :], 1e-6),
         "mean_score_per_candidate": candidate_scores(column_mean(logits, self_mask), len(rows)),
         "random": rng.random(logits.shape),
     }

@@ -1,10 +1,11 @@
-"""Scores a screen ranks by, beyond the probability: hubness, specificity and calibration.
+"""Scores a screen ranks by, beyond the probability: specificity and calibration.
 
-- ``hubness(x)``: the mean of protein x's ``k`` highest logits against a reference set of proteins
-  (CSLS, Conneau et al. 2018: how much x scores high with *everyone*, the degree a model has
-  learned from sequence).
-- ``specificity(a, b) = logit(a, b) - (hubness(a) + hubness(b)) / 2``: a pair that stands out from
-  what either protein scores with anybody. Ranked by it, hubs stop filling every protein's list.
+- ``profile(b)``: the mean and spread of protein b's logits against a reference set of proteins
+  (a seeded sample of the proteome): how high b scores with *anybody* — the degree a model has
+  learned from sequence.
+- ``specificity(a -> b) = (logit(a, b) - mean(b)) / sd(b)``: how far this pair stands above b's
+  usual scores, in standard deviations (a per-candidate z). Ranked by it, hubs stop filling every
+  protein's list, since every candidate is judged against its own scores.
 - ``prior_shift``: a probability trained at prior pi_train, re-stated for a prior pi (Bayes: add
   logit(pi) - logit(pi_train) to the logit). Order is unchanged; the numbers mean what they say at
   the interactome's real share of interacting pairs (roughly 1 in several hundred, not 1 in 2).
@@ -41,22 +42,28 @@ def reference_set(cols: Tensor, size: int, seed: int = 0) -> Tensor:
 
 
 @torch.inference_mode()
-def hubness(scorer: Scorer, proteins: Tensor, reference: Tensor, k: int, side: int) -> Tensor:
-    """(len(proteins),) mean of each protein's ``k`` highest logits against ``reference``
+def profile(
+    scorer: Scorer, proteins: Tensor, reference: Tensor, side: int
+) -> tuple[Tensor, Tensor]:
+    """((P,) mean, (P,) standard deviation) of each protein's logits against ``reference``
     (itself left out), in row blocks of ``side``."""
-    out = []
+    means, sds = [], []
     for s in range(0, len(proteins), side):
         rows = proteins[s : s + side]
         logits = torch.cat(
             [scorer(rows, reference[c : c + side]) for c in range(0, len(reference), side)], dim=1
-        )
-        logits = logits.masked_fill(rows[:, None] == reference[None, :], -torch.inf)
-        kk = min(k, max(1, len(reference) - 1))
-        top = logits.topk(kk, dim=1).values
-        out.append(top.masked_fill(~torch.isfinite(top), torch.nan).nanmean(1))
-    return torch.cat(out) if out else torch.zeros(0)
+        ).double()
+        keep = rows[:, None] != reference[None, :]
+        n = keep.sum(1).clamp(min=1)
+        mean = (logits * keep).sum(1) / n
+        var = (((logits - mean[:, None]) * keep) ** 2).sum(1) / n
+        means.append(mean.float())
+        sds.append(var.sqrt().float())
+    if not means:
+        return torch.zeros(0), torch.zeros(0)
+    return torch.cat(means), torch.cat(sds)
 
 
-def specificity(logits: Tensor, hub_rows: Tensor, hub_cols: Tensor) -> Tensor:
-    """(R, C) logits less the mean hubness of each pair's two proteins."""
-    return logits - (hub_rows[:, None] + hub_cols[None, :]) / 2
+def specificity(logits: Tensor, mean_cols: Tensor, sd_cols: Tensor) -> Tensor:
+    """(R, C) logits as z-scores of each column protein's own logits."""
+    return (logits - mean_cols[None, :]) / sd_cols.clamp(min=1e-6)[None, :]

@@ -51,7 +51,7 @@ from protdistill.tasks.ppi.screen.output import (
     output_paths,
     write_table,
 )
-from protdistill.tasks.ppi.screen.ranking import hubness, prior_shift, reference_set, specificity
+from protdistill.tasks.ppi.screen.ranking import prior_shift, profile, reference_set, specificity
 
 Scorer = SiameseScorer | InteractionScorer
 RESTART = "delete {} to start this screen over"
@@ -68,17 +68,18 @@ class ScreenConfig(Config):
     threshold: float | None = Field(None, ge=0, le=1, description="keep pairs with p >= this")
     rank_by: Literal["probability", "specificity"] = Field(
         "probability",
-        description="order of each protein's partners: probability, or specificity (the logit "
-        "less the mean of both proteins' top-k logits: hubs no longer fill every list)",
+        description="order of each protein's partners: probability, or specificity (how far "
+        "the pair's logit stands above the partner's usual logits, in standard deviations: "
+        "hubs no longer fill every list)",
     )
     prior: float | None = Field(
         None, gt=0, lt=1,
         description="report probabilities calibrated to this share of interacting pairs "
         "(e.g. 0.01; default: the training data's share, 0.5 for balanced data)",
     )  # fmt: skip
-    hub_k: int = Field(10, ge=1, description="top-k logits averaged into a protein's hubness")
     reference: int = Field(
-        2000, ge=1, description="proteome proteins (seeded sample) each hubness is measured on"
+        2000, ge=2, description="proteome proteins (seeded sample) each protein's usual logits "
+        "are measured on"
     )
     include_self: bool = Field(False, description="also score a protein with itself")
     memory_mb: int = Field(1024, ge=16, description="working memory of one block of pairs")
@@ -112,7 +113,7 @@ def _grid(cfg: ScreenConfig, log: Log) -> tuple[list[str], dict[str, str], list[
 
 
 def _settings(cfg: ScreenConfig, digest: str, n: int, side: int, world: int) -> dict:
-    keys = ("fasta", "query", "top_k", "threshold", "include_self", "rank_by", "prior", "hub_k")
+    keys = ("fasta", "query", "top_k", "threshold", "include_self", "rank_by", "prior")
     keys += ("reference",)
     settings = {k: getattr(cfg, k) for k in keys}
     settings.update({"model": digest, "proteins": n, "block": side})
@@ -163,18 +164,21 @@ def _resume(commit: Path, n: int, k: int) -> tuple[int, TopK]:
 @dataclass
 class Ranking:
     """How a block's logits become ranking values: ``shift`` (calibration to the stated prior),
-    ``hub`` (N,) hubness of every protein, ``by`` probability or specificity."""
+    ``mean`` / ``sd`` (N,) of every protein's logits against the reference set, ``by``
+    probability or specificity."""
 
     shift: float
-    hub: Tensor
+    mean: Tensor
+    sd: Tensor
     by: str
 
     def probability(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits + self.shift)
 
-    def values(self, logits: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    def values(self, logits: Tensor, cols: Tensor) -> Tensor:
+        """(R, C) ranking values of the column proteins as partners of the row proteins."""
         if self.by == "specificity":
-            return specificity(logits, self.hub[rows], self.hub[cols])
+            return specificity(logits, self.mean[cols], self.sd[cols])
         return self.probability(logits)
 
 
@@ -197,10 +201,11 @@ def _score_rows(
         logits = scorer(rows, c)
         keep = pair_mask(rows, c, sym, cfg.include_self)
         scored += int(keep.sum())
-        values = ranking.values(logits, rows, c).masked_fill(~keep, float("-inf"))
+        values = ranking.values(logits, c).masked_fill(~keep, float("-inf"))
         top.merge(rows, values, c)
-        if sym:
-            top.merge(c, values.T, rows)
+        if sym:  # the same pairs offered to the column proteins' lists
+            values = ranking.values(logits.T, rows).masked_fill(~keep.T, float("-inf"))
+            top.merge(c, values, rows)
         if cfg.threshold is not None:
             probs = ranking.probability(logits).masked_fill(~keep, float("-inf"))
             r, q = torch.nonzero(probs >= cfg.threshold, as_tuple=True)
@@ -288,14 +293,16 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
 
 def _ranking(cfg: ScreenConfig, scorer: Scorer, meta: dict, rows: Tensor, cols: Tensor,
              side: int) -> Ranking:  # fmt: skip
-    """Calibration shift and every protein's hubness (against a seeded proteome sample)."""
+    """Calibration shift and every protein's usual logits (against a seeded proteome sample)."""
     shift = prior_shift(float(meta.get("train_prior") or 0.5), cfg.prior)
     proteins = torch.unique(torch.cat([rows, cols]))
-    hub = torch.full((int(proteins.max()) + 1 if len(proteins) else 0,), torch.nan)
+    n = int(proteins.max()) + 1 if len(proteins) else 0
+    mean, sd = torch.full((n,), torch.nan), torch.full((n,), torch.nan)
     if isinstance(scorer, InteractionScorer) and cfg.rank_by != "specificity":
-        return Ranking(shift, hub, cfg.rank_by)  # each pair a residue map: no hubness pass
-    hub[proteins] = hubness(scorer, proteins, reference_set(cols, cfg.reference), cfg.hub_k, side)
-    return Ranking(shift, hub, cfg.rank_by)
+        return Ranking(shift, mean, sd, cfg.rank_by)  # each pair a residue map: no extra pass
+    mean[proteins], sd[proteins] = profile(scorer, proteins, reference_set(cols, cfg.reference),
+                                           side)  # fmt: skip
+    return Ranking(shift, mean, sd, cfg.rank_by)
 
 
 def _table(cfg: ScreenConfig, scorer: Scorer, ranking: Ranking, ids: list[str],
@@ -305,7 +312,7 @@ def _table(cfg: ScreenConfig, scorer: Scorer, ranking: Ranking, ids: list[str],
     a, b = torch.as_tensor(index["a"]), torch.as_tensor(index["b"])
     logits = scorer.pairs(a, b) if len(a) else torch.zeros(0)
     prob = ranking.probability(logits)
-    spec = logits - (ranking.hub[a] + ranking.hub[b]) / 2 if len(a) else torch.zeros(0)
+    spec = (logits - ranking.mean[b]) / ranking.sd[b].clamp(min=1e-6) if len(a) else logits
     if cfg.top_k > 0 and cfg.threshold is not None:
         keep = (prob >= cfg.threshold).numpy()
         index = {"a": index["a"][keep], "b": index["b"][keep]}
