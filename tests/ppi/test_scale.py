@@ -163,22 +163,24 @@ def _proteome(tmp_path):
     return write_fasta(tmp_path / "proteome.fasta", seqs)
 
 
-def _student(tmp_path):
+def _student(tmp_path, head: str = "mlp"):
     from protdistill.distill.checkpoint import save_model
     from protdistill.students import build_student
 
     torch.manual_seed(0)
-    cfg = {"kind": "resnet1d", "channels": [8, 8, 8, 8], "embed_dim": 8, "hidden": 16}
+    cfg = {"kind": "resnet1d", "channels": [8, 8, 8, 8], "embed_dim": 8, "hidden": 16,
+           "head": head}  # fmt: skip
     model = build_student(cfg).eval()
     return save_model(tmp_path / "student.safetensors", model, {"student": cfg})
 
 
 @pytest.mark.slow
-def test_two_rank_screen_equals_one_rank_and_a_killed_rank_resumes(tmp_path):
+@pytest.mark.parametrize("head,rank_by", [("mlp", "probability"), ("factorised", "specificity")])
+def test_two_rank_screen_equals_one_rank_and_a_killed_rank_resumes(tmp_path, head, rank_by):
     from protdistill.tasks.ppi.screen.screening import ScreenConfig, screen
 
-    model, fasta = _student(tmp_path), _proteome(tmp_path)
-    kw = {"top_k": 5, "threshold": 0.5, "block": 8}
+    model, fasta = _student(tmp_path, head), _proteome(tmp_path)
+    kw = {"top_k": 5, "threshold": 0.5, "block": 8, "rank_by": rank_by}
     out = {name: tmp_path / f"{name}.tsv.gz" for name in ("one", "two", "three")}
     screen(ScreenConfig(model=str(model), fasta=str(fasta), out=str(out["one"]),
                         progress=False, **kw))  # fmt: skip
