@@ -74,7 +74,7 @@ def _print_metrics(metrics: dict) -> None:
     from rich.console import Console  # lazy: start-up time
     from rich.table import Table
 
-    rows = {k: v for k, v in metrics.items() if isinstance(v, dict)}
+    rows = {k: v for k, v in metrics.items() if isinstance(v, dict) and k != "sites"}
     table = Table(title="test metrics")
     names = ["auroc", "aupr", "accuracy", "f1", "mcc", "n"]
     table.add_column("model")
@@ -88,6 +88,10 @@ def _print_metrics(metrics: dict) -> None:
             cells.append("" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)))
         table.add_row(model, *cells)
     Console().print(table)
+    if "sites" in metrics:  # --sites: residue binding sites on the site data's val split
+        auroc = {k: v["auroc"] for k, v in metrics["sites"].items() if isinstance(v, dict)}
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in auroc.items())
+        typer.echo(f"binding sites, val AUROC: {shown}")
 
 
 def _stage(out: Path, config: Path | None, until: str, options: dict, log) -> None:
