@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 
 from protdistill.alphabet import encode_batch
 from protdistill.errors import InputError
+from protdistill.io.contacts import read_complexes
 from protdistill.io.sites import parse_label_line, read_sites
 from protdistill.students.interaction import InteractionConfig, InteractionStudent
 from protdistill.students.site import SiteStudent, site_kd_loss
-from protdistill.tasks.ppi.sites.maps import combine
+from protdistill.tasks.ppi.interfaces.complexes import student_map
+from protdistill.tasks.ppi.sites.maps import combine, site_sources
 from protdistill.tasks.ppi.sites.model import save_site_model, site_logits
 
 LETTERS = "ACDEFGHIKLMNPQRSTVWY"
@@ -286,7 +288,16 @@ def test_interfaces_and_explain_use_the_run_site_model(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert {"student", "student_sites", "student_combined"} <= set(metrics["sources"])
+    assert {"student", "student_sites"} <= set(metrics["sources"])
+    (cx,) = read_complexes(tmp_path / "s.fasta", tmp_path / "p.tsv", tmp_path / "c.tsv")
+    pairing = student_map(student)
+    sources = site_sources(run, pairing, weight=1.0)
+    sites_only = sources["student_sites"](cx)
+    assert sites_only.shape == (20, 20)
+    s_a, s_b = sites_only[:, 0] - sites_only[0, 0], sites_only[0]  # s_a + s_b is the same map
+    expected = combine(s_a, s_b, pairing(cx), 1.0)
+    assert torch.allclose(sources["student_combined"](cx), expected, atol=1e-4)
+    assert site_sources(tmp_path, pairing) == {}  # no site model: no site sources
     png = tmp_path / "fig" / "xy.png"
     args = ["ppi", "explain", "--model", str(run), "--fasta", str(tmp_path / "s.fasta"),
             "--a", "x", "--b", "y", "--out", str(png)]  # fmt: skip
