@@ -54,9 +54,10 @@ def plot_combined(
     left.set_xlim(1, 0)
     left.set_ylabel(f"{name_a} residue position")
     left.tick_params(labelsize=7)
-    term = "sites only" if pairing is None else f"sites + {weight:g} x pairing (z)"
+    paired = pairing is not None and weight > 0
+    term = f"sites + {weight:g} x pairing (z)" if paired else "site profiles only"
     fig.suptitle(f"{name_a} x {name_b}: combined map ({term})", fontsize=9)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
-    return {"weight": weight if pairing is not None else 0.0,
+    return {"weight": weight if paired else 0.0,
             "top_cells": [{"a": r + 1, "b": c + 1} for r, c in cells]}  # fmt: skip
