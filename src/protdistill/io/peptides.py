@@ -37,6 +37,8 @@ class PeptideReport:
 def _fasta_type(header: str) -> str | None:
     """``>id type=amp ...`` or ``>id|amp``: the type, or None."""
     words = header.split()
+    if not words:  # a bare '>' line
+        return None
     for w in words[1:]:
         if w.lower().startswith("type="):
             return w.split("=", 1)[1]
@@ -61,7 +63,7 @@ def _read_fasta_rows(path: Path) -> list[tuple[str, str, str, int]]:
                     raise InputError(
                         "FASTA header has no peptide type",
                         path=path,
-                        record=f"{header.split()[0]} (line {start})",
+                        record=f"{(header.split() or ['(empty header)'])[0]} (line {start})",
                         fix="write headers as '>ID type=amp' or '>ID|amp'",
                     )
                 rows.append((header.split()[0].split("|")[0], kind, "".join(chunks), start))
