@@ -98,7 +98,7 @@ def _root(
 def _hide_third_party_warnings() -> None:
     """Other packages' warnings (Lightning's `_pytree ... LeafSpec` deprecation in every run)
     are noise to a user: shown only with ``--verbose``. protdistill's own warnings still show."""
-    import warnings
+    import warnings  # lazy: only when the CLI starts
 
     warnings.filterwarnings("ignore")
     warnings.filterwarnings("default", module=r"protdistill(\.|$)")

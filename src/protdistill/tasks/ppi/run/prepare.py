@@ -79,23 +79,7 @@ def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = no_log):
         split = load_split(split_path)
         log(f"reusing split {split_path}")
     else:
-        if cfg.test_pairs:
-            idx = held_out_split(data.pairs, n_fit, cfg.split, cfg.val_fraction, cfg.seed)
-        else:
-            idx = make_split(
-                data.pairs,
-                mode=cfg.split,
-                test_fraction=cfg.test_fraction,
-                val_fraction=cfg.val_fraction,
-                folds=cfg.folds,
-                fold=fold,
-                seed=cfg.seed,
-            )
-        split = {name: [data.pairs[i] for i in ids] for name, ids in idx.items()}
-        if cfg.negatives == "degree":
-            known = {frozenset((p.a, p.b)) for p in data.pairs if p.label == 1}
-            split = with_degree_negatives(split, known, cfg.seed)
-            log("train / val negatives drawn in proportion to positive degree")
+        split = _new_split(cfg, data, n_fit, fold, log)
         save_split(split_path, *_flat(split))
     trained_on = proteins_of(split["train"])
     report = {
@@ -114,6 +98,23 @@ def prepare(cfg: PpiConfig, run_dir: Path, *, fold: int = 0, log: Log = no_log):
     write_json(run_dir / "data_report.json", report)
     log(f"data: {report['pairs_used']} pairs, {report['proteins']} proteins, {report['split']}")
     return data, split
+
+
+def _new_split(cfg: PpiConfig, data: PpiData, n_fit: int, fold: int, log: Log):
+    """The run's split (train / val / test pairs), with degree-matched train / val negatives
+    when asked for."""
+    if cfg.test_pairs:
+        idx = held_out_split(data.pairs, n_fit, cfg.split, cfg.val_fraction, cfg.seed)
+    else:
+        idx = make_split(data.pairs, mode=cfg.split, test_fraction=cfg.test_fraction,
+                         val_fraction=cfg.val_fraction, folds=cfg.folds, fold=fold,
+                         seed=cfg.seed)  # fmt: skip
+    split = {name: [data.pairs[i] for i in ids] for name, ids in idx.items()}
+    if cfg.negatives == "degree":
+        known = {frozenset((p.a, p.b)) for p in data.pairs if p.label == 1}
+        split = with_degree_negatives(split, known, cfg.seed)
+        log("train / val negatives drawn in proportion to positive degree")
+    return split
 
 
 def _flat(split: dict[str, list[Pair]]) -> tuple[list[Pair], dict[str, list[int]]]:
