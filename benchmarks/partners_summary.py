@@ -26,8 +26,9 @@ def _cell(values: list[float], pct: bool = False) -> str:
     if not values:
         return ""
     m = float(np.mean(values))
-    text = f"{m:.1%}" if pct else f"{m:.3f}"
-    return text + (f" ± {np.std(values):.{1 if pct else 3}f}" if len(values) > 1 else "")
+    sd = float(np.std(values))
+    text, spread = (f"{m:.1%}", f"{sd:.1%}") if pct else (f"{m:.3f}", f"{sd:.3f}")
+    return text + (f" ± {spread}" if len(values) > 1 else "")
 
 
 def summarise(variants: list[str], pools: list[str]) -> tuple[str, dict]:

@@ -86,7 +86,7 @@ def test_screen_equals_predict_on_every_pair(model_path, proteome, tmp_path) -> 
 
 def test_top_k_equals_a_brute_force_sort(model_path, proteome, tmp_path) -> None:
     fasta, seqs = proteome
-    _run(model_path, fasta, tmp_path / "top.tsv.gz", top_k=4, block=7)
+    _run(model_path, fasta, tmp_path / "top.tsv.gz", top_k=4, block=7, rank_by="probability")
     table = _read(tmp_path / "top.tsv.gz")
     scores = _all_pairs(model_path, seqs)
     for pid in seqs:

@@ -329,8 +329,8 @@ def screen(
     top_k: int = typer.Option(None, help="Partners kept per protein (default 50; 0 = none)."),
     threshold: float = typer.Option(None, help="Keep pairs with probability >= this."),
     rank_by: str = typer.Option(
-        None, help="Order of each protein's partners: probability or specificity (hubs "
-        "discounted; see README 'How to read a screen')."
+        None, help="Order of each protein's partners: specificity (default; hubs no longer "
+        "fill every list) or probability (see README 'How to read a screen')."
     ),
     prior: float = typer.Option(
         None, help="State probabilities at this share of interacting pairs (e.g. 0.01)."

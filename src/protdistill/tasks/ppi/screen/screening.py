@@ -67,7 +67,7 @@ class ScreenConfig(Config):
     top_k: int = Field(50, ge=0, description="partners kept per protein (0 = none)")
     threshold: float | None = Field(None, ge=0, le=1, description="keep pairs with p >= this")
     rank_by: Literal["probability", "specificity"] = Field(
-        "probability",
+        "specificity",
         description="order of each protein's partners: probability, or specificity (how far "
         "the pair's logit stands above the partner's usual logits, in standard deviations: "
         "hubs no longer fill every list)",
