@@ -16,7 +16,7 @@ import protdistill
 from protdistill.distill.checkpoint import save_model
 from protdistill.students import build_student
 from protdistill.students.pair_heads import FactorisedPairHead, MlpPairHead
-from protdistill.tasks.ppi.screen.blocks import SiameseScorer, TopK, _block_best
+from protdistill.tasks.ppi.screen.blocks import SiameseScorer, TopK
 from protdistill.tasks.ppi.screen.ranking import prior_shift, profile, reference_set, specificity
 
 
@@ -85,20 +85,20 @@ def test_scorer_factors_equal_the_student_forward() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    st.lists(st.integers(0, 5), min_size=2, max_size=30),  # few distinct values: many ties
+    st.lists(st.lists(st.integers(0, 5), min_size=12, max_size=12), min_size=1, max_size=4),
     st.integers(1, 5),
 )
-def test_block_best_keeps_what_a_full_stable_sort_keeps(values, k) -> None:
-    v = torch.tensor(values, dtype=torch.float)[None]
-    v[0, ::4] = -torch.inf  # masked pairs
-    index = torch.arange(v.shape[1])[None]
-    full, pre = TopK.empty(1, k), TopK.empty(1, k)
-    row = torch.tensor([0])
-    # the reference: every candidate sorted stably (what merge did before pre-selection)
-    full._keep_best(row, torch.cat([full.values, v], 1), torch.cat([full.index, index], 1))
-    bv, bi = _block_best(v, index, min(k, v.shape[1]))
-    pre._keep_best(row, torch.cat([pre.values, bv], 1), torch.cat([pre.index, bi], 1))
-    assert torch.equal(full.index, pre.index) and torch.equal(full.values, pre.values)
+def test_block_merge_keeps_what_a_full_stable_sort_keeps(values, k) -> None:
+    # few distinct values: many ties, some rows tied at the k-th value, some not
+    v = torch.tensor(values, dtype=torch.float)
+    v[:, ::4] = -torch.inf  # masked pairs
+    rows, partners = torch.arange(len(v)), torch.arange(v.shape[1]) * 3
+    full, merged = TopK.empty(len(v), k), TopK.empty(len(v), k)
+    # the reference: every candidate sorted stably
+    full._keep_best(rows, torch.cat([full.values, v], 1),
+                    torch.cat([full.index, partners[None, :].expand(len(v), -1)], 1))  # fmt: skip
+    merged.merge(rows, v, partners)  # 12 > 2k: the pre-selection path
+    assert torch.equal(full.index, merged.index) and torch.equal(full.values, merged.values)
 
 
 def test_prior_shift_is_bayes_on_a_synthetic_prior() -> None:

@@ -58,12 +58,24 @@ class TopK:
         does not depend on how the grid was cut into blocks or shared among ranks."""
         if self.values.shape[1] == 0 or probs.numel() == 0:
             return
-        block_i = partners[None, :].expand(len(rows), -1)
         k = self.values.shape[1]
-        if probs.shape[1] > 2 * k:  # pre-select the block's best k per row (exact, see below)
-            probs, block_i = _block_best(probs, block_i, k)
-        cand_v = torch.cat([self.values[rows], probs], dim=1)
-        cand_i = torch.cat([self.index[rows], block_i], dim=1)
+        if probs.shape[1] <= 2 * k:
+            self._offer(rows, probs, partners[None, :].expand(len(rows), -1))
+            return
+        # pre-select the block's best k per row: ``topk`` picks arbitrarily among values tied
+        # with the k-th, so rows with such ties (and only they) offer all their candidates
+        best, at = torch.topk(probs, k, dim=1)
+        tied = (probs >= best[:, -1:]).sum(1) > k
+        if bool(tied.any()):
+            t = tied.nonzero()[:, 0]
+            self._offer(rows[t], probs[t], partners[None, :].expand(len(t), -1))
+            keep = (~tied).nonzero()[:, 0]
+            rows, best, at = rows[keep], best[keep], at[keep]
+        self._offer(rows, best, partners[at])
+
+    def _offer(self, rows: Tensor, values: Tensor, index: Tensor) -> None:
+        cand_v = torch.cat([self.values[rows], values], dim=1)
+        cand_i = torch.cat([self.index[rows], index], dim=1)
         self._keep_best(rows, cand_v, cand_i)
 
     def combine(self, other: TopK) -> None:
@@ -80,21 +92,6 @@ class TopK:
         order = torch.sort(cand_v, dim=1, descending=True, stable=True).indices[:, :k]
         self.values[rows] = torch.gather(cand_v, 1, order)
         self.index[rows] = torch.gather(cand_i, 1, order)
-
-
-def _block_best(values: Tensor, index: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Each row's ``k`` best (value, index) of a block, the same set a full stable sort keeps:
-    ``topk`` picks arbitrarily among values tied with the k-th, so rows with such ties (and only
-    they) keep all their candidates."""
-    best, at = torch.topk(values, k, dim=1)
-    tied = (values >= best[:, -1:]).sum(1) > k
-    out_v, out_i = best, torch.gather(index, 1, at)
-    if bool(tied.any()):
-        fill = torch.full((len(values), values.shape[1] - k), -torch.inf)
-        out_v = torch.cat([out_v, fill], dim=1)
-        out_i = torch.cat([out_i, torch.full(fill.shape, -1, dtype=index.dtype)], dim=1)
-        out_v[tied], out_i[tied] = values[tied], index[tied]
-    return out_v, out_i
 
 
 def pair_mask(rows: Tensor, cols: Tensor, symmetric: bool, include_self: bool) -> Tensor:

@@ -65,5 +65,5 @@ def profile(
 
 
 def specificity(logits: Tensor, mean_cols: Tensor, sd_cols: Tensor) -> Tensor:
-    """(R, C) logits as z-scores of each column protein's own logits."""
-    return (logits - mean_cols[None, :]) / sd_cols.clamp(min=1e-6)[None, :]
+    """(R, C) logits as z-scores of each column protein's own logits (a new tensor)."""
+    return (logits - mean_cols[None, :]).div_(sd_cols.clamp(min=1e-6)[None, :])

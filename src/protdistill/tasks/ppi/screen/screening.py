@@ -176,7 +176,8 @@ class Ranking:
         return torch.sigmoid(logits + self.shift)
 
     def values(self, logits: Tensor, cols: Tensor) -> Tensor:
-        """(R, C) ranking values of the column proteins as partners of the row proteins."""
+        """(R, C) ranking values of the column proteins as partners of the row proteins (a new
+        tensor: ``logits`` is left as it is)."""
         if self.by == "specificity":
             return specificity(logits, self.mean[cols], self.sd[cols])
         return self.probability(logits)
@@ -199,18 +200,25 @@ def _score_rows(
     for j in range(0, len(cols), side):
         c = cols[j : j + side]
         logits = scorer(rows, c)
-        keep = pair_mask(rows, c, sym, cfg.include_self)
-        scored += int(keep.sum())
-        values = ranking.values(logits, c).masked_fill(~keep, float("-inf"))
-        top.merge(rows, values, c)
-        if sym:  # the same pairs offered to the column proteins' lists
-            values = ranking.values(logits.T, rows).masked_fill(~keep.T, float("-inf"))
-            top.merge(c, values, rows)
+        # a block wholly above the diagonal of an all-vs-all grid keeps every pair: no mask
+        keep = None if sym and int(c[0]) > int(rows[-1]) else pair_mask(rows, c, sym,
+                                                                       cfg.include_self)
+        scored += logits.numel() if keep is None else int(keep.sum())
+        top.merge(rows, _masked(ranking.values(logits, c), keep), c)
+        if sym:  # the same pairs offered to the column proteins' lists (contiguous rows: a
+            # transposed view made their top-K ~8x slower)
+            values = ranking.values(logits.T.contiguous(), rows)
+            top.merge(c, _masked(values, None if keep is None else keep.T), rows)
         if cfg.threshold is not None:
-            probs = ranking.probability(logits).masked_fill(~keep, float("-inf"))
+            probs = _masked(ranking.probability(logits), keep)
             r, q = torch.nonzero(probs >= cfg.threshold, as_tuple=True)
             hits.append((torch.stack([rows[r], c[q]], dim=1).int(), probs[r, q]))
     return scored, hits
+
+
+def _masked(values: Tensor, keep: Tensor | None) -> Tensor:
+    """``values`` with the pairs not kept at -inf (in place: the values are this block's own)."""
+    return values if keep is None else values.masked_fill_(~keep, float("-inf"))
 
 
 def _embeddings(cfg: ScreenConfig, model, meta: dict, digest: str, log: Log):
