@@ -13,10 +13,15 @@ import test_io_faults as base
 
 @pytest.fixture()
 def restore_sigterm():
-    """``main`` installs its SIGTERM handler for the life of the process; pytest's is put back."""
-    previous = signal.getsignal(signal.SIGTERM)
+    """``main`` installs its SIGTERM handler for the life of the process; pytest's is put back.
+    SIGINT gets Python's own handler for the test: a process started in the background by a
+    non-interactive shell (`cmd &`) inherits SIGINT ignored, and then no KeyboardInterrupt
+    would ever arrive."""
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
-    signal.signal(signal.SIGTERM, previous)
+    signal.signal(signal.SIGTERM, previous[0])
+    signal.signal(signal.SIGINT, previous[1])
 
 
 @pytest.mark.parametrize("command", ["compress", "ppi-embed"])
