@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from protdistill.alphabet import AMINO_ACIDS
 from protdistill.io.contacts import Complex
+from protdistill.tasks.ppi.sites.metrics import fit_site_propensity
 
 TOP_FRACTIONS = {"top_l10": 10, "top_l5": 5}
 
@@ -73,19 +73,15 @@ def pdb_folds(complexes: Sequence[Complex], folds: int = 5) -> list[int]:
 
 
 def fit_propensity(complexes: Iterable[Complex], pseudo: float = 1.0) -> dict[str, float]:
-    """Log-odds per amino acid of being an interface residue (Laplace-smoothed; X gets 0)."""
-    at = dict.fromkeys(AMINO_ACIDS, pseudo)
-    seen = dict.fromkeys(AMINO_ACIDS, 2 * pseudo)
+    """Log-odds per amino acid of being an interface residue (Laplace-smoothed; X gets 0): the
+    binding-site propensity of :mod:`sites.metrics`, with every chain's interface residues as
+    its labels."""
+    seqs, labels = [], []
     for c in complexes:
         truth = c.contact_matrix()
-        for seq, flags in ((c.seq_a, truth.any(1)), (c.seq_b, truth.any(0))):
-            for aa, flag in zip(seq, flags.tolist(), strict=True):
-                if aa in seen:
-                    seen[aa] += 1
-                    at[aa] += flag
-    base = sum(at.values()) / sum(seen.values())
-    prior = math.log(base / (1 - base))
-    return {aa: math.log(at[aa] / (seen[aa] - at[aa])) - prior for aa in AMINO_ACIDS}
+        seqs += [c.seq_a, c.seq_b]
+        labels += [truth.any(1).tolist(), truth.any(0).tolist()]
+    return fit_site_propensity(seqs, labels, pseudo)
 
 
 def propensity_map(complex_: Complex, propensity: dict[str, float]) -> torch.Tensor:
