@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -80,7 +81,7 @@ def test_corrupt_mismatched_and_missing_files_are_clear_errors(exported, tmp_pat
     paths = graph_paths(out)
     folder = tmp_path / "copy"
     folder.mkdir()
-    for p in paths.values():
+    for p in filter(Path.exists, paths.values()):
         (folder / p.name).write_bytes(p.read_bytes())
     copied = graph_paths(folder / "model.onnx")
     data = bytearray(copied["encoder"].read_bytes())
@@ -110,6 +111,26 @@ def test_export_refuses_to_overwrite_and_non_siamese_students(exported, tmp_path
     with pytest.raises(ModelError, match="per-protein embeddings"):
         export_onnx(interaction, {"student": cfg}, tmp_path / "i.onnx")
     assert not (tmp_path / "i.onnx").exists()
+
+
+def test_export_finishes_its_own_cut_off_export_but_not_a_foreign_file(exported, tmp_path) -> None:
+    model, _ = exported
+    foreign = tmp_path / "f.onnx"
+    foreign.write_bytes(b"someone else's graph")
+    with pytest.raises(InputError, match="another export"):
+        export_onnx(model, {}, foreign)
+    assert foreign.read_bytes() == b"someone else's graph"
+    out = tmp_path / "cut.onnx"
+    export_onnx(model, {}, out)
+    paths = graph_paths(out)
+    whole = {name: paths[name].read_bytes() for name in ("pair", "encoder", "head")}
+    paths["manifest"].unlink()  # cut off before its manifest: the marker written first remains
+    paths["unfinished"].write_text("{}")
+    paths["head"].write_bytes(b"torn")
+    export_onnx(model, {}, out)
+    assert {name: paths[name].read_bytes() for name in whole} == whole
+    assert paths["manifest"].exists() and not paths["unfinished"].exists()
+    load_onnx_student(out)
 
 
 def test_cli_export_predict_and_screen_through_onnx(ppi_run, tmp_path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import signal
 import typing
 
 import pytest
@@ -54,12 +55,12 @@ class Killed(Exception):
 
 
 class KillAtEpoch(Callback):
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, epoch: int, error: type[BaseException] = Killed) -> None:
+        self.epoch, self.error = epoch, error
 
     def on_train_epoch_start(self, trainer, pl_module):
         if trainer.current_epoch == self.epoch:
-            raise Killed
+            raise self.error
 
 
 def data(n: int = 32, seed: int = 0) -> TensorDataset:
@@ -116,6 +117,19 @@ def test_resume_after_one_epoch_matches_uninterrupted_run(tmp_path, ema):
             torch.testing.assert_close(b[key][name], value, rtol=0, atol=1e-6)
     assert [r["epoch"] for r in result.history] == [0, 1]
     assert a["global_step"] == b["global_step"] == 8
+
+
+def test_ctrl_c_mid_training_is_a_keyboard_interrupt_and_resumes(tmp_path):
+    """Lightning would end a Ctrl-C with exit(1) and SIGINT ignored; fit re-raises it."""
+    cfg = config()
+    handler = signal.getsignal(signal.SIGINT)
+    ctrl_c = KillAtEpoch(1, KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fit(make(cfg), *loaders(), cfg, tmp_path / "run", callbacks=[ctrl_c])
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert load_torch(tmp_path / "run/checkpoints/last.ckpt")["epoch"] == 0
+    resumed = fit(make(cfg), *loaders(), cfg, tmp_path / "run")
+    assert resumed.resumed_from is not None and [r["epoch"] for r in resumed.history] == [0, 1]
 
 
 def test_teacher_frozen_eval_and_not_checkpointed(tmp_path):

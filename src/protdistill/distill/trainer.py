@@ -41,6 +41,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +53,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from protdistill.distill.callbacks import (
@@ -225,7 +228,10 @@ def _fit(
             callbacks=callbacks,
         )
         try:
-            trainer.fit(module, train_loader, val_loader, ckpt_path=resume_from, weights_only=True)
+            with _interrupts_propagate(trainer):
+                trainer.fit(
+                    module, train_loader, val_loader, ckpt_path=resume_from, weights_only=True
+                )
         except MisconfigurationException as exc:
             if "monitor" not in str(exc):
                 raise
@@ -238,6 +244,24 @@ def _fit(
         if isinstance(callback, StudentEMA):  # also when a finished run was re-run (no epochs)
             callback.on_train_end(trainer, module)
     return _result(trainer, last, resume_from)
+
+
+@contextlib.contextmanager
+def _interrupts_propagate(trainer: L.Trainer) -> Iterator[None]:
+    """Lightning ends a Ctrl-C (or our SIGTERM) with ``sys.exit(1)`` after ignoring SIGINT;
+    turn that back into the KeyboardInterrupt it was, with SIGINT's handler restored, so the
+    CLI says what was kept and exits 130 / 143 (last.ckpt of the finished epochs resumes)."""
+    in_main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if in_main else None
+    try:
+        yield
+    except SystemExit as exc:
+        if trainer.state.status != TrainerStatus.INTERRUPTED:
+            raise
+        raise KeyboardInterrupt from exc
+    finally:
+        if in_main and handler is not None:
+            signal.signal(signal.SIGINT, handler)
 
 
 def _check_same_shapes(module: DistillModule, ckpt: dict[str, Any], path: Path) -> None:

@@ -47,17 +47,19 @@ def graph_paths(out: str | Path) -> dict[str, Path]:
         "encoder": stem.with_name(stem.name + ".encoder.onnx"),
         "head": stem.with_name(stem.name + ".head.onnx"),
         "manifest": out.with_name(out.name + ".json"),
+        "unfinished": out.with_name(out.name + ".unfinished.json"),
     }
 
 
 def check_free(out: str | Path, *, overwrite: bool) -> dict[str, Path]:
     """The export's paths, refusing (one line, before any work) files that exist unless
-    ``overwrite``."""
+    ``overwrite``. An export that was cut off (its ``unfinished`` marker, written first and
+    removed after the manifest, is still there) is ours to finish: its graphs are replaced."""
     paths = graph_paths(out)
     taken = [p for p in paths.values() if p.exists()]
-    if taken and not overwrite:
+    if taken and not overwrite and not paths["unfinished"].exists():
         what = "output exists" if paths["manifest"].exists() else (
-            "an unfinished export is in the way (graphs without their manifest, written last)")
+            "files of another export are in the way (graphs without their manifest)")
         raise InputError(what, path=taken[0], fix="choose another --out or --overwrite")
     return paths
 
@@ -181,6 +183,7 @@ def export_onnx(
     ``calibration`` (PPI batches) the graphs are ONNX Runtime static INT8. Returns the manifest."""
     check_siamese(model)
     paths = check_free(out, overwrite=overwrite)
+    write_json(paths["unfinished"], {"format": FORMAT, "state": "export in progress"})
     model = model.eval()
     hashes = _export_fp32(model, paths)
     log(f"exported fp32 graphs: {', '.join(str(paths[g]) for g in GRAPHS)}")
@@ -198,6 +201,7 @@ def export_onnx(
         "meta": meta,
     }
     write_json(paths["manifest"], manifest)
+    paths["unfinished"].unlink()
     return manifest
 
 
