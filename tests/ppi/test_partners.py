@@ -162,8 +162,7 @@ def test_evaluate_ranking_cli_equals_ranking_by_predicted_probabilities(tmp_path
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     table = json.loads((out / "ranking.json").read_text())
-    assert set(table) == {"probability", "specificity",
-                          "mean_score_per_candidate", "random"}
+    assert set(table) == {"probability", "specificity", "mean_score_per_candidate", "random"}
     # the same figures from probabilities of `predict` over every pair of the file
     model = protdistill.load(tmp_path / "student.safetensors")
     grid = [(a, b) for a in ids for b in ids]

@@ -190,8 +190,10 @@ def evaluate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing metrics.json."),
     teacher: str = typer.Option(None, "--teacher", help="Also score the run's teacher."),
     ranking: bool = typer.Option(
-        False, "--ranking", help="Also rank every protein's partners among all proteins of the "
-        "file -> OUT/ranking.json (recall@10/50, reciprocal rank, hub share; Siamese students)."
+        False,
+        "--ranking",
+        help="Also rank every protein's partners among all proteins of the "
+        "file -> OUT/ranking.json (recall@10/50, reciprocal rank, hub share; Siamese students).",
     ),
 ) -> None:
     """Score labelled pairs with a trained student (and the teacher) -> OUT/metrics.json."""
@@ -329,8 +331,9 @@ def screen(
     top_k: int = typer.Option(None, help="Partners kept per protein (default 50; 0 = none)."),
     threshold: float = typer.Option(None, help="Keep pairs with probability >= this."),
     rank_by: str = typer.Option(
-        None, help="Order of each protein's partners: specificity (default; hubs no longer "
-        "fill every list) or probability (see README 'How to read a screen')."
+        None,
+        help="Order of each protein's partners: specificity (default; hubs no longer "
+        "fill every list) or probability (see README 'How to read a screen').",
     ),
     prior: float = typer.Option(
         None, help="State probabilities at this share of interacting pairs (e.g. 0.01)."

@@ -58,8 +58,11 @@ def check_free(out: str | Path, *, overwrite: bool) -> dict[str, Path]:
     paths = graph_paths(out)
     taken = [p for p in paths.values() if p.exists()]
     if taken and not overwrite and not paths["unfinished"].exists():
-        what = "output exists" if paths["manifest"].exists() else (
-            "files of another export are in the way (graphs without their manifest)")
+        what = (
+            "output exists"
+            if paths["manifest"].exists()
+            else ("files of another export are in the way (graphs without their manifest)")
+        )
         raise InputError(what, path=taken[0], fix="choose another --out or --overwrite")
     return paths
 

@@ -78,8 +78,9 @@ class ScreenConfig(Config):
         "(e.g. 0.01; default: the training data's share, 0.5 for balanced data)",
     )  # fmt: skip
     reference: int = Field(
-        2000, ge=2, description="proteome proteins (seeded sample) each protein's usual logits "
-        "are measured on"
+        2000,
+        ge=2,
+        description="proteome proteins (seeded sample) each protein's usual logits are measured on",
     )
     include_self: bool = Field(False, description="also score a protein with itself")
     memory_mb: int = Field(1024, ge=16, description="working memory of one block of pairs")
@@ -201,8 +202,9 @@ def _score_rows(
         c = cols[j : j + side]
         logits = scorer(rows, c)
         # a block wholly above the diagonal of an all-vs-all grid keeps every pair: no mask
-        keep = None if sym and int(c[0]) > int(rows[-1]) else pair_mask(rows, c, sym,
-                                                                       cfg.include_self)
+        keep = (
+            None if sym and int(c[0]) > int(rows[-1]) else pair_mask(rows, c, sym, cfg.include_self)
+        )
         scored += logits.numel() if keep is None else int(keep.sum())
         top.merge(rows, _masked(ranking.values(logits, c), keep), c)
         if sym:  # the same pairs offered to the column proteins' lists (contiguous rows: a
