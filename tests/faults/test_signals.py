@@ -24,7 +24,7 @@ def restore_sigterm():
     signal.signal(signal.SIGINT, previous[1])
 
 
-@pytest.mark.parametrize("command", ["compress", "ppi-embed"])
+@pytest.mark.parametrize("command", ["compress", "ppi-embed", "ppi-screen"])
 def test_a_signal_after_each_committed_file_stops_cleanly_and_resumes(
     tmp_path, monkeypatch, capfd, restore_sigterm, command
 ) -> None:

@@ -4,8 +4,12 @@ resume after a kill gives the same output, TSV.gz / Parquet readable, API = CLI.
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import random
+import socket
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -194,6 +198,23 @@ def test_resume_with_other_settings_is_refused(model_path, proteome, tmp_path, m
     monkeypatch.undo()
     with pytest.raises(ConfigError, match="other settings"):
         _run(model_path, fasta, tmp_path / "h.tsv.gz", top_k=6, block=8)
+
+
+def test_a_second_screen_into_a_running_screens_output_stops(model_path, proteome, tmp_path):
+    fasta, _ = proteome
+    out = tmp_path / "h.tsv.gz"
+    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # a live process holds the output's lock, as a running screen would
+        lock = tmp_path / ".h.tsv.gz.lock"
+        lock.write_text(json.dumps({"pid": first.pid, "host": socket.gethostname()}))
+        with pytest.raises(InputError, match=f"pid {first.pid}") as err:
+            _run(model_path, fasta, out, top_k=5)
+        assert "\n" not in str(err.value) and not out.exists() and lock.exists()
+    finally:
+        first.kill()
+        first.wait()
+    _run(model_path, fasta, out, top_k=5)  # that writer is gone: its stale lock is taken over
+    assert out.exists() and not lock.exists()
 
 
 def test_bad_requests_are_one_line_errors(model_path, proteome, tmp_path) -> None:

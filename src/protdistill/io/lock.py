@@ -37,13 +37,14 @@ def _holder(path: Path) -> dict | None:
 
 
 @contextmanager
-def run_lock(folder: str | Path) -> Iterator[None]:
-    """Hold ``folder/.lock`` while writing into ``folder``; a second writer gets a one-line
-    :class:`InputError` instead of interleaving its files with the first's. A lock left by a
-    killed process on this host is taken over (resuming after a kill works as before)."""
+def run_lock(folder: str | Path, name: str = LOCK) -> Iterator[None]:
+    """Hold ``folder/name`` while writing into ``folder`` (or the output that ``name`` is
+    named after); a second writer gets a one-line :class:`InputError` instead of interleaving
+    its files with the first's. A lock left by a killed process on this host is taken over
+    (resuming after a kill works as before)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK
+    path = folder / name
     me = {"pid": os.getpid(), "host": socket.gethostname()}
     for _ in range(2):
         try:
@@ -53,14 +54,18 @@ def run_lock(folder: str | Path) -> Iterator[None]:
             if owner is not None and owner != me:
                 raise InputError(
                     f"another protdistill process (pid {owner.get('pid')} on "
-                    f"{owner.get('host')}) is writing this run folder",
-                    path=folder,
+                    f"{owner.get('host')}) is writing here",
+                    path=folder if name == LOCK else path,
                     fix=f"wait for it to finish, or delete {path} if that process is gone",
                 ) from None
             path.unlink(missing_ok=True)  # stale (or our own): take it over
             continue
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(me, fh)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(me, fh)
+        except OSError:
+            path.unlink(missing_ok=True)  # no half-written lock left behind
+            raise
         break
     try:
         yield

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -34,6 +35,7 @@ from protdistill.distill.parallel import Ranks, ScaleConfig, all_sum, finish, la
 from protdistill.errors import CheckpointError, ConfigError, InputError
 from protdistill.io.atomic import save_tensors, write_json
 from protdistill.io.fasta import read_fasta
+from protdistill.io.lock import run_lock
 from protdistill.io.readback import header_int, read_json, read_tensors
 from protdistill.progress import Log, Meter, no_log
 from protdistill.tasks.ppi.run.embed import is_siamese, student_features, weights_digest
@@ -248,13 +250,23 @@ def _embeddings(cfg: ScreenConfig, model, meta: dict, digest: str, log: Log):
 
 
 def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
-    """Run the screen described by ``cfg``; returns the summary (also written as JSON)."""
+    """Run the screen described by ``cfg``; returns the summary (also written as JSON). A
+    second screen into the same output while this one runs stops with one line."""
     if cfg.top_k == 0 and cfg.threshold is None:
         raise ConfigError("nothing to keep", fix="pass --top-k K and/or --threshold P")
-    out, parts, summary_path = output_paths(cfg.out)
-    if out.exists():
-        raise InputError("output exists", path=out, fix="choose another --out or delete the file")
+    out = output_paths(cfg.out)[0]
     ranks = launch(cfg.scale)
+    lock = run_lock(out.parent, f".{out.name}.lock") if ranks.is_main else nullcontext()
+    with lock:
+        return _screen(cfg, ranks, log)
+
+
+def _screen(cfg: ScreenConfig, ranks: Ranks, log: Log) -> dict:
+    out, parts, summary_path = output_paths(cfg.out)
+    # a table beside its unfinished parts: a screen stopped in its clean-up, finished here
+    finishing = out.exists() and (parts / "settings.json").exists()
+    if out.exists() and not finishing:
+        raise InputError("output exists", path=out, fix="choose another --out or delete the file")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model, meta = load_student(cfg.model)
@@ -280,7 +292,6 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
     top = _merged_topk(parts, ranks.world, len(ids), cfg.top_k)
     table = _table(cfg, scorer, ranking, ids, hits_table(parts, n_blocks, top, rows_all.tolist(),
                                                            cfg.threshold, cfg.top_k))  # fmt: skip
-    write_table(out, table)
     summary = {
         "output": str(out),
         "proteins": len(ids),
@@ -296,7 +307,10 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
         "train_prior": meta.get("train_prior"),
         "settings": {**settings, "memory_mb": cfg.memory_mb, "long_proteins": "crop"},
     }
+    # the table last: its name is what a re-run checks, so a fault before it leaves a screen
+    # that the same command finishes (from HITS.parts/), never one that it refuses
     write_json(summary_path, summary)
+    write_table(out, table, replace=finishing)
     shutil.rmtree(parts)
     return summary
 
