@@ -33,7 +33,7 @@ KNOWN_GAPS: dict[str, set[str]] = {
                      "tokens_per_batch", "transfer_cap", "val_fraction", "warmup_ratio",
                      "weight_decay"},
     # scale: set through --devices / --num-nodes / --accelerator (a nested config)
-    "ppi screen": {"block", "progress", "scale", "tokens_per_batch"},
+    "ppi screen": {"scale"},
     "peptide train": {"balance_types", "decoder", "decoder_loss_weight", "decoder_noise",
                       "evaluate", "max_length", "model", "objective", "p_no_structure",
                       "p_uncond", "rounding_loss_weight", "sample", "schedule",

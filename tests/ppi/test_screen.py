@@ -234,9 +234,11 @@ def test_api_and_cli_give_the_same_numbers(model_path, proteome, tmp_path) -> No
     result = CliRunner().invoke(
         app,
         ["ppi", "screen", "--model", str(model_path), "--fasta", str(fasta), "--out",
-         str(tmp_path / "cli.tsv.gz"), "--top-k", "3"],
+         str(tmp_path / "cli.tsv.gz"), "--top-k", "3", "--block", "7", "--no-progress"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "cli.summary.json").read_text())
+    assert summary["block_side"] == 7  # --block reached the config (the API used its own)
     protdistill.load(model_path).screen(fasta, tmp_path / "api.tsv.gz", top_k=3)
     pd.testing.assert_frame_equal(_read(tmp_path / "cli.tsv.gz"), _read(tmp_path / "api.tsv.gz"))
 
