@@ -28,10 +28,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "semcom analyze": {"progress"},
     "semcom train": {"d_ff", "max_words", "min_words", "n_heads", "progress", "split_seed",
                      "test_fraction", "val_sentences"},
-    "ppi pretrain": {"batch_size", "lr", "mask_rate", "max_residues", "pooled_weight",
-                     "progress", "residue_stages", "student", "teacher_layer",
-                     "tokens_per_batch", "transfer_cap", "val_fraction", "warmup_ratio",
-                     "weight_decay"},
     # scale: set through --devices / --num-nodes / --accelerator (a nested config)
     "ppi screen": {"scale"},
     "peptide train": {"balance_types", "decoder", "decoder_loss_weight", "decoder_noise",

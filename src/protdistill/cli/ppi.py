@@ -10,6 +10,7 @@ from protdistill.cli.options import config_fields, echo, overrides, run_log
 from protdistill.config import resolve
 from protdistill.errors import ConfigError
 from protdistill.tasks.ppi.common.config import PpiConfig
+from protdistill.tasks.ppi.pretrain.config import PretrainConfig
 
 app = typer.Typer(no_args_is_help=True, help="Protein-protein interaction distillation.")
 
@@ -143,38 +144,32 @@ for _name, _help in _STAGES.items():
     app.command(name=_name, help=_help)(_stage_command(_name))
 
 
+#: Help of `ppi pretrain` options whose config description is missing or says less.
+PRETRAIN_HELP = {
+    "teacher": "ESM-2 hub id or local directory.",
+    "cache": "Teacher cache directory (default OUT/../teacher_cache).",
+    "epochs": "Passes over the transfer set.",
+    "residue_weight": "Weight of per-residue KD (0 = off).",
+    "random_crops": "Random crops of long proteins instead of their first residues.",
+    "teacher_precision": "Teacher forward: 32, or autocast to bf16 / 16 (own cache directory).",
+}
+
+
 @app.command(name="pretrain")
+@config_fields(PretrainConfig, helps=PRETRAIN_HELP)
 def pretrain_command(
+    options: dict,
     fasta: list[Path] = typer.Option(..., "--fasta", help="Unlabelled proteins (repeatable)."),
-    teacher: str = TEACHER,
     out: Path = typer.Option(..., "--out", help="Backbone directory (re-run to resume)."),
     exclude_pairs: list[Path] = typer.Option(
         None, "--exclude-pairs", help="Pairs TSV whose proteins are left out (repeatable)."
     ),
-    cache: Path = typer.Option(
-        None, help="Teacher cache directory (default OUT/../teacher_cache)."
-    ),
-    epochs: int = typer.Option(None, help="Passes over the transfer set."),
-    residue_weight: float = typer.Option(None, help="Weight of per-residue KD (0 = off)."),
-    random_crops: bool = typer.Option(None, "--random-crops/--first-residues"),
-    seed: int = typer.Option(None),
-    teacher_precision: str = typer.Option(
-        None, help="Teacher forward: 32, or autocast to bf16 / 16 (own cache directory)."
-    ),
-    accelerator: str = typer.Option(None, help="cpu, gpu or auto."),
-    devices: int = typer.Option(None, help="Processes (GPUs) per node; > 1 = DDP (1)."),
-    num_nodes: int = typer.Option(None, help="Machines (torchrun / SLURM) (1)."),
-    strategy: str = typer.Option(None, help="Lightning strategy when devices x nodes > 1 (ddp)."),
     config: Path = typer.Option(None, "--config", help="YAML file with any PretrainConfig field."),
 ) -> None:
     """General distillation: teach a student encoder the teacher's representation of unlabelled
     proteins -> a backbone for `ppi run --init`. Several processes (--devices / --num-nodes)
     share the teacher pass and train with DDP (docs/scale.md)."""
-    options = overrides(locals(), drop=("fasta", "out", "exclude_pairs", "config"))
-    from protdistill.tasks.ppi.pretrain.general import (  # lazy: start-up
-        PretrainConfig,
-        pretrain_files,
-    )
+    from protdistill.tasks.ppi.pretrain.general import pretrain_files  # lazy: start-up
 
     cfg = resolve(PretrainConfig, config, **options)
     path = pretrain_files(cfg, fasta, exclude_pairs or [], out, log=echo)

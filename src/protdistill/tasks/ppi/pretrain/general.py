@@ -15,18 +15,16 @@ import json
 from pathlib import Path
 
 import torch
-from pydantic import Field
 from torch import nn
 from torch.utils.data import DataLoader
 
-from protdistill.config import Config
 from protdistill.distill.checkpoint import (
     load_model_state,
     save_model,
     student_state_from_checkpoint,
 )
 from protdistill.distill.losses import FeatureProjector, cosine_kd
-from protdistill.distill.parallel import ScaleConfig, finish, launch
+from protdistill.distill.parallel import finish, launch
 from protdistill.distill.trainer import DistillModule, TrainConfig, fit
 from protdistill.errors import ConfigError
 from protdistill.io.atomic import write_json
@@ -41,6 +39,7 @@ from protdistill.tasks.ppi.pretrain.batches import (
     fit_stats,
     pool_blocks,
 )
+from protdistill.tasks.ppi.pretrain.config import PretrainConfig
 from protdistill.tasks.ppi.pretrain.transfer import (
     BLOCK,
     ResidueTargets,
@@ -49,50 +48,11 @@ from protdistill.tasks.ppi.pretrain.transfer import (
     residue_targets,
 )
 from protdistill.teachers.esm import EsmTeacher
-from protdistill.teachers.loading import TeacherPrecision
 
 BACKBONE = "backbone.safetensors"
 
 #: Encoder settings a backbone must share with the student it initialises.
 ARCHITECTURE = ("kind", "embed_dim", "stem_stride", "channels", "kernel_size")
-
-
-class PretrainConfig(Config):
-    """Settings of one general distillation (`ppi pretrain`, or inside `ppi run`)."""
-
-    teacher: str = "facebook/esm2_t6_8M_UR50D"
-    cache: str | None = None
-    teacher_layer: int = -1
-    transfer_cap: int = 1022
-    tokens_per_batch: int = 8192
-    teacher_precision: TeacherPrecision = "32"
-    student: dict = {"kind": "resnet1d"}
-    max_residues: int = 512
-    mask_rate: float = 0.1
-    random_crops: bool = False
-    pooled_weight: float = 1.0
-    residue_weight: float = 1.0
-    residue_stages: list[int] = [1, 3]
-    epochs: int = 32  # beat 4 on validation CE of the later task, two Guo splits (BENCHMARKS.md)
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.05
-    val_fraction: float = 0.05
-    seed: int = 0
-    progress: bool = True
-    # where it runs (docs/scale.md): global batch = batch_size x devices x num_nodes
-    accelerator: str = Field("auto", description="cpu, gpu or auto")
-    devices: int = Field(1, ge=1, description="processes (GPUs) per node; > 1 = DDP")
-    num_nodes: int = Field(1, ge=1, description="machines (torchrun / SLURM)")
-    strategy: str = Field("ddp", description="Lightning strategy when devices x nodes > 1")
-
-    @property
-    def scale(self) -> ScaleConfig:
-        return ScaleConfig(
-            accelerator=self.accelerator, devices=self.devices, num_nodes=self.num_nodes,
-            strategy=self.strategy,
-        )  # fmt: skip
 
 
 class PretrainModule(DistillModule):
