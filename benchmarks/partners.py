@@ -37,7 +37,7 @@ from protdistill.tasks.ppi.screen.judge import (
     ranking_table,
     student_scores,
 )
-from protdistill.tasks.ppi.screen.partners import degrees, partner_ranking
+from protdistill.tasks.ppi.screen.partners import degrees, neighbours, partner_ranking
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "screening"
@@ -114,12 +114,13 @@ def judge_run(run: Path, teacher: bool = True) -> dict:
     prior = (prior - prior.mean()) / (prior.std() + 1e-9)
     for w in (0.5, 1.0, 2.0):
         logits[f"student+{w}*degree_prior"] = student + w * prior[None, :]
+    known = neighbours(pos)
     report = {}
     for part in ("val", "test"):
         held = sorted({p for q in split[part] for p in (q.a, q.b)} - train_ids)
         for pool_name, pool_ids in (("held_out", held), ("proteome", ids)):
-            queries = [p for p in held if any(c in pool_ids and c != p for c in
-                                              _partners(pos, p))]  # fmt: skip
+            members = set(pool_ids)
+            queries = [p for p in held if (known.get(p, set()) - {p}) & members]
             pool = {"ids": pool_ids, "index": index}
             report[f"{part}/{pool_name}"] = _pool_tables(
                 logits, per_candidate, queries, pool, pos, neg, deg)  # fmt: skip
@@ -129,10 +130,6 @@ def judge_run(run: Path, teacher: bool = True) -> dict:
                                                             metrics.items() if isinstance(v, dict)
                                                             and "auroc" in v},
             "proteins": len(ids), "rankings": report}  # fmt: skip
-
-
-def _partners(pos: set, p: str) -> list[str]:
-    return [q for pair in pos if p in pair for q in pair if q != p]
 
 
 def markdown(result: dict) -> str:

@@ -55,10 +55,11 @@ def _auroc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
-def _neighbours(pairs: Pairs) -> dict[str, set[str]]:
+def neighbours(pairs: Pairs) -> dict[str, set[str]]:
+    """Known partners of each protein (a self pair makes a protein its own partner)."""
     out: dict[str, set[str]] = {}
     for pair in pairs:
-        a, b = tuple(pair)
+        a, b = (*pair, *pair)[:2] if len(pair) == 1 else tuple(pair)
         out.setdefault(a, set()).add(b)
         out.setdefault(b, set()).add(a)
     return out
@@ -66,7 +67,7 @@ def _neighbours(pairs: Pairs) -> dict[str, set[str]]:
 
 def _per_query(order, scores, queries, candidates, positives, negatives, ks) -> list[dict]:
     col = {c: j for j, c in enumerate(candidates)}
-    pos, neg = _neighbours(positives), _neighbours(negatives)
+    pos, neg = neighbours(positives), neighbours(negatives)
     out = []
     for q, qid in enumerate(queries):
         mine = sorted(col[c] for c in pos.get(qid, ()) if c in col)
@@ -92,7 +93,7 @@ def _top_share(scores, queries, candidates, positives, share: float = 0.2) -> fl
     as_query = np.array([qpos.get(c, len(queries)) for c in candidates])
     keep = as_query[None, :] > np.arange(len(queries))[:, None]  # once per pair, no self
     label = np.zeros(scores.shape, dtype=bool)
-    nb = _neighbours(positives)
+    nb = neighbours(positives)
     for q, qid in enumerate(queries):
         label[q, [col[c] for c in nb.get(qid, ()) if c in col]] = True
     values, labels = scores[keep].astype(np.float64), label[keep]
