@@ -22,12 +22,6 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 #: when a new field has no flag AND when a listed field gets one (then drop it here): the list
 #: only shrinks. Reasons / plan: issue 46, item 4.
 KNOWN_GAPS: dict[str, set[str]] = {
-    "distill": {"contact_weight", "logit_weight", "progress", "snr_max", "snr_min",
-                "val_fraction", "val_sentences"},
-    "analyze": {"progress"},
-    "semcom analyze": {"progress"},
-    "semcom train": {"d_ff", "max_words", "min_words", "n_heads", "progress", "split_seed",
-                     "test_fraction", "val_sentences"},
     # scale: set through --devices / --num-nodes / --accelerator (a nested config)
     "ppi screen": {"scale"},
     "peptide train": {"balance_types", "decoder", "decoder_loss_weight", "decoder_noise",
@@ -36,8 +30,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
                       "sequence_column", "signal_scale", "split_from", "split_seed", "stages",
                       "structure_loss_weight", "timesteps", "tokens_per_batch", "train",
                       "type_column", "val_fraction"},
-    "peptide sample": {"batch_size", "by_type", "eta"},
-    "peptide evaluate": {"classifier", "fd_max", "max_compare", "seed"},
 }  # fmt: skip
 
 
@@ -183,3 +175,41 @@ def test_every_readme_command_parses(command) -> None:
     else:
         result = CliRunner().invoke(app, [*argv, "--help"])
         assert result.exit_code == 0, (command, result.output)
+
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("target", "args", "expected"),
+    [
+        ("protdistill.cli.peptide._sample",
+         ["peptide", "sample", "--type", "amp", "--eta", "0.5", "--batch-size", "7",
+          "--by-type", '{"amp": {"guidance": 3}}'],
+         {"eta": 0.5, "batch_size": 7}),
+        ("protdistill.tasks.peptide.pipeline.evaluate_file",
+         ["peptide", "evaluate", "s.fasta", "--fd-max", "40", "--max-compare", "9", "--seed", "3"],
+         {"fd_max": 40, "max_compare": 9, "seed": 3}),
+        ("protdistill.api.distill.run_distill",
+         ["distill", "--snr-min", "2", "--val-sentences", "9", "--logit-weight", "0",
+          "--no-progress"],
+         {"snr_min": 2.0, "val_sentences": 9, "logit_weight": 0.0, "progress": False}),
+        ("protdistill.tasks.semcom.train.train_teacher",
+         ["semcom", "train", "--n-heads", "2", "--d-ff", "32", "--min-words", "3",
+          "--split-seed", "5", "--no-progress"],
+         {"n_heads": 2, "d_ff": 32, "min_words": 3, "split_seed": 5, "progress": False}),
+    ],
+)  # fmt: skip
+def test_new_flags_reach_their_config(monkeypatch, target, args, expected) -> None:
+    module, name = target.rsplit(".", 1)
+    seen = {}
+
+    def capture(cfg, *rest, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen["cfg"] = rest[0] if name == "evaluate_file" else cfg
+        raise _Captured
+
+    monkeypatch.setattr(importlib.import_module(module), name, capture)
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, _Captured), result.output
+    assert {k: getattr(seen["cfg"], k) for k in expected} == expected

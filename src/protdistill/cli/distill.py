@@ -54,10 +54,17 @@ def distill(
     max_train_sentences: int = typer.Option(
         None, help="semcom: use only this many of the teacher's training sentences."
     ),
+    snr_min: float = typer.Option(None, help="semcom: lowest training SNR in dB (0)."),
+    snr_max: float = typer.Option(None, help="semcom: highest training SNR in dB (18)."),
+    val_sentences: int = typer.Option(None, help="semcom: validation sentences (500)."),
     max_proteins: int = typer.Option(None, help="ESM: seeded subset of the FASTA."),
+    val_fraction: float = typer.Option(None, help="ESM: share of proteins for validation (0.1)."),
     max_length: int = typer.Option(None, help="ESM: residues kept per protein."),
     hidden_weight: float = typer.Option(None, help="Hidden-state KD of mapped layers (1.0)."),
     attention_weight: float = typer.Option(None, help="Attention-map KD of mapped layers (1.0)."),
+    contact_weight: float = typer.Option(None, help="ESM: contact-map KD (1.0)."),
+    logit_weight: float = typer.Option(None, help="ESM: masked-LM logit KD (1.0)."),
+    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (on)."),
     patience: int = typer.Option(None, help="Early stopping: epochs without a better val loss."),
     accelerator: str = typer.Option(None, help="cpu, gpu or auto."),
     devices: int = typer.Option(None, help="Processes (GPUs) per node; > 1 = DDP (1)."),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -98,6 +100,11 @@ def sample(
     candidates: int | None = typer.Option(
         None, help="draw m candidates per peptide, keep the most typical (default 1 = off)"
     ),
+    eta: float | None = typer.Option(None, help="DDIM noise: 0 = deterministic (default 0)"),
+    batch_size: int | None = typer.Option(None, help="peptides per denoising batch (256)"),
+    by_type: str | None = typer.Option(
+        None, help='per-type settings as JSON, e.g. {"amp": {"guidance": 5}}'
+    ),
     out: str | None = typer.Option(None, help="output FASTA"),
 ) -> None:
     """Generate peptides of one type as FASTA (``>sN type=T``)."""
@@ -122,6 +129,9 @@ def sample(
         guidance_interval=guidance_interval,
         guidance_rescale=guidance_rescale,
         candidates=candidates,
+        eta=eta,
+        batch_size=batch_size,
+        by_type=_json_option(by_type, "--by-type"),
         out=out,
     )
     for own in (base.get("by_type") or {}).values():  # a flag given wins over a type's own
@@ -190,6 +200,10 @@ def evaluate(
     model: str | None = typer.Option(None, help="model.safetensors (finds split and classifier)"),
     reference: str | None = typer.Option(None, help="reference set: train"),
     out: str | None = typer.Option(None, help="output folder (JSON + PNG)"),
+    classifier: str | None = typer.Option(None, help="type classifier (default <model dir>)"),
+    fd_max: int | None = typer.Option(None, help="peptides per set for the Fréchet distance"),
+    max_compare: int | None = typer.Option(None, help="samples aligned against training ones"),
+    seed: int | None = typer.Option(None, help="seed of the subsets compared (0)"),
 ) -> None:
     """Uniqueness, novelty, diversity, distributions, Fréchet distance, conditional fidelity."""
     from protdistill.config import read_yaml, resolve  # lazy: start-up time
@@ -197,7 +211,8 @@ def evaluate(
     from protdistill.tasks.peptide.pipeline import evaluate_file
 
     base = command_section(read_yaml(config), "evaluate") if config else {}
-    overrides = _none_free(model=model, reference=reference, out=out)
+    overrides = _none_free(model=model, reference=reference, out=out, classifier=classifier,
+                           fd_max=fd_max, max_compare=max_compare, seed=seed)  # fmt: skip
     cfg = resolve(EvaluateConfig, None, **{**base, **overrides})
     result = evaluate_file(samples, cfg, log=_echo)
     for name, m in result["per_type"].items():
@@ -207,3 +222,13 @@ def evaluate(
             f"fidelity={m.get('conditional_fidelity')}"
         )
     typer.echo(f"report: {result['json']}")
+
+
+def _json_option(text: str | None, flag: str) -> Any:
+    """A JSON-valued option: parsed, or a usage error naming the flag."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON ({exc.msg})", param_hint=flag) from exc

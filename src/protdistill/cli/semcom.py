@@ -12,6 +12,7 @@ import typer
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
 _CFG = typer.Option(None, "--config", help="YAML file of options (CLI options override it).")
+_PROGRESS = typer.Option(None, "--progress/--no-progress", help="Progress bar (on).")
 
 
 @app.command("train")
@@ -19,11 +20,18 @@ def train(
     corpus: str = typer.Option(None, help="Folder of Europarl .txt files (or one file)."),
     output_path: str = typer.Option(None, help="Output folder (teacher.pt, logs)."),
     max_sentences: int = typer.Option(None, help="Seeded subset size before the 90/10 split."),
+    min_words: int = typer.Option(None, help="Shortest sentence kept, in words (4)."),
+    max_words: int = typer.Option(None, help="Longest sentence kept, in words (30)."),
+    test_fraction: float = typer.Option(None, help="Share of sentences held out (0.1)."),
+    split_seed: int = typer.Option(None, help="Seed of the train/test split (0)."),
+    val_sentences: int = typer.Option(None, help="Held-out sentences used for val_loss (500)."),
     vocab_size: int = typer.Option(None, help="Vocabulary cap (specials included)."),
     d_model: int = typer.Option(None, help="Transformer width."),
     enc_layers: int = typer.Option(None, help="Transmitter (semantic encoder) layers."),
     dec_layers: int = typer.Option(None, help="Receiver (semantic decoder) layers."),
     symbol_dim: int = typer.Option(None, help="Real channel symbols per word (even)."),
+    n_heads: int = typer.Option(None, help="Attention heads (8)."),
+    d_ff: int = typer.Option(None, help="Feed-forward width (256)."),
     dropout: float = typer.Option(None, help="Dropout in both parts."),
     receiver_positions: bool = typer.Option(
         None,
@@ -42,6 +50,7 @@ def train(
         None, help="Warm start from this DeepSC .pt (same vocabulary and sizes)."
     ),
     resume: bool = typer.Option(None, "--resume/--no-resume", help="Resume from last.ckpt."),
+    progress: bool = _PROGRESS,
     config: Path = _CFG,
 ) -> None:
     """Train a DeepSC teacher on Europarl sentences at random SNRs."""
@@ -70,6 +79,7 @@ def analyze(
     max_sentences: int = typer.Option(None, help="Test sentences scored (default 300)."),
     batch_size: int = typer.Option(None, help="Sentences per decoding batch."),
     seed: int = typer.Option(None, help="Seed of the channel draws."),
+    progress: bool = _PROGRESS,
     config: Path = _CFG,
 ) -> None:
     """Semantic difference analysis: BLEU, similarity and KL over SNR, gap vs temperature."""
