@@ -24,12 +24,6 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 KNOWN_GAPS: dict[str, set[str]] = {
     # scale: set through --devices / --num-nodes / --accelerator (a nested config)
     "ppi screen": {"scale"},
-    "peptide train": {"balance_types", "decoder", "decoder_loss_weight", "decoder_noise",
-                      "evaluate", "max_length", "model", "objective", "p_no_structure",
-                      "p_uncond", "rounding_loss_weight", "sample", "schedule",
-                      "sequence_column", "signal_scale", "split_from", "split_seed", "stages",
-                      "structure_loss_weight", "timesteps", "tokens_per_batch", "train",
-                      "type_column", "val_fraction"},
 }  # fmt: skip
 
 
@@ -195,6 +189,10 @@ class _Captured(Exception):
          ["distill", "--snr-min", "2", "--val-sentences", "9", "--logit-weight", "0",
           "--no-progress"],
          {"snr_min": 2.0, "val_sentences": 9, "logit_weight": 0.0, "progress": False}),
+        ("protdistill.tasks.peptide.train.train_structdiff",
+         ["peptide", "train", "--types", "amp,afp", "--timesteps", "10", "--balance-types",
+          "--stages", '[{"epochs": 2}, {"epochs": 5}]', "--epochs", "3"],
+         {"types": ["amp", "afp"], "timesteps": 10, "balance_types": True}),
         ("protdistill.tasks.semcom.train.train_teacher",
          ["semcom", "train", "--n-heads", "2", "--d-ff", "32", "--min-words", "3",
           "--split-seed", "5", "--no-progress"],
@@ -213,3 +211,5 @@ def test_new_flags_reach_their_config(monkeypatch, target, args, expected) -> No
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, _Captured), result.output
     assert {k: getattr(seen["cfg"], k) for k in expected} == expected
+    if "--epochs" in args:  # the shortcut sets every stage given by --stages
+        assert [stage.epochs for stage in seen["cfg"].stages] == [3, 3]

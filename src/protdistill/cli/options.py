@@ -44,10 +44,12 @@ def _option_type(annotation: Any) -> tuple[Any, bool]:
         return _option_type(next(a for a in args if a is not type(None)))
     if origin is typing.Literal:
         return str, False
+    if origin is list and args and hasattr(args[0], "model_fields"):
+        return str, True  # a list of sections (e.g. training stages)
     if origin is list:
         return list[args[0] if args else str], False
-    if origin is dict or annotation is dict:
-        return str, True
+    if origin is dict or annotation is dict or hasattr(annotation, "model_fields"):
+        return str, True  # a mapping or a nested section
     return annotation, False
 
 
@@ -66,7 +68,8 @@ def config_fields(cls: type, *, helps: dict[str, str] | None = None):  # noqa: A
         if as_json:
             json_fields.add(name)
             text += " (JSON)"
-        default = typer.Option(None, *decls, help=f"{text} (default {field.default!r})".lstrip())
+        shown = "built in" if field.default_factory else repr(field.default)
+        default = typer.Option(None, *decls, help=f"{text} (default {shown})".lstrip())
         fields.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                         annotation=kind))  # fmt: skip
 

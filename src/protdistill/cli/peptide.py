@@ -8,9 +8,23 @@ from typing import Any
 
 import typer
 
+from protdistill.cli.options import config_fields
+from protdistill.tasks.peptide.config import PeptideTrainConfig
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 CONFIG = typer.Option(None, "--config", "-c", help="YAML config (defaults < YAML < options).")
+#: Help of `peptide train` options whose config field has no description.
+TRAIN_HELP = {
+    "data": "peptide CSV/FASTA with a type column",
+    "teacher": "ESM-2 hub id or local directory",
+    "out": "run folder",
+    "cache": "teacher cache folder",
+    "timesteps": "diffusion steps of training",
+    "schedule": "noise schedule: linear, cosine or sqrt",
+    "objective": "denoiser target: eps or x0",
+    "decoder": "embedding-to-residue decoder: auto, trained or lm_head",
+}
 
 
 def _echo(msg: str) -> None:
@@ -18,46 +32,28 @@ def _echo(msg: str) -> None:
 
 
 @app.command()
+@config_fields(PeptideTrainConfig, helps=TRAIN_HELP)
 def train(
+    options: dict,
     config: Path | None = CONFIG,
-    data: str | None = typer.Option(None, help="peptide CSV/FASTA with a type column"),
     types: str | None = typer.Option(None, help="comma-separated types, e.g. amp,afp,avp"),
-    teacher: str | None = typer.Option(None, help="ESM-2 hub id or local directory"),
-    fold_model: str | None = typer.Option(None, help="EsmForProteinFolding weights (optional)"),
-    structure: bool | None = typer.Option(None, "--structure/--no-structure"),
     epochs: int | None = typer.Option(None, help="epochs of every stage"),
-    out: str | None = typer.Option(None, help="run folder"),
-    cache: str | None = typer.Option(None, help="teacher cache folder"),
-    progress: bool | None = typer.Option(None, "--progress/--no-progress"),
 ) -> None:
-    """Train the denoiser, decoder and type classifier (re-run to resume)."""
+    """Train the denoiser, decoder and type classifier (re-run to resume). Every field of the
+    training config is an option; nested sections (--model, --stages, --train, --sample,
+    --evaluate) take JSON and replace the section of --config."""
     from protdistill.config import read_yaml, resolve  # lazy: start-up time
-    from protdistill.tasks.peptide.config import PeptideTrainConfig
     from protdistill.tasks.peptide.train import train_structdiff
 
     base = read_yaml(config) if config else {}
     if epochs is not None:
-        stages = base.get("stages") or [{}]
-        base["stages"] = [{**s, "epochs": epochs} for s in stages]
-    if progress is not None:
-        base["train"] = {**base.get("train", {}), "progress": progress}
-    cfg = resolve(
-        PeptideTrainConfig,
-        None,
-        **{
-            **base,
-            **_none_free(
-                data=data,
-                types=types.split(",") if types else None,
-                teacher=teacher,
-                fold_model=fold_model,
-                structure=structure,
-                out=out,
-                cache=cache,
-                progress=progress,
-            ),
-        },
-    )
+        stages = options.get("stages") or base.get("stages") or [{}]
+        options["stages"] = [{**s, "epochs": epochs} for s in stages]
+    if options.get("progress") is not None:
+        base["train"] = {**base.get("train", {}), "progress": options["progress"]}
+    if isinstance(options.get("types"), str):  # popped by config_fields: the comma form
+        options["types"] = options["types"].split(",")
+    cfg = resolve(PeptideTrainConfig, None, **{**base, **_none_free(**options)})
     metrics = train_structdiff(cfg, log=_echo)
     clf = metrics["classifier"]
     typer.echo(
