@@ -108,6 +108,12 @@ def test_screen_summary_or_frame(model_path, fasta, tmp_path) -> None:
     np.testing.assert_allclose(hits.probability.to_numpy(), expected, atol=1e-5)
     with pytest.raises(ConfigError, match="top_kk"):
         model.screen(fasta, tmp_path / "c.tsv.gz", top_kk=3)
+    model.screen(fasta, tmp_path / "d.tsv.gz", top_k=0, threshold=0.0)
+    for name in ("b.parquet", "d.tsv.gz"):  # in pieces, for proteomes too big for memory
+        pieces = list(protdistill.iter_hits(tmp_path / name, rows=4))
+        assert [len(p) for p in pieces] == [4, 2]
+        whole = pd.concat(pieces, ignore_index=True)  # the TSV rounds to 4-6 digits
+        pd.testing.assert_frame_equal(whole, hits, check_exact=False, atol=1e-4)
 
 
 def test_run_ppi_refuses_an_unknown_option(tmp_path) -> None:

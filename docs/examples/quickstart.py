@@ -65,6 +65,7 @@ def main(work: Path) -> dict:
     # 3. screen every pair of the proteome; the hits come back as a DataFrame
     hits = model.screen(fasta, work / "hits.tsv.gz", top_k=3, as_frame=True)
     print(f"{len(hits)} hits; best: {hits.sort_values('probability').iloc[-1].to_dict()}")
+    # a proteome-size screen is read in pieces instead: protdistill.iter_hits(path, rows=100_000)
 
     # 4. plot: predicted probability by true label
     fig, ax = plt.subplots(figsize=(4, 3))

@@ -14,6 +14,7 @@ _LAZY = {
     "load": "protdistill.api.model",
     "PairModel": "protdistill.api.model",
     "run_ppi": "protdistill.api.train",
+    "iter_hits": "protdistill.api.frames",
     "compress_model": "protdistill.api.compress",
     "export_model": "protdistill.api.export",
     "run_distill": "protdistill.api.distill",

@@ -3,13 +3,13 @@ imported only when a caller hands one over or asks for one (start-up time)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from protdistill.errors import InputError
+from protdistill.errors import ConfigError, InputError
 
 #: The pair columns of a DataFrame (else its first two are taken).
 PAIR_COLUMNS = ("protein_a", "protein_b")
@@ -72,3 +72,21 @@ def hits_frame(path: str | Path) -> Any:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     return pd.read_csv(path, sep="\t")
+
+
+def iter_hits(path: str | Path, rows: int = 100_000) -> Iterator[Any]:
+    """The hits file of a screen as DataFrames of at most ``rows`` rows, in file order: a
+    proteome-size screen is read (filtered, summed, written elsewhere) without holding it all."""
+    import pandas as pd  # lazy: start-up time
+
+    if rows < 1:
+        raise ConfigError(f"rows must be >= 1, got {rows}", fix="pass rows=100000 or so")
+    path = Path(path)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+            yield batch.to_pandas()
+        return
+    with pd.read_csv(path, sep="\t", chunksize=rows) as chunks:
+        yield from chunks
