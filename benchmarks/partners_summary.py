@@ -2,7 +2,8 @@
 the student seed, named NAME, NAME_s1, NAME_s2 ...) as mean +/- sd over its seeds.
 
 Usage: .venv/bin/python benchmarks/partners_summary.py guo_mlp guo_fact [--pool test/proteome]
-Writes benchmarks/results/screening/partners_summary.md and .json.
+    [--name partners_summary]
+Writes benchmarks/results/screening/<name>.md and .json.
 """
 
 from __future__ import annotations
@@ -71,11 +72,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("variants", nargs="+")
     ap.add_argument("--pool", action="append", default=None)
+    ap.add_argument("--name", default="partners_summary", help="output file stem")
     args = ap.parse_args()
     pools = args.pool or ["test/held_out", "test/proteome"]
     md, data = summarise(args.variants, pools)
-    (RESULTS / "partners_summary.md").write_text(md)
-    (RESULTS / "partners_summary.json").write_text(json.dumps(data, indent=1))
+    (RESULTS / f"{args.name}.md").write_text(md)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(data, indent=1))
     print(md)
 
 
