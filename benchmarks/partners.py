@@ -41,6 +41,8 @@ from protdistill.tasks.ppi.screen.partners import degrees, neighbours, partner_r
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "screening"
+#: Weights w of the ranking specificity + w x standardised propensity (chosen on val).
+BLENDS = (0.25, 0.5, 1.0)
 
 
 def teacher_logits(run: Path, cfg: PpiConfig, ids: list[str], seqs: dict) -> tuple:
@@ -75,7 +77,7 @@ def _pool_tables(logits_by, per_candidate, queries, pool, pos, neg, deg) -> dict
     out = {}
     for model, logits in logits_by.items():
         block = logits[np.ix_(sub, sub)]
-        out[model] = ranking_table(block, queries, pool["ids"], pos, neg, deg)
+        out[model] = ranking_table(block, queries, pool["ids"], pos, neg, deg, blends=BLENDS)
     for base, values in per_candidate.items():
         s = candidate_scores(values[sub], len(queries))
         out[base] = partner_ranking(s, queries, pool["ids"], pos, neg, degree=deg)

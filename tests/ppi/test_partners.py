@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from protdistill.errors import ConfigError
 from protdistill.io.pairs import Pair
 from protdistill.tasks.ppi.common.negatives import degree_negatives, with_degree_negatives
+from protdistill.tasks.ppi.screen.judge import candidate_scores, column_mean, ranking_table
 from protdistill.tasks.ppi.screen.partners import (
     _auroc,
     degrees,
@@ -189,3 +190,19 @@ def test_a_run_made_before_the_negatives_option_resumes(tmp_path) -> None:
     _check_resume(cfg, tmp_path)  # the default it ran with: no refusal
     with pytest.raises(ConfigError, match="negatives"):
         _check_resume(cfg.model_copy(update={"negatives": "degree"}), tmp_path)
+
+
+def test_blended_rankings_run_from_specificity_to_the_propensity_list() -> None:
+    rng = np.random.default_rng(3)
+    ids = [f"P{i}" for i in range(12)]
+    logits = rng.normal(size=(12, 12))
+    logits = logits + logits.T + np.linspace(-3, 3, 12)[None, :] + np.linspace(-3, 3, 12)[:, None]
+    pos = {frozenset((ids[i], ids[(i + 3) % 12])) for i in range(12)}
+    table = ranking_table(logits, ids[:6], ids, pos, set(), degrees(pos), blends=(0.0, 1e6))
+    assert table["specificity+0.0*propensity"] == table["specificity"]
+    # an overwhelming weight leaves one list for every query: the candidates' mean pool logits
+    pool_mean = column_mean(logits, np.eye(12, dtype=bool))
+    by_mean = partner_ranking(candidate_scores(pool_mean, 6), ids[:6], ids, pos, set(),
+                              degree=degrees(pos))  # fmt: skip
+    assert table["specificity+1000000.0*propensity"] == by_mean
+    assert table["specificity+1000000.0*propensity"] != table["specificity"]

@@ -69,11 +69,13 @@ def student_scores(model, ids: list[str], sequences: dict[str, str], meta: dict,
 
 
 def ranking_table(pool_logits: np.ndarray, queries: list[str], candidates: list[str],
-                  positives, negatives, degree: Counter) -> dict:  # fmt: skip
+                  positives, negatives, degree: Counter,
+                  blends: tuple[float, ...] = ()) -> dict:  # fmt: skip
     """Partner ranking of a model by probability and by specificity (each candidate's usual
     logits measured on the whole pool, as a screen does on its reference set), with the random
     and mean-score-per-candidate rankings of the same grid. ``pool_logits``: (C, C) over
-    ``candidates``; ``queries`` are some of them."""
+    ``candidates``; ``queries`` are some of them. Each ``blends`` weight w adds the ranking
+    specificity + w x the candidate's standardised mean logit (its propensity put back)."""
     col_of = {c: j for j, c in enumerate(candidates)}
     missing = [q for q in queries if q not in col_of]
     if missing:
@@ -90,6 +92,9 @@ def ranking_table(pool_logits: np.ndarray, queries: list[str], candidates: list[
         "mean_score_per_candidate": candidate_scores(column_mean(logits, self_mask), len(rows)),
         "random": rng.random(logits.shape),
     }
+    propensity = (mean - mean.mean()) / max(float(mean.std()), 1e-6)
+    for w in blends:
+        rankings[f"specificity+{w}*propensity"] = rankings["specificity"] + w * propensity[None, :]
     return {name: partner_ranking(s, queries, candidates, positives, negatives, degree=degree)
             for name, s in rankings.items()}  # fmt: skip
 
