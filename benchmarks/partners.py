@@ -81,6 +81,12 @@ def _pool_tables(logits_by, per_candidate, queries, pool, pos, neg, deg) -> dict
     for base, values in per_candidate.items():
         s = candidate_scores(values[sub], len(queries))
         out[base] = partner_ranking(s, queries, pool["ids"], pos, neg, degree=deg)
+    # every query's own known partners first (random order within): how concentrated on hubs
+    # the true lists themselves are, the floor of any hub-share target
+    rng = np.random.default_rng(0)
+    known = np.array([[frozenset((q, c)) in pos for c in pool["ids"]] for q in queries], float)
+    out["known_partners_oracle"] = partner_ranking(
+        known + 0.5 * rng.random(known.shape), queries, pool["ids"], pos, neg, degree=deg)
     return out
 
 
