@@ -113,7 +113,8 @@ class PairModel:
         """`ppi screen` of this model: ``options`` are :class:`ScreenConfig` fields (``query``,
         ``top_k``, ``threshold`` ...; an unknown one is a :class:`ConfigError`). Hits go to
         ``out`` (``.tsv.gz`` or ``.parquet``); returns the summary, or with ``as_frame`` the
-        hits read back as a DataFrame (small proteomes: it holds every row in memory)."""
+        hits read back as a DataFrame (small proteomes: it holds every row in memory; for a
+        large one read ``out`` in pieces with :func:`protdistill.iter_hits`)."""
         options = {"progress": False, **options}
         if "query" in options and options["query"] is not None:
             options["query"] = str(options["query"])
