@@ -98,19 +98,21 @@ def embed_matrix(run: Path, cfg: PpiConfig, ids: list[str], seqs: dict) -> np.nd
 def judge_run(run: Path, teacher: bool = True) -> dict:
     cfg = resolve(PpiConfig, run / "config.yaml")
     data = load_ppi(cfg.pairs, cfg.fasta)
-    pairs = data.pairs + (load_ppi(cfg.test_pairs, cfg.fasta).pairs if cfg.test_pairs else [])
+    test = load_ppi(cfg.test_pairs, cfg.fasta) if cfg.test_pairs else None
+    pairs = data.pairs + (test.pairs if test else [])
+    seqs = {**data.sequences, **(test.sequences if test else {})}
     split = load_split(run / "split.json")
     pos, neg = labelled_sets(pairs)
     deg = degrees(pos)
     ids = sorted({p for q in pairs for p in (q.a, q.b)})
     index = {p: i for i, p in enumerate(ids)}
     model, meta = load_student(run)
-    student, zs = student_scores(model, ids, data.sequences, meta, run / "rank_embed")
+    student, zs = student_scores(model, ids, seqs, meta, run / "rank_embed")
     logits = {"student": student}
     if teacher:
-        logits["teacher"], z = teacher_logits(run, cfg, ids, data.sequences)
+        logits["teacher"], z = teacher_logits(run, cfg, ids, seqs)
     else:
-        z = embed_matrix(run, cfg, ids, data.sequences)
+        z = embed_matrix(run, cfg, ids, seqs)
     train_ids = {p for q in split["train"] for p in (q.a, q.b)}
     train_deg = degrees(labelled_sets(split["train"])[0])
     per_candidate = {
