@@ -306,3 +306,50 @@ def test_interfaces_and_explain_use_the_run_site_model(tmp_path):
     info = json.loads(png.with_suffix(".json").read_text())
     assert len(info["sites"]["top_cells"]) == 2  # L/10 of 20 residues
     assert png.with_suffix(".sites.png").stat().st_size > 10_000
+
+
+def _site_data(n: int, seed: int, dim: int = 6):
+    rng = random.Random(seed)
+    seqs = ["".join(rng.choice(LETTERS) for _ in range(rng.randint(8, 30))) for _ in range(n)]
+    tokens = [encode_batch([s])[0][0][: len(s)] for s in seqs]
+    labels = [[int(c in "KRDE") for c in s] for s in seqs]
+    torch.manual_seed(seed)
+    states = [torch.randn(len(s), dim) for s in seqs]
+    return tokens, labels, states
+
+
+def test_feature_kd_and_cosine_schedule_train_and_leave_the_model_unchanged_in_shape():
+    from protdistill.errors import ConfigError
+    from protdistill.tasks.ppi.sites.training import (
+        SiteTrainConfig,
+        _schedule,
+        _with_feature_kd,
+        fit_sites,
+    )
+
+    tokens, labels, states = _site_data(12, 0)
+    cfg = SiteTrainConfig(epochs=2, residues_per_batch=64, feature_weight=1.0, schedule="cosine")
+    model = site_student()
+    keys = set(model.state_dict())
+    with pytest.raises(ConfigError, match="residue states"):
+        fit_sites(model, (tokens, labels, None), (tokens[:3], labels[:3]), cfg)
+    trained, history = fit_sites(model, (tokens, labels, None, states),
+                                 (tokens[:3], labels[:3]), cfg)  # fmt: skip
+    assert set(trained.state_dict()) == keys  # the projector is not part of the saved model
+    assert len(history["epochs"]) == 2
+    # the feature term is a masked 1 - cosine in [0, 2] that trains the projector
+    x, mask = encode_batch(["ACDK", "MN"])
+    proj = torch.nn.Conv1d(trained.head.net[0].in_channels, 6, 1)
+    logits, loss = _with_feature_kd(trained.train(), proj, x, mask,
+                                    [torch.randn(4, 6), torch.randn(2, 6)])  # fmt: skip
+    loss.backward()
+    assert logits.shape == mask.shape and 0 <= float(loss.detach()) <= 2
+    assert proj.weight.grad is not None and proj.weight.grad.abs().sum() > 0
+    # cosine: full rate first, half at the middle, zero at the end
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched, rates = _schedule(opt, "cosine", 10), []
+    for _ in range(11):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates[0] == 1.0 and abs(rates[5] - 0.5) < 1e-9 and rates[10] < 1e-12

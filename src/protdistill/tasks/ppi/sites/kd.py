@@ -61,16 +61,19 @@ def distil_sites(
     teacher_probs: dict[str, torch.Tensor] | None,
     cfg: SiteTrainConfig,
     log: Log = lambda _: None,
+    states: dict[str, torch.Tensor] | None = None,
 ) -> tuple[SiteStudent, dict]:
     """Site KD into ``encoder`` (a student with ``residues``): teacher probabilities + labels
-    (labels only when ``teacher_probs`` is None)."""
+    (labels only when ``teacher_probs`` is None); with ``states`` (teacher residue states per
+    chain id) and ``cfg.feature_weight`` > 0, also feature KD of those states."""
     train, val = split(chains, "train"), split(chains, "val")
     torch.manual_seed(cfg.seed)
     student = SiteStudent(encoder)
     soft = [teacher_probs[c.id] for c in train] if teacher_probs is not None else None
+    targets = [states[c.id] for c in train] if states is not None else None
     return fit_sites(
         student,
-        ([encode(c.seq) for c in train], [c.labels for c in train], soft),
+        ([encode(c.seq) for c in train], [c.labels for c in train], soft, targets),
         ([encode(c.seq) for c in val], [c.labels for c in val]),
         cfg,
         log,
