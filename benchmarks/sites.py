@@ -48,12 +48,17 @@ SITES = ROOT.parent / "shared" / "data" / "ppi" / "interface_sites"
 DIPS = ROOT.parent / "shared" / "data" / "ppi" / "interfaces_dips"
 OUT = ROOT / "benchmarks" / "results" / "interfaces" / "sites.json"
 CURVE = (500, 1500)
-#: (name, weight of the teacher's probabilities, interaction-student hyper-parameters)
+#: (name, weight of the teacher's probabilities, interaction-student hyper-parameters, training
+#: settings beyond the default)
 STUDENTS = (
-    ("student_site_kd", 0.5, {}),
-    ("student_labels_only", 0.0, {}),
-    ("student_site_kd_wide", 0.5, {"channels": 128, "layers": 5}),
-)
+    ("student_site_kd", 0.5, {}, {}),
+    ("student_labels_only", 0.0, {}, {}),
+    ("student_site_kd_wide", 0.5, {"channels": 128, "layers": 5}, {}),
+    ("student_site_kd_cosine", 0.5, {}, {"schedule": "cosine"}),
+    ("student_site_kd_features", 0.5, {}, {"feature_weight": 1.0}),
+    ("student_site_kd_wide_features_cosine", 0.5, {"channels": 128, "layers": 5},
+     {"feature_weight": 1.0, "schedule": "cosine"}),
+)  # fmt: skip
 
 
 def log(msg: str) -> None:
@@ -78,16 +83,23 @@ def head_stage(teacher, chains, args, cfg, n_train=None) -> tuple:
     return head, history, probs
 
 
-def student_stage(chains, probs, args, cfg, name: str, alpha: float, arch: dict):
+def student_stage(chains, probs, args, cfg, name: str, alpha: float, arch: dict, extra: dict):
     folder = Path(args.work) / name
     if (folder / "site_model.safetensors").exists():
         model, meta = load_site_model(folder)
         return model, meta["history"]
     torch.manual_seed(0)
     encoder = InteractionStudent(InteractionConfig(**arch))
+    states = None
+    if extra.get("feature_weight"):  # the teacher's states of the train chains (cached)
+        train = kd.split(chains, "train")
+        cache = open_states(EsmTeacher(args.teacher), args.cache, readonly=True)
+        states = dict(zip((c.id for c in train), load_states(cache, [c.seq for c in train]),
+                          strict=True))  # fmt: skip
     model, history = kd.distil_sites(
-        encoder, chains, probs if alpha > 0 else None, cfg.model_copy(update={"alpha": alpha}), log
-    )
+        encoder, chains, probs if alpha > 0 else None,
+        cfg.model_copy(update={"alpha": alpha, **extra}), log, states=states,
+    )  # fmt: skip
     save_site_model(folder, model, {"student": encoder.cfg.model_dump(), "history": history})
     return model, history
 
@@ -117,10 +129,10 @@ def residue_part(teacher, chains, args) -> tuple[dict, dict]:
     log(f"teacher head val AUROC {report['teacher_head']['auroc']:.4f}")
     scfg = SiteTrainConfig(epochs=args.student_epochs, lr=3e-3)
     models = {"teacher_head": head}
-    for name, alpha, arch in STUDENTS:
+    for name, alpha, arch, extra in STUDENTS:
         if name not in args.students:
             continue
-        model, hist = student_stage(chains, probs, args, scfg, name, alpha, arch)
+        model, hist = student_stage(chains, probs, args, scfg, name, alpha, arch, extra)
         tokens = [encode(c.seq) for c in val]
         report[name] = {**kd.evaluate_sites(model, tokens, val), "training": hist}
         report[name]["retention_of_teacher_margin"] = kd.retention(
