@@ -95,7 +95,7 @@ def embed_matrix(run: Path, cfg: PpiConfig, ids: list[str], seqs: dict) -> np.nd
     return torch.stack([emb[i] for i in ids]).float().numpy()
 
 
-def judge_run(run: Path, teacher: bool = True) -> dict:
+def judge_run(run: Path, teacher: bool = True, priors: bool = True) -> dict:
     cfg = resolve(PpiConfig, run / "config.yaml")
     data = load_ppi(cfg.pairs, cfg.fasta)
     test = load_ppi(cfg.test_pairs, cfg.fasta) if cfg.test_pairs else None
@@ -122,7 +122,7 @@ def judge_run(run: Path, teacher: bool = True) -> dict:
     # the same regression on the student's own embeddings: a prior a screen could add
     prior = predicted_degree(zs, ids, train_ids, train_deg)
     prior = (prior - prior.mean()) / (prior.std() + 1e-9)
-    for w in (0.5, 1.0, 2.0):
+    for w in (0.5, 1.0, 2.0) if priors else ():
         logits[f"student+{w}*degree_prior"] = student + w * prior[None, :]
     known = neighbours(pos)
     report = {}
@@ -168,12 +168,13 @@ def main() -> None:
     ap.add_argument("--run", action="append", required=True, type=Path)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-teacher", action="store_true", help="skip the teacher's N x N pairs")
+    ap.add_argument("--no-priors", action="store_true", help="skip student + degree-prior rows")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     for run in args.run:
-        result = judge_run(run, teacher=not args.no_teacher)
+        result = judge_run(run, teacher=not args.no_teacher, priors=not args.no_priors)
         result["machine"] = f"{platform.machine()}, {torch.get_num_threads()} torch threads"
         result["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d")
         name = f"partners_{run.name}"
