@@ -20,9 +20,9 @@ from protdistill.tasks.ppi.screen.blocks import SiameseScorer, TopK
 from protdistill.tasks.ppi.screen.ranking import prior_shift, profile, reference_set, specificity
 
 
-def _head(dim: int, width: int, seed: int) -> FactorisedPairHead:
+def _head(dim: int, width: int, seed: int, phi_hidden: int = 0) -> FactorisedPairHead:
     torch.manual_seed(seed)
-    head = FactorisedPairHead(dim, width, dropout=0.0)
+    head = FactorisedPairHead(dim, width, dropout=0.0, phi_hidden=phi_hidden)
     with torch.no_grad():
         for p in head.parameters():
             p.normal_()
@@ -31,9 +31,9 @@ def _head(dim: int, width: int, seed: int) -> FactorisedPairHead:
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 9), st.integers(1, 9), st.integers(1, 12), st.integers(1, 8),
-       st.integers(0, 99))  # fmt: skip
-def test_factorised_block_equals_brute_force(r, c, dim, width, seed) -> None:
-    head = _head(dim, width, seed)
+       st.integers(0, 99), st.sampled_from([0, 5]))  # fmt: skip
+def test_factorised_block_equals_brute_force(r, c, dim, width, seed, phi_hidden) -> None:
+    head = _head(dim, width, seed, phi_hidden)
     rows, cols = torch.randn(r, dim), torch.randn(c, dim)
     block = head.score(rows, cols)
     brute = torch.empty(r, c)
@@ -134,10 +134,11 @@ def test_profile_and_specificity_equal_a_hand_computation() -> None:
     assert len(sample) == 10 and torch.equal(sample, reference_set(torch.arange(100), 10, seed=3))
 
 
-@pytest.mark.parametrize("head", ["mlp", "factorised"])
-def test_head_option_round_trips_through_a_saved_run(tmp_path, head) -> None:
+@pytest.mark.parametrize(("head", "phi_hidden"), [("mlp", 0), ("factorised", 0),
+                                                   ("factorised", 6)])  # fmt: skip
+def test_head_option_round_trips_through_a_saved_run(tmp_path, head, phi_hidden) -> None:
     student = {"kind": "resnet1d", "embed_dim": 8, "channels": [8, 12], "head": head,
-               "head_width": 4}  # fmt: skip
+               "head_width": 4, "head_phi_hidden": phi_hidden}  # fmt: skip
     model = build_student(student).eval()
     save_model(tmp_path / "student.safetensors", model, {"student": student, "ppi": {}})
     loaded = protdistill.load(tmp_path / "student.safetensors")

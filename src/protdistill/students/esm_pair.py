@@ -44,6 +44,7 @@ class EsmPairConfig(Config):
     dropout: float = 0.1
     head: HeadKind = "mlp"  # see ResNet1DConfig.head
     head_width: int = 64
+    head_phi_hidden: int = 0  # see ResNet1DConfig.head_phi_hidden
 
     def esm_config(self) -> EsmConfig:
         """The encoder's ``EsmConfig`` (ESM-2 conventions: rotary positions, 33 tokens)."""
@@ -80,6 +81,7 @@ class SiameseEsm(nn.Module):
         self.head = build_pair_head(
             self.cfg.head, self.cfg.hidden_size, hidden=self.cfg.hidden,
             dropout=self.cfg.dropout, width=self.cfg.head_width,
+            phi_hidden=self.cfg.head_phi_hidden,
         )  # fmt: skip
 
     @property

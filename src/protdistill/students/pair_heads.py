@@ -63,15 +63,21 @@ class MlpPairHead(PairHead):
 class FactorisedPairHead(nn.Module):
     """``beta(a) + beta(b) + phi(a)^T diag(lambda) phi(b) + bias`` on LayerNorm-ed embeddings.
 
-    ``width``: the dimension of ``phi``. Dropout acts on the normalised embedding in training.
+    ``width``: the dimension of ``phi``; ``phi_hidden`` > 0 makes ``phi`` a one-hidden-layer MLP
+    (computed once per protein, so a screen costs the same). Dropout acts on the normalised
+    embedding in training.
     """
 
-    def __init__(self, dim: int, width: int, dropout: float) -> None:
+    def __init__(self, dim: int, width: int, dropout: float, phi_hidden: int = 0) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.drop = nn.Dropout(dropout)
         self.beta = nn.Linear(dim, 1)
-        self.phi = nn.Linear(dim, width)
+        self.phi = (
+            nn.Sequential(nn.Linear(dim, phi_hidden), nn.GELU(), nn.Linear(phi_hidden, width))
+            if phi_hidden
+            else nn.Linear(dim, width)
+        )
         self.lam = nn.Parameter(torch.full((width,), 1.0 / width**0.5))
         self.bias = nn.Parameter(torch.zeros(()))
 
@@ -116,8 +122,10 @@ def score_factors(beta_r: Tensor, phi_r: Tensor, beta_c: Tensor, phi_c: Tensor, 
     return torch.addmm(beta_r[:, None] + beta_c[None, :] + bias, phi_r, phi_c.T)
 
 
-def build_pair_head(kind: str, dim: int, *, hidden: int, dropout: float, width: int) -> nn.Module:
+def build_pair_head(
+    kind: str, dim: int, *, hidden: int, dropout: float, width: int, phi_hidden: int = 0
+) -> nn.Module:
     """The head named ``kind`` for ``dim``-wide protein embeddings."""
     if kind == "factorised":
-        return FactorisedPairHead(dim, width, dropout)
+        return FactorisedPairHead(dim, width, dropout, phi_hidden)
     return MlpPairHead(dim, hidden, dropout)

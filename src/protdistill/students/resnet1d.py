@@ -31,6 +31,8 @@ class ResNet1DConfig(Config):
     head: HeadKind = "mlp"
     #: width of phi in the factorised head
     head_width: int = 64
+    #: hidden width of phi as an MLP in the factorised head (0: phi is linear)
+    head_phi_hidden: int = 0
 
 
 class ResidualBlock1D(nn.Module):
@@ -121,7 +123,7 @@ class SiameseResNet1D(nn.Module):
         d = self.encoder.out_dim
         self.head = build_pair_head(
             self.cfg.head, d, hidden=self.cfg.hidden, dropout=self.cfg.dropout,
-            width=self.cfg.head_width,
+            width=self.cfg.head_width, phi_hidden=self.cfg.head_phi_hidden,
         )  # fmt: skip
 
     @property

@@ -31,7 +31,8 @@ from protdistill.tasks.ppi.run.teacher import cache_root
 def encoder_config(cfg: PpiConfig) -> dict:
     """The student settings a backbone depends on (the pair head is not pretrained, so its
     choice leaves backbone ids, and cached backbones, as they were)."""
-    return {k: v for k, v in student_config(cfg).items() if k not in ("head", "head_width")}
+    head = ("head", "head_width", "head_phi_hidden")
+    return {k: v for k, v in student_config(cfg).items() if k not in head}
 
 
 def pretrain_config(cfg: PpiConfig, run_dir: Path) -> PretrainConfig:
