@@ -17,9 +17,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "screening"
-ROWS = [("student", "probability"), ("student", "specificity"), ("teacher", "probability"),
+ROWS = [("student", "probability"), ("student", "specificity"),
+        ("student", "specificity+0.25*propensity"), ("teacher", "probability"),
         ("teacher", "specificity"), ("predicted_degree", None), ("true_degree_oracle", None),
-        ("student", "random")]  # fmt: skip
+        ("known_partners_oracle", None), ("student", "random")]  # fmt: skip
 FIELDS = ("recall@10", "recall@50", "rr")
 
 
