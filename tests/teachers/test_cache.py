@@ -281,3 +281,32 @@ def test_a_corrupt_shard_is_set_aside_and_its_entries_recomputed(tmp_path):
     assert not shard.exists() and shard.with_name(shard.name + ".corrupt").exists()
     again = TeacherCache(tmp_path, "teacher-x", {"layer": 6})
     assert again.missing([f"k{i}" for i in range(4)], "pooled") == ["k0", "k1", "k2", "k3"]
+
+
+_WRITER = """
+import sys, torch
+from protdistill.teachers.cache import TeacherCache
+root, tid, start = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cache = TeacherCache(root, tid, {"layers": [-1], "long_policy": "window", "max_residues": 1022})
+for b in range(40):  # overlapping keys: both processes write k5..k44 at about the same time
+    keys = [f"k{start + b + i}" for i in range(3)]
+    cache.put_batch({k: {"pooled": torch.full((4,), float(k[1:]))} for k in keys})
+"""
+
+
+def test_two_processes_filling_one_cache_at_once_lose_and_corrupt_nothing(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    root = tmp_path / "c"
+    TeacherCache(root, TID, SETTINGS)  # created once, as a run would before its ranks start
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(root), TID, str(start)])
+             for start in (0, 5)]  # fmt: skip
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    merged = TeacherCache(root, TID, SETTINGS, readonly=True)
+    keys = [f"k{i}" for i in range(5 + 40 + 2)]
+    assert merged.missing(keys, "pooled") == []
+    for k, t in zip(keys, merged.get_batch(keys, "pooled"), strict=True):
+        assert torch.equal(t, torch.full((4,), float(k[1:])))
+    assert not list(root.glob("*.corrupt")) and not list(root.glob("*.tmp"))
+    assert merged.verify() == []  # every shard's content matches its fingerprint
