@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import string
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protdistill.errors import CacheError, InputError
-from protdistill.teachers.cache import TeacherCache, build, read_header, sequence_key
+from protdistill.teachers.cache import (
+    STALE_TEMP_SECONDS,
+    TeacherCache,
+    build,
+    read_header,
+    sequence_key,
+)
 
 TID = "tiny-wabc-c123"
 SETTINGS = {"layers": [-1], "long_policy": "window", "max_residues": 1022}
@@ -132,10 +140,16 @@ def test_killed_build_resumes_to_identical_content(tmp_path: Path) -> None:
     root = tmp_path / "run"
     with pytest.raises(Killed):
         build(TeacherCache(root, TID, SETTINGS), items(), dies_after_two, fields, batch_size=4)
-    # a kill mid-write leaves a stray temporary file behind
-    (root / ".shard-000002.safetensors.x1y2.tmp").write_bytes(b"half a shard")
+    # a kill mid-write leaves a stray temporary file behind (an old one: removed on opening);
+    # a fresh one may be another live writer's shard in progress and is left alone
+    stray, live = root / ".shard-000002.safetensors.x1y2.tmp", root / ".shard-9.safetensors.a.tmp"
+    stray.write_bytes(b"half a shard")
+    live.write_bytes(b"being written")
+    old = time.time() - 2 * STALE_TEMP_SECONDS
+    os.utime(stray, (old, old))
     resumed = TeacherCache(root, TID, SETTINGS)
-    assert not list(root.glob(".*.tmp"))
+    assert list(root.glob(".*.tmp")) == [live]
+    live.unlink()
     assert len(resumed.missing(items(), fields)) == 23 - 8
     computed = []
     build(resumed, items(), lambda b: computed.extend(b) or fake_teacher(b), fields, batch_size=4)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -39,6 +40,9 @@ from protdistill.teachers.shards import fingerprint, read_header
 FORMAT = "protdistill-teacher-cache"
 VERSION = 1
 MANIFEST = "manifest.json"
+#: A temporary shard older than this (seconds) was left by a killed writer; a younger one may be
+#: another live process's write in progress and is left alone.
+STALE_TEMP_SECONDS = 3600
 _SHARD_GLOB = "shard-*.safetensors"
 P = TypeVar("P")
 
@@ -94,9 +98,19 @@ class TeacherCache:
         self._next = 0
         self._open_manifest()
         if not readonly:
-            for tmp in self.root.glob(".*.tmp"):  # left by a killed atomic write
-                tmp.unlink(missing_ok=True)
+            self._remove_stale_temps()
         self._scan(repair)
+
+    def _remove_stale_temps(self) -> None:
+        """Delete temporary files left by killed atomic writes: only old ones, since a fresh one
+        may belong to another process (a second run or rank) writing a shard right now."""
+        now = time.time()
+        for tmp in self.root.glob(".*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
+                    tmp.unlink(missing_ok=True)
+            except FileNotFoundError:  # its writer renamed or removed it meanwhile
+                pass
 
     # ------------------------------------------------------------------ opening
     def _open_manifest(self) -> None:
