@@ -54,8 +54,8 @@ def distill(
     max_train_sentences: int = typer.Option(
         None, help="semcom: use only this many of the teacher's training sentences."
     ),
-    snr_min: float = typer.Option(None, help="semcom: lowest training SNR in dB (0)."),
-    snr_max: float = typer.Option(None, help="semcom: highest training SNR in dB (18)."),
+    snr_min: float = typer.Option(None, help="semcom: lowest training SNR, dB (0)."),
+    snr_max: float = typer.Option(None, help="semcom: highest training SNR, dB (18)."),
     val_sentences: int = typer.Option(None, help="semcom: validation sentences (500)."),
     max_proteins: int = typer.Option(None, help="ESM: seeded subset of the FASTA."),
     val_fraction: float = typer.Option(None, help="ESM: share of proteins for validation (0.1)."),
@@ -78,10 +78,13 @@ def distill(
     from protdistill.api.distill import run_distill  # lazy: start-up time
 
     rep = run_distill(cfg)
-    if not rep:  # another rank of a DDP run: rank 0 reports
-        return
+    if rep:  # another rank of a DDP run returns nothing: rank 0 reports
+        _report(rep, cfg.output_path)
+
+
+def _report(rep: dict, output_path: str) -> None:
     typer.echo(
-        f"student: {cfg.output_path}/best_student_model.pt ({rep['student_parameters']:,} vs "
+        f"student: {output_path}/best_student_model.pt ({rep['student_parameters']:,} vs "
         f"{rep['teacher_parameters']:,} teacher parameters, x{rep['compression_ratio']:.2f}; "
         f"best loss {rep['best_loss']:.4f} at epoch {rep['best_epoch']}; "
         f"{rep['wall_time_s']:.0f} s)"

@@ -104,32 +104,14 @@ def sample(
     out: str | None = typer.Option(None, help="output FASTA"),
 ) -> None:
     """Generate peptides of one type as FASTA (``>sN type=T``)."""
+    given = {k: v for k, v in locals().items() if k != "config"}  # the options, as typed
     from protdistill.config import read_yaml, resolve  # lazy: start-up time
     from protdistill.io.peptides import Peptide, write_peptide_fasta
     from protdistill.tasks.peptide.config import SampleConfig, command_section
 
     base = command_section(read_yaml(config), "sample") if config else {}
-    overrides = _none_free(
-        model=model,
-        type=type,
-        length=length,
-        n=n,
-        guidance=guidance,
-        steps=steps,
-        sampler=sampler,
-        structure=structure,
-        seed=seed,
-        temperature=temperature,
-        project_below=project_below,
-        teacher=teacher,
-        guidance_interval=guidance_interval,
-        guidance_rescale=guidance_rescale,
-        candidates=candidates,
-        eta=eta,
-        batch_size=batch_size,
-        by_type=_json_option(by_type, "--by-type"),
-        out=out,
-    )
+    given["by_type"] = _json_option(by_type, "--by-type")
+    overrides = _none_free(**given)
     for own in (base.get("by_type") or {}).values():  # a flag given wins over a type's own
         for knob in set(own or {}) & set(overrides):
             del own[knob]

@@ -68,7 +68,7 @@ from protdistill.distill.config import TrainConfig
 from protdistill.distill.module import TEACHER, DistillModule, plain_json
 from protdistill.distill.parallel import barrier, current_ranks
 from protdistill.errors import CheckpointError, ConfigError
-from protdistill.io.atomic import torch_save, write_json
+from protdistill.io.atomic import remove_stale_temps, torch_save, write_json
 from protdistill.io.lock import run_lock
 from protdistill.progress import verbosity
 
@@ -157,12 +157,6 @@ def _lightning_scope(frozen_teacher: bool = False) -> Iterator[None]:
         torch.backends.cudnn.benchmark = benchmark
 
 
-def _remove_stale_temps(ckpt_dir: Path) -> None:
-    """Temporary files of writes killed mid-way (never picked up, just clutter)."""
-    for tmp in ckpt_dir.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
 def fit(
     module: DistillModule,
     train_loader: Any,
@@ -214,7 +208,7 @@ def _fit(
         hparams = plain_json(dict(module.hparams), "hyper_parameters")
         write_json(out_dir / "train_config.json", hparams)
     if ckpt_dir.is_dir() and main:
-        _remove_stale_temps(ckpt_dir)
+        remove_stale_temps(ckpt_dir)  # under the run lock: all stale
     if resume_from is not None and main:
         _rebase_checkpoint(saved, resume_from, ckpt_dir)
     barrier()  # other ranks resume from the rebased checkpoint
@@ -227,23 +221,33 @@ def _fit(
             train_loader=train_loader,
             callbacks=callbacks,
         )
-        try:
-            with _interrupts_propagate(trainer):
-                trainer.fit(
-                    module, train_loader, val_loader, ckpt_path=resume_from, weights_only=True
-                )
-        except MisconfigurationException as exc:
-            if "monitor" not in str(exc):
-                raise
-            raise ConfigError(
-                str(exc).splitlines()[0],
-                record=f"monitor={monitored(cfg, val_loader is not None)!r}",
-                fix="set monitor to a logged metric: '{train|val}_<name returned by step>'",
-            ) from exc
+        _run_fit(trainer, module, train_loader, val_loader, resume_from, cfg)
     for callback in trainer.callbacks:
         if isinstance(callback, StudentEMA):  # also when a finished run was re-run (no epochs)
             callback.on_train_end(trainer, module)
     return _result(trainer, last, resume_from)
+
+
+def _run_fit(
+    trainer: L.Trainer,
+    module: DistillModule,
+    train_loader: Any,
+    val_loader: Any,
+    resume_from: Path | None,
+    cfg: TrainConfig,
+) -> None:
+    """``trainer.fit`` with a Ctrl-C kept an interrupt and a wrong monitor a ConfigError."""
+    try:
+        with _interrupts_propagate(trainer):
+            trainer.fit(module, train_loader, val_loader, ckpt_path=resume_from, weights_only=True)
+    except MisconfigurationException as exc:
+        if "monitor" not in str(exc):
+            raise
+        raise ConfigError(
+            str(exc).splitlines()[0],
+            record=f"monitor={monitored(cfg, val_loader is not None)!r}",
+            fix="set monitor to a logged metric: '{train|val}_<name returned by step>'",
+        ) from exc
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,3 +111,18 @@ def save_tensors(
 def torch_save(path: str | Path, obj: Any) -> Path:
     """``torch.save`` atomically (objects must load with ``weights_only=True``)."""
     return atomic_write(path, lambda p: torch.save(obj, p))
+
+
+def remove_stale_temps(folder: str | Path, older_than: float = 0.0) -> int:
+    """Delete the temporary files of :func:`atomic_path` in ``folder`` that killed writes left
+    behind, only those older than ``older_than`` seconds (a younger one may be a live writer's
+    in another process); returns how many were removed."""
+    removed, now = 0, time.time()
+    for tmp in Path(folder).glob(".*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime >= older_than:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:  # its writer renamed or removed it meanwhile
+            pass
+    return removed

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -34,7 +33,7 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 from protdistill.errors import CacheError, InputError
-from protdistill.io.atomic import save_tensors, write_json
+from protdistill.io.atomic import remove_stale_temps, save_tensors, write_json
 from protdistill.teachers.shards import fingerprint, read_header
 
 FORMAT = "protdistill-teacher-cache"
@@ -97,20 +96,9 @@ class TeacherCache:
         self._handles: OrderedDict[str, Any] = OrderedDict()
         self._next = 0
         self._open_manifest()
-        if not readonly:
-            self._remove_stale_temps()
+        if not readonly:  # an hour: a younger one may be another process's write in progress
+            remove_stale_temps(self.root, older_than=STALE_TEMP_SECONDS)
         self._scan(repair)
-
-    def _remove_stale_temps(self) -> None:
-        """Delete temporary files left by killed atomic writes: only old ones, since a fresh one
-        may belong to another process (a second run or rank) writing a shard right now."""
-        now = time.time()
-        for tmp in self.root.glob(".*.tmp"):
-            try:
-                if now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
-                    tmp.unlink(missing_ok=True)
-            except FileNotFoundError:  # its writer renamed or removed it meanwhile
-                pass
 
     # ------------------------------------------------------------------ opening
     def _open_manifest(self) -> None:

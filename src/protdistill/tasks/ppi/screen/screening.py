@@ -1,17 +1,14 @@
 """`ppi screen`: score every pair of a proteome (or query x proteome) with a trained student.
 
-1. Each protein's student features (Siamese: a pooled embedding; interaction student: residue
-   features, each pair then costing a residue map) are computed once (``tasks/ppi/run/embed``) and
-   cached in ``OUT_DIR/embeddings/``, so a re-run or a second query reuses them.
-2. The pair head runs over row blocks of the pair grid (``screen_blocks``): all-vs-all scores
-   each unordered pair once (i < j), bipartite every query x proteome pair. Block sides come from
-   the ``memory`` budget, so memory stays bounded whatever the proteome size.
-3. Kept: each protein's top-K partners (all-vs-all: both proteins of a pair see it; bipartite:
-   the query proteins) and/or every pair with probability >= ``threshold``. After every row block
-   the running top-K and that block's threshold hits are saved to ``HITS.parts/``, so a killed
-   screen restarts at the first unfinished row block and writes identical output.
-4. ``HITS.tsv.gz`` or ``HITS.parquet`` (protein_a, protein_b, probability, rank) and
-   ``HITS.summary.json`` (pairs scored, wall times, pairs/s, settings, skipped proteins).
+1. Each protein's student features are computed once (``tasks/ppi/run/embed``) and cached in
+   ``OUT_DIR/embeddings/``, so a re-run or a second query reuses them.
+2. The pair head scores row blocks of the pair grid (all-vs-all: each unordered pair once;
+   bipartite: every query x proteome pair); block sides come from the ``memory`` budget.
+3. Kept: each protein's top-K partners and/or every pair with probability >= ``threshold``;
+   after every row block the running top-K and that block's hits are saved to ``HITS.parts/``,
+   so a killed screen restarts at its first unfinished block and writes identical output.
+4. ``HITS.tsv.gz`` or ``HITS.parquet`` (protein_a, protein_b, probability, specificity, rank)
+   and ``HITS.summary.json`` (pairs scored, wall times, pairs/s, settings, skipped proteins).
 
 Long proteins are cropped to the student's ``max_residues`` (first residues), exactly as in
 training and ``ppi predict``: a screen's probability equals ``ppi predict``'s for that pair.
@@ -256,8 +253,7 @@ def screen(cfg: ScreenConfig, *, log: Log = no_log) -> dict:
         raise ConfigError("nothing to keep", fix="pass --top-k K and/or --threshold P")
     out = output_paths(cfg.out)[0]
     ranks = launch(cfg.scale)
-    lock = run_lock(out.parent, f".{out.name}.lock") if ranks.is_main else nullcontext()
-    with lock:
+    with run_lock(out.parent, f".{out.name}.lock") if ranks.is_main else nullcontext():
         return _screen(cfg, ranks, log)
 
 
