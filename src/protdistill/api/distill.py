@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from protdistill.distill.config import DistillConfig
-from protdistill.distill.parallel import ScaleConfig, finish, launch
+from protdistill.distill.parallel import finish, launch
 from protdistill.errors import CheckpointError, ConfigError
 from protdistill.tasks.esm.distill import distill_esm
 from protdistill.tasks.semcom.distill import distill_semcom
@@ -51,7 +51,6 @@ def run_distill(cfg: DistillConfig) -> dict[str, Any]:
     student trains with DDP; rank 0 writes every file and returns the report, the others ``{}``.
     """
     family = detect_family(cfg)
-    launch(ScaleConfig(accelerator=cfg.accelerator, devices=cfg.devices,
-                       num_nodes=cfg.num_nodes, strategy=cfg.strategy))  # fmt: skip
+    launch(cfg.scale)
     report = DISTILLERS[family](cfg)
     return report if finish().is_main else {}

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from protdistill.config import Config
+from protdistill.distill.parallel import ScaleOptions
 
 Precision = Literal["32-true", "64-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true"]
 
@@ -46,7 +47,7 @@ DistillPart = Literal["full", "encoder", "decoder"]
 PARTS: tuple[str, ...] = ("full", "encoder", "decoder")
 
 
-class DistillConfig(Config):
+class DistillConfig(ScaleOptions):
     """`protdistill distill` settings (every field is a CLI option: ``--temperature`` ...)."""
 
     teacher_checkpoint: str | None = Field(
@@ -75,11 +76,7 @@ class DistillConfig(Config):
     seed: int = 0
     progress: bool = True
     patience: int | None = Field(None, ge=1, description="early stopping on the val loss")
-    # where it runs (docs/scale.md): global batch = batch_size x devices x num_nodes
-    accelerator: str = Field("auto", description="cpu, gpu or auto")
-    devices: int = Field(1, ge=1, description="processes (GPUs) per node; > 1 = DDP")
-    num_nodes: int = Field(1, ge=1, description="machines (torchrun / SLURM)")
-    strategy: str = Field("ddp", description="Lightning strategy when devices x nodes > 1")
+    # where it runs (docs/scale.md): accelerator, devices, num_nodes, strategy (ScaleOptions)
     precision: Precision = Field("32-true", description="student training precision")
     # semantic communication
     snr_min: float = 0.0

@@ -27,13 +27,22 @@ class ScaleConfig(Config):
     """Where the heavy stages run (the options every heavy command shares)."""
 
     accelerator: str = Field("auto", description="cpu, gpu or auto")
-    devices: int = Field(1, ge=1, description="processes (GPUs) per node")
-    num_nodes: int = Field(1, ge=1, description="machines")
-    strategy: str = Field("ddp", description="Lightning strategy when devices * nodes > 1")
+    devices: int = Field(1, ge=1, description="processes (GPUs) per node; > 1 = DDP")
+    num_nodes: int = Field(1, ge=1, description="machines (torchrun / SLURM)")
+    strategy: str = Field("ddp", description="Lightning strategy when devices x nodes > 1")
 
     @property
     def distributed(self) -> bool:
         return self.devices * self.num_nodes > 1
+
+
+class ScaleOptions(ScaleConfig):
+    """A command's own config holding the where-it-runs fields flat (``--devices`` ...);
+    ``scale`` is them alone. Global batch = batch_size x devices x num_nodes."""
+
+    @property
+    def scale(self) -> ScaleConfig:
+        return ScaleConfig(**{name: getattr(self, name) for name in ScaleConfig.model_fields})
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from protdistill.config import Config
 from protdistill.distill.config import Precision
-from protdistill.distill.parallel import ScaleConfig
+from protdistill.distill.parallel import ScaleOptions
 
 
-class PpiConfig(Config):
+class PpiConfig(ScaleOptions):
     """Every `protdistill ppi` option; defaults < YAML (`--config`) < command-line options."""
 
     # data
@@ -146,19 +145,8 @@ class PpiConfig(Config):
     patience: int | None = None
     ema_decay: float | None = None
     progress: bool = True
-    # where it runs (docs/scale.md): global batch = batch_size x devices x num_nodes
-    accelerator: str = Field("auto", description="cpu, gpu or auto")
-    devices: int = Field(1, ge=1, description="processes (GPUs) per node; > 1 = DDP")
-    num_nodes: int = Field(1, ge=1, description="machines (torchrun / SLURM)")
-    strategy: str = Field("ddp", description="Lightning strategy when devices x nodes > 1")
+    # where it runs (docs/scale.md): accelerator, devices, num_nodes, strategy (ScaleOptions)
     precision: Precision = Field("32-true", description="student training precision")
-
-    @property
-    def scale(self) -> ScaleConfig:
-        return ScaleConfig(
-            accelerator=self.accelerator, devices=self.devices, num_nodes=self.num_nodes,
-            strategy=self.strategy,
-        )  # fmt: skip
 
     @property
     def student_seed_or_seed(self) -> int:

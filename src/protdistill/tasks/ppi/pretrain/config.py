@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
-from protdistill.config import Config
-from protdistill.distill.parallel import ScaleConfig
+from protdistill.distill.parallel import ScaleOptions
 
 
-class PretrainConfig(Config):
+class PretrainConfig(ScaleOptions):
     """Settings of one general distillation (`ppi pretrain`, or inside `ppi run`)."""
 
     teacher: str = "facebook/esm2_t6_8M_UR50D"
@@ -34,15 +31,4 @@ class PretrainConfig(Config):
     val_fraction: float = 0.05
     seed: int = 0
     progress: bool = True
-    # where it runs (docs/scale.md): global batch = batch_size x devices x num_nodes
-    accelerator: str = Field("auto", description="cpu, gpu or auto")
-    devices: int = Field(1, ge=1, description="processes (GPUs) per node; > 1 = DDP")
-    num_nodes: int = Field(1, ge=1, description="machines (torchrun / SLURM)")
-    strategy: str = Field("ddp", description="Lightning strategy when devices x nodes > 1")
-
-    @property
-    def scale(self) -> ScaleConfig:
-        return ScaleConfig(
-            accelerator=self.accelerator, devices=self.devices, num_nodes=self.num_nodes,
-            strategy=self.strategy,
-        )  # fmt: skip
+    # where it runs (docs/scale.md): accelerator, devices, num_nodes, strategy (ScaleOptions)
