@@ -24,13 +24,10 @@ import numpy as np
 import torch
 
 from protdistill.config import resolve
-from protdistill.distill.checkpoint import load_model_state
-from protdistill.students.outputs import symmetric_combine
 from protdistill.tasks.ppi.common.config import PpiConfig
 from protdistill.tasks.ppi.common.data import load_ppi, load_split
 from protdistill.tasks.ppi.run.student import load_student
-from protdistill.tasks.ppi.run.teacher import embed_proteins
-from protdistill.tasks.ppi.run.teacher_head import TeacherHead
+from protdistill.tasks.ppi.run.teacher import embed_proteins, load_teacher_head
 from protdistill.tasks.ppi.screen.judge import (
     candidate_scores,
     labelled_sets,
@@ -47,18 +44,11 @@ BLENDS = (0.25, 0.5, 1.0)
 
 def teacher_logits(run: Path, cfg: PpiConfig, ids: list[str], seqs: dict) -> tuple:
     """(N, N) teacher-head logits and the (N, D) teacher embeddings."""
-    state, meta = load_model_state(run / "teacher" / "head.safetensors")
-    head = TeacherHead(int(meta["dim"]), int(meta["hidden"]))
-    head.load_state_dict(state)
+    head = load_teacher_head(run)
     emb = embed_proteins(cfg, run, {i: seqs[i] for i in ids})
     z = torch.stack([emb[i] for i in ids]).float()
-    rows = []
     with torch.inference_mode():
-        for s in range(0, len(ids), 64):
-            a = z[s : s + 64, None, :].expand(-1, len(ids), -1)
-            b = z[None, :, :].expand(len(a), -1, -1)
-            out = head.eval().net(symmetric_combine(a, b).reshape(-1, 3 * z.shape[1]))
-            rows.append((out[:, 1] - out[:, 0]).reshape(len(a), len(ids)))
+        rows = [head.score(z[s : s + 64], z) for s in range(0, len(ids), 64)]
     return torch.cat(rows).double().numpy(), z.numpy()
 
 

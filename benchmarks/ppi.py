@@ -199,12 +199,12 @@ def throughput_one(kind: str, run_dir: Path, teacher: str, n_pairs: int) -> dict
     """Pairs/s of one model on the first ``n_pairs`` test pairs, from raw sequences."""
     import torch
 
-    from protdistill.distill.checkpoint import load_model_state
     from protdistill.students import count_parameters
     from protdistill.tasks.ppi.common.data import load_split
     from protdistill.tasks.ppi.run.evaluate import predict_pairs
     from protdistill.tasks.ppi.run.student import load_student
-    from protdistill.tasks.ppi.run.teacher_head import TeacherHead, head_logits
+    from protdistill.tasks.ppi.run.teacher import load_teacher_head
+    from protdistill.tasks.ppi.run.teacher_head import head_logits
     from protdistill.teachers.esm import EsmTeacher
 
     torch.set_num_threads(2)
@@ -214,9 +214,7 @@ def throughput_one(kind: str, run_dir: Path, teacher: str, n_pairs: int) -> dict
     start = time.perf_counter()
     if kind == "teacher":
         model = EsmTeacher(teacher)
-        state, meta = load_model_state(run_dir / "teacher" / "head.safetensors")
-        head = TeacherHead(int(meta["dim"]), int(meta["hidden"]))
-        head.load_state_dict(state)
+        head = load_teacher_head(run_dir)
         start = time.perf_counter()
         ids = sorted({p for pair in pairs for p in (pair.a, pair.b)})
         emb = {i: e.pooled for i, e in zip(ids, model.embed([seqs[i] for i in ids]), strict=True)}

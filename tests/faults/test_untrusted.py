@@ -216,3 +216,50 @@ def test_a_compressed_model_manifest_naming_weights_elsewhere_is_refused(tmp_pat
     with pytest.raises(CheckpointError) as err:
         load_compressed(folder)
     _one_line(err.value, MANIFEST, "outside its folder")
+
+
+def _handed_over_run(root: Path, cache: str) -> list[str]:
+    """A tiny run folder (student, teacher head, a config.yaml naming ``cache``) and the
+    `ppi evaluate --teacher` command line that scores it."""
+    from protdistill.students import build_student
+    from protdistill.tasks.ppi.run.teacher_head import TeacherHead
+
+    run = root / "runs" / "theirs"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"cache: {cache}\n")
+    spec = {"kind": "resnet1d", "embed_dim": 8, "channels": [8], "hidden": 8}
+    meta = {"student": spec, "ppi": {"max_residues": 64}}
+    save_model(run / "student.safetensors", build_student(spec).eval(), meta)
+    teacher = save_tiny_esm(root / "teacher")
+    dim = json.loads((root / "teacher" / "config.json").read_text())["hidden_size"]
+    (run / "teacher").mkdir()
+    save_model(run / "teacher" / "head.safetensors", TeacherHead(dim, 8), {"dim": dim, "hidden": 8})
+    (root / "p.fasta").write_text("".join(f">P{i}\nMKTAYIAK{'ACDEFGHIKL'[i]}\n" for i in range(6)))
+    (root / "p.tsv").write_text("".join(f"P{i}\tP{i + 1}\t{i % 2}\n" for i in range(5)))
+    return ["protdistill", "ppi", "evaluate", "--model", str(run), "--teacher", teacher,
+            "--pairs", str(root / "p.tsv"), "--fasta", str(root / "p.fasta")]  # fmt: skip
+
+
+@pytest.mark.parametrize("cache", ["/tmp/elsewhere", "../../../elsewhere", "runs/escape"])
+def test_evaluate_teacher_does_not_follow_a_run_config_out(tmp_path, monkeypatch, capfd, cache):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = _handed_over_run(work, cache)
+    (work / "runs" / "escape").symlink_to(outside)
+    monkeypatch.chdir(work)
+    monkeypatch.setattr("sys.argv", [*argv, "--out", "refused"])
+    with pytest.raises(SystemExit) as code:
+        main()
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert code.value.code == 2 and not any("Traceback" in line for line in lines), lines
+    assert "cache=" in lines[-1] and "outside" in lines[-1] and "config.yaml" in lines[-1]
+    assert not list(outside.iterdir()) and not Path("/tmp/elsewhere").exists()
+    # the user names a cache of their own: scored, and written only there
+    monkeypatch.setattr("sys.argv", [*argv, "--out", "scored", "--cache", "mine"])
+    with pytest.raises(SystemExit) as code:
+        main()
+    assert code.value.code == 0
+    assert "teacher" in json.loads((work / "scored" / "metrics.json").read_text())
+    assert list((work / "mine").iterdir()) and not list(outside.iterdir())

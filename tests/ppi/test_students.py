@@ -189,6 +189,48 @@ def test_feature_kd_term_trains_student_and_projector() -> None:
     assert model.encoder.stem.weight.grad.abs().sum() > 0
 
 
+def test_ranking_kd_term_teaches_the_teachers_within_batch_order() -> None:
+    from protdistill.distill.losses import ranking_kd
+    from protdistill.distill.trainer import TrainConfig
+    from protdistill.errors import ConfigError
+    from protdistill.tasks.ppi.run.module import PpiModule
+
+    torch.manual_seed(0)
+    model = build_student({"kind": "resnet1d", "channels": [8, 8], "head": "factorised"}).eval()
+    module = PpiModule(model, TrainConfig(), alpha=0.0, temperature=1.0, rank_weight=3.0,
+                       teacher_scores=lambda r, c: 4 * r @ c.T)  # fmt: skip
+    seqs_a, seqs_b = SEQ_A + SEQ_A[:1], SEQ_B + ["MKWWLLPP" * 4]
+    emb = torch.randn(6, 5)
+    emb[2] = emb[0]  # the first protein again: never ranked against itself
+    (ta, ma), (tb, mb) = encode_batch(seqs_a), encode_batch(seqs_b)
+    batch = {
+        "tokens_a": ta,
+        "mask_a": ma,
+        "tokens_b": tb,
+        "mask_b": mb,
+        "label": torch.tensor([1, 0, 1]),
+        "teacher_emb_a": emb[:3],
+        "teacher_emb_b": emb[3:],
+    }
+    terms = module.step(batch, "train")
+    torch.testing.assert_close(terms["loss"], terms["ce"] + 3.0 * terms["rank"])
+    out = model(ta, ma, tb, mb)
+    z = torch.cat([out.embedding_a, out.embedding_b])
+    distinct = ~torch.eye(6, dtype=torch.bool)
+    distinct[0, 2] = distinct[2, 0] = False
+    want = ranking_kd(model.head.score(z, z), 4 * emb @ emb.T, distinct, centre_columns=True)
+    torch.testing.assert_close(terms["rank"], want)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(30):
+        opt.zero_grad()
+        module.step(batch, "train")["rank"].backward()
+        opt.step()
+    assert module.step(batch, "train")["rank"] < 0.5 * terms["rank"]
+    with pytest.raises(ConfigError, match="Siamese"):
+        PpiModule(build_student({"kind": "interaction"}), TrainConfig(), alpha=0.0,
+                  temperature=1.0, rank_weight=1.0, teacher_scores=torch.mul)  # fmt: skip
+
+
 @pytest.mark.parametrize(("probs_scale", "expected"), [("flat", 1.0), ("teacher", 0.0)])
 def test_spatial_map_term_is_relative_to_a_flat_map(probs_scale, expected) -> None:
     from protdistill.distill.trainer import TrainConfig

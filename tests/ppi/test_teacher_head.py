@@ -37,3 +37,13 @@ def test_mini_batches_learn_in_fewer_epochs() -> None:
     mini = train_head(emb, train, val, epochs=15, patience=100, batch_size=16)
     assert _accuracy(mini, emb, val) >= 0.85
     assert _accuracy(mini, emb, val) > _accuracy(full, emb, val)
+
+
+def test_score_is_every_row_by_column_pair_of_the_head() -> None:
+    emb, train, val = _problem()
+    head = train_head(emb, train, val, epochs=3)
+    rows, cols = torch.randn(3, 8), torch.randn(5, 8)
+    scores = head.score(rows, cols)
+    for i in range(3):
+        logits = head(rows[i].expand(5, -1), cols)
+        torch.testing.assert_close(scores[i], logits[:, 1] - logits[:, 0])

@@ -113,9 +113,12 @@ def _stage(out: Path, config: Path | None, until: str, options: dict, log) -> No
     if until == "teacher":
         finish()
         return
-    maps, feats = stage.distill_targets(cfg, out, data, split, teacher_model, emb, log=log)
+    maps, feats, scores = stage.distill_targets(cfg, out, data, split, teacher_model, emb, log=log)
     backbone = main_first(lambda: run_backbone(cfg, out, data, split, log=log))
-    train.train_student(cfg, out, data, split, logits, maps, feats, backbone=backbone, log=log)
+    train.train_student(
+        cfg, out, data, split, logits, maps, feats,
+        backbone=backbone, teacher_scores=scores, log=log,
+    )  # fmt: skip
     finish()
 
 
@@ -184,6 +187,11 @@ def evaluate(
     out: Path = typer.Option(..., "--out", help="Directory for metrics.json."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing metrics.json."),
     teacher: str = typer.Option(None, "--teacher", help="Also score the run's teacher."),
+    cache: str = typer.Option(
+        None,
+        "--cache",
+        help="Teacher cache for --teacher (default: the run's own, if under the current folder).",
+    ),
     ranking: bool = typer.Option(
         False,
         "--ranking",
@@ -195,7 +203,7 @@ def evaluate(
     from protdistill.tasks.ppi.run.evaluate import evaluate_pairs  # lazy: start-up
 
     metrics = evaluate_pairs(
-        model, pairs, fasta, out, teacher=teacher, overwrite=overwrite, log=echo
+        model, pairs, fasta, out, teacher=teacher, cache=cache, overwrite=overwrite, log=echo
     )
     _print_metrics(metrics)
     if ranking:

@@ -18,7 +18,12 @@ from protdistill.distill.losses.feature import (
     multi_feature_kd,
 )
 from protdistill.distill.losses.maps import attention_kd, map_kd
-from protdistill.distill.losses.relation import rkd_angle, rkd_distance, similarity_kd
+from protdistill.distill.losses.relation import (
+    ranking_kd,
+    rkd_angle,
+    rkd_distance,
+    similarity_kd,
+)
 from protdistill.distill.losses.response import cross_entropy, kd_kl, response_kd
 
 __all__ = [
@@ -30,6 +35,7 @@ __all__ = [
     "kd_kl",
     "map_kd",
     "multi_feature_kd",
+    "ranking_kd",
     "response_kd",
     "rkd_angle",
     "rkd_distance",

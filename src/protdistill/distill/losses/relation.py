@@ -9,6 +9,8 @@ from torch import Tensor
 from protdistill.distill.losses.common import (
     EPS,
     as_mask,
+    check_same_shape,
+    check_temperature,
     zero_loss,
 )
 from protdistill.errors import ModelError
@@ -92,3 +94,48 @@ def rkd_angle(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> T
         & (idx[None, :, None] != idx[None, None, :])
     )
     return F.smooth_l1_loss(_angles(student)[distinct], _angles(teacher)[distinct])
+
+
+def ranking_kd(
+    student: Tensor,
+    teacher: Tensor,
+    mask: Tensor | None = None,
+    *,
+    temperature: float = 1.0,
+    centre_columns: bool = False,
+) -> Tensor:
+    """Listwise KD: per row, KL(softmax(teacher / T) || softmax(student / T)) over its valid
+    columns, times T², averaged over rows with at least two valid columns.
+
+    ``student`` / ``teacher``: (R, C) scores of R queries against C candidates; ``mask`` (R, C)
+    marks valid entries. A row's loss ignores any constant added to that row (only the order and
+    gaps within a row count); ``centre_columns`` subtracts each column's mean over its valid
+    entries first, so a candidate's overall level (how much every query likes it) is not taught
+    either: what is left is which queries prefer which candidates.
+    """
+    check_same_shape(student, teacher, "ranking_kd", "score the same queries x candidates")
+    check_temperature(temperature, "ranking_kd")
+    if student.dim() != 2:
+        raise ModelError(f"expected (R, C) scores, got {tuple(student.shape)}", record="ranking_kd")
+    valid = (
+        torch.ones_like(student, dtype=torch.bool)
+        if mask is None
+        else as_mask(mask, student.shape, "ranking_kd")
+    )
+    s, t = (torch.where(valid, x, 0.0) for x in (student, teacher))
+    if centre_columns:
+        count = valid.sum(0, keepdim=True).clamp_min(1)
+        s, t = s - s.sum(0, keepdim=True) / count, t - t.sum(0, keepdim=True) / count
+    rows = valid.sum(1) >= 2
+    if not rows.any():
+        return zero_loss(student, teacher)
+    log_s = _masked_log_softmax(s[rows] / temperature, valid[rows])
+    log_t = _masked_log_softmax(t[rows] / temperature, valid[rows])
+    kl = torch.where(valid[rows], log_t.exp() * (log_t - log_s), 0.0).sum(1)
+    return kl.mean() * temperature**2
+
+
+def _masked_log_softmax(x: Tensor, valid: Tensor) -> Tensor:
+    """log_softmax over the valid entries of each row (invalid entries: a finite filler)."""
+    x = torch.where(valid, x, torch.finfo(x.dtype).min)
+    return torch.where(valid, torch.log_softmax(x, dim=1), 0.0)

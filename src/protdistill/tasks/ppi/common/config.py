@@ -93,6 +93,13 @@ class PpiConfig(ScaleOptions):
         description="beta of feature KD: the student's pooled protein embedding, projected, vs "
         "the teacher's (standardised on training proteins)",
     )
+    rank_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of in-batch ranking KD (Siamese students): for every protein of a "
+        "batch, KL between the teacher head's and the student's softmax over the batch's other "
+        "proteins, each candidate centred by its mean score (what ranking by specificity sees)",
+    )
     mask_rate: float = Field(0.05, ge=0, lt=1, description="random residue masking (train only)")
     swap_rate: float = Field(0.5, ge=0, le=1, description="random A/B order swap (train only)")
     # general distillation (a student backbone taught the teacher's representation first)

@@ -9,8 +9,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from protdistill.config import resolve
-from protdistill.distill.checkpoint import load_model_state
+from protdistill.config import check_confined, read_yaml, resolve
 from protdistill.errors import InputError
 from protdistill.io.atomic import write_json
 from protdistill.io.pairs import Pair, write_pairs
@@ -19,8 +18,8 @@ from protdistill.tasks.ppi.common.config import PpiConfig
 from protdistill.tasks.ppi.common.data import PairDataset, PpiData, collate_pairs, load_ppi
 from protdistill.tasks.ppi.common.metrics import binary_metrics, plot_curves, plot_history
 from protdistill.tasks.ppi.run.student import load_student, max_residues_of
-from protdistill.tasks.ppi.run.teacher import embed_proteins
-from protdistill.tasks.ppi.run.teacher_head import TeacherHead, head_logits
+from protdistill.tasks.ppi.run.teacher import embed_proteins, load_teacher_head
+from protdistill.tasks.ppi.run.teacher_head import head_logits
 from protdistill.tasks.ppi.run.transplant import retention, retention_interval, transplant_report
 
 
@@ -137,11 +136,12 @@ def evaluate_pairs(
     out: str | Path,
     *,
     teacher: str | None = None,
+    cache: str | None = None,
     overwrite: bool = False,
     log: Log = no_log,
 ) -> dict:
-    """Metrics of the student (and, with ``teacher``, the run's teacher) -> ``out/metrics.json``
-    (an existing one is refused unless ``overwrite``)."""
+    """Metrics of the student (and, with ``teacher``, the run's teacher, its embeddings from
+    ``cache``) -> ``out/metrics.json`` (an existing one is refused unless ``overwrite``)."""
     out = Path(out)
     check_writable(out / "metrics.json", overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +152,7 @@ def evaluate_pairs(
     metrics = {"student": binary_metrics(labels, probs.numpy())}
     curves = {"student": (labels, probs.numpy())}
     if teacher:
-        t_probs = teacher_probabilities(_run_dir(model), teacher, data, out, log=log)
+        t_probs = teacher_probabilities(_run_dir(model), teacher, data, out, cache=cache, log=log)
         metrics["teacher"] = binary_metrics(labels, t_probs.numpy())
         curves["teacher"] = (labels, t_probs.numpy())
     write_json(out / "metrics.json", metrics)
@@ -160,12 +160,20 @@ def evaluate_pairs(
     return metrics
 
 
-def teacher_probabilities(run_dir: Path, teacher: str, data, out: Path, *, log) -> torch.Tensor:
-    """(N,) probabilities of the run's teacher head on the teacher's (cached) embeddings."""
-    cfg = resolve(PpiConfig, run_dir / "config.yaml", teacher=teacher)
-    state, meta = load_model_state(run_dir / "teacher" / "head.safetensors")
-    head = TeacherHead(int(meta["dim"]), int(meta["hidden"]))
-    head.load_state_dict(state)
+def teacher_probabilities(
+    run_dir: Path, teacher: str, data, out: Path, *, cache: str | None = None, log
+) -> torch.Tensor:
+    """(N,) probabilities of the run's teacher head on the teacher's (cached) embeddings.
+
+    The teacher cache is ``cache`` when given, else the one the run's config.yaml records, and
+    that only when it lies under the current directory: a run folder someone handed over is
+    data and must not steer where protdistill reads and writes."""
+    if cache is None:
+        check_confined(
+            read_yaml(run_dir / "config.yaml"), Path.cwd(), ("cache",), run_dir / "config.yaml"
+        )
+    cfg = resolve(PpiConfig, run_dir / "config.yaml", teacher=teacher, cache=cache)
+    head = load_teacher_head(run_dir)
     emb = embed_proteins(cfg, run_dir, data.sequences, log=log)
     return head_logits(head, emb, data.pairs).softmax(-1)[:, 1]
 

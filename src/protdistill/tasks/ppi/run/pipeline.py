@@ -62,9 +62,12 @@ def _run_single(cfg: PpiConfig, run_dir: Path, *, fold: int, log: Log) -> dict:
     logits = main_first(lambda: fit_teacher(cfg, run_dir, emb, split, log=log))
     maps, feats, backbone = None, None, None
     if needs_student:
-        maps, feats = distill_targets(cfg, run_dir, data, split, teacher, emb, log=log)
+        maps, feats, scores = distill_targets(cfg, run_dir, data, split, teacher, emb, log=log)
         backbone = main_first(lambda: run_backbone(cfg, run_dir, data, split, log=log))
-    train_student(cfg, run_dir, data, split, logits, maps, feats, backbone=backbone, log=log)
+    train_student(
+        cfg, run_dir, data, split, logits, maps, feats,
+        backbone=backbone, teacher_scores=scores, log=log,
+    )  # fmt: skip
     if not finish().is_main:
         return {}
     metrics = evaluate_run(cfg, run_dir, data, split, logits, log=log)

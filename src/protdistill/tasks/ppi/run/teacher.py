@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
-from protdistill.distill.checkpoint import save_model
+from protdistill.distill.checkpoint import load_model_state, save_model
 from protdistill.io.atomic import save_tensors
 from protdistill.io.pairs import Pair
 from protdistill.progress import Log, no_log
@@ -21,7 +22,12 @@ from protdistill.tasks.ppi.common.config import PpiConfig
 from protdistill.tasks.ppi.common.data import PpiData
 from protdistill.tasks.ppi.common.maps import pool_map
 from protdistill.tasks.ppi.run.prepare import proteins_of
-from protdistill.tasks.ppi.run.teacher_head import crossfit_logits, head_logits, train_head
+from protdistill.tasks.ppi.run.teacher_head import (
+    TeacherHead,
+    crossfit_logits,
+    head_logits,
+    train_head,
+)
 from protdistill.teachers.cache import TeacherCache, sequence_key
 from protdistill.teachers.esm import EsmTeacher
 from protdistill.teachers.loading import with_precision
@@ -192,14 +198,43 @@ def distill_targets(
     emb: dict[str, torch.Tensor] | None = None,
     *,
     log: Log = no_log,
-) -> tuple[dict[str, list] | None, dict[str, torch.Tensor] | None]:
-    """Teacher maps (train / val) when the map loss is on, standardised teacher embeddings when
-    feature KD is on; both come from the teacher cache when it has them."""
-    maps = feats = None
+) -> tuple[dict[str, list] | None, dict[str, torch.Tensor] | None, Scorer | None]:
+    """Teacher maps (train / val) when the map loss is on; standardised teacher embeddings when
+    feature or ranking KD is on; for ranking KD, the teacher head's scores of standardised
+    embeddings. Maps and embeddings come from the teacher cache when it has them."""
+    maps = feats = scores = None
     if cfg.uses_map:
         teacher = teacher or load_teacher(cfg)
         maps = {n: _maps_for(cfg, run_dir, data, split[n], teacher, log) for n in ("train", "val")}
-    if cfg.feature_weight > 0:
+    if cfg.feature_weight > 0 or cfg.rank_weight > 0:
         emb = emb or embed_proteins(cfg, run_dir, data.sequences, teacher, log=log)
-        feats = standardise(emb, proteins_of(split["train"]))
-    return maps, feats
+        train_proteins = proteins_of(split["train"])
+        feats = standardise(emb, train_proteins)
+        if cfg.rank_weight > 0:
+            scores = teacher_scores(run_dir, *standard_stats(emb, train_proteins))
+    return maps, feats, scores
+
+
+#: (R, D), (C, D) standardised teacher embeddings -> (R, C) logits
+Scorer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def teacher_scores(run_dir: Path, mean: torch.Tensor, sd: torch.Tensor) -> Scorer:
+    """The run's frozen teacher head as a scorer of every row x column pair of embeddings
+    standardised with ``mean`` / ``sd`` (what the student's batches carry)."""
+    head = load_teacher_head(run_dir)
+    for p in head.parameters():
+        p.requires_grad_(False)
+
+    def score(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        return head.score(rows * sd + mean, cols * sd + mean)
+
+    return score
+
+
+def load_teacher_head(run_dir: Path) -> TeacherHead:
+    """The teacher head ``fit_teacher`` saved in ``run_dir``, in eval mode."""
+    state, meta = load_model_state(run_dir / "teacher" / "head.safetensors")
+    head = TeacherHead(int(meta["dim"]), int(meta["hidden"]))
+    head.load_state_dict(state)
+    return head.eval()

@@ -32,6 +32,13 @@ class TeacherHead(nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self.net(symmetric_combine(a, b))
 
+    def score(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """(R, D), (C, D) -> (R, C) interaction logits (class 1 minus class 0) of every pair."""
+        a = rows[:, None, :].expand(-1, len(cols), -1).reshape(-1, rows.shape[1])
+        b = cols[None, :, :].expand(len(rows), -1, -1).reshape(-1, cols.shape[1])
+        out = self(a, b)
+        return (out[:, 1] - out[:, 0]).reshape(len(rows), len(cols))
+
 
 def _stack(emb: dict[str, torch.Tensor], pairs: list[Pair]) -> tuple[torch.Tensor, ...]:
     a = torch.stack([emb[p.a] for p in pairs]).float()

@@ -84,6 +84,7 @@ def train_student(
     embeddings: dict[str, torch.Tensor] | None = None,
     *,
     backbone: Path | None = None,
+    teacher_scores=None,
     log: Log = no_log,
 ) -> Path:
     """Distil (or, with alpha=0, just train) the student, starting from ``backbone`` when given
@@ -95,7 +96,7 @@ def train_student(
     student = _new_student(cfg, backbone, log)
     uses_map = cfg.uses_map and maps is not None
     datasets = _datasets(cfg, data, split, logits, maps if uses_map else None, embeddings)
-    module = _module(cfg, student, logits, embeddings, uses_map, backbone)
+    module = _module(cfg, student, logits, embeddings, uses_map, backbone, teacher_scores)
     log(
         f"training {cfg.student} student ({count_parameters(student):,} parameters"
         + (f", from backbone {backbone}" if backbone else "")
@@ -145,7 +146,9 @@ def _new_student(cfg: PpiConfig, backbone: Path | None, log: Log) -> torch.nn.Mo
     return student
 
 
-def _module(cfg: PpiConfig, student, logits, embeddings, uses_map: bool, backbone) -> PpiModule:
+def _module(
+    cfg: PpiConfig, student, logits, embeddings, uses_map: bool, backbone, teacher_scores
+) -> PpiModule:
     """The training module; with a backbone, its encoder (and pooled projector) to start from."""
     resnet_backbone = backbone is not None and cfg.student != "esm"
     init = init_from_backbone(student, student_config(cfg), backbone) if resnet_backbone else None
@@ -158,6 +161,8 @@ def _module(cfg: PpiConfig, student, logits, embeddings, uses_map: bool, backbon
         map_loss=cfg.map_loss,
         feature_weight=cfg.feature_weight if embeddings else 0.0,
         teacher_dim=next(iter(embeddings.values())).shape[0] if embeddings else None,
+        rank_weight=cfg.rank_weight if teacher_scores else 0.0,
+        teacher_scores=teacher_scores,
     )
     if init is not None and hasattr(module, "projector"):
         _init_projector(module.projector, init["state"])

@@ -15,8 +15,7 @@ from protdistill.distill.losses import FeatureProjector
 from protdistill.io.pairs import Pair
 from protdistill.tasks.ppi.common.metrics import binary_metrics, ranking_scores
 from protdistill.tasks.ppi.run.prepare import proteins_of
-from protdistill.tasks.ppi.run.teacher import standard_stats
-from protdistill.tasks.ppi.run.teacher_head import TeacherHead
+from protdistill.tasks.ppi.run.teacher import load_teacher_head, standard_stats
 from protdistill.tasks.ppi.run.train import PROJECTOR
 
 
@@ -85,9 +84,7 @@ def transplant_report(
         torch.nn.functional.cosine_similarity(projected[p], (teacher_emb[p] - mean) / sd, dim=0)
         for p in test_ids
     ]
-    head_state, meta = load_model_state(head_path)
-    head = TeacherHead(int(meta["dim"]), int(meta["hidden"])).eval()
-    head.load_state_dict(head_state)
+    head = load_teacher_head(run_dir)
     test = split["test"]
     with torch.no_grad():
         a = torch.stack([projected[p.a] * sd + mean for p in test])
