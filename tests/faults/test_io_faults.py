@@ -1,8 +1,8 @@
-"""Every write, fsync and rename of a small `compress`, `export`, `ppi embed` and `ppi screen`
-(and an even sample of 30 along a small `ppi run`) fails once, in turn (ENOSPC and EACCES
-alternately): each failure ends with one line naming the path and a fix and a non-zero exit
-code, leaves no partial file under a final name (nor a temporary file), and running the same
-command again once the fault is gone gives what an undisturbed run gives."""
+"""Every write, fsync and rename of a small `compress`, `export`, `ppi embed`, `ppi screen` and
+`peptide sample` (and an even sample of 30 along a small `ppi run`) fails once, in turn
+(ENOSPC and EACCES alternately): each failure ends with one line naming the path and a fix and
+a non-zero exit code, leaves no partial file under a final name (nor a temporary file), and
+running the same command again once the fault is gone gives what an undisturbed run gives."""
 
 from __future__ import annotations
 
@@ -50,7 +50,21 @@ def _inputs(root: Path) -> dict[str, str]:
     )
     teacher = save_tiny_esm(root / "teacher")
     return {"run": str(run), "teacher": teacher, "fasta": str(root / "seqs.fasta"),
-            "pairs": str(root / "pairs.tsv")}  # fmt: skip
+            "pairs": str(root / "pairs.tsv"), "peptide": str(_peptide_model(root))}  # fmt: skip
+
+
+def _peptide_model(root: Path) -> Path:
+    """A tiny StructDiff with random weights (an untrained one samples all-zero outputs)."""
+    from protdistill.tasks.peptide.denoiser import DenoiserConfig
+    from protdistill.tasks.peptide.diffusion import GaussianDiffusion
+    from protdistill.tasks.peptide.model import StructDiff, StructDiffNet
+
+    cfg = DenoiserConfig(embed_dim=8, d_model=16, layers=1, heads=2, num_types=1, max_length=9)
+    model = StructDiff(StructDiffNet(cfg, 16), GaussianDiffusion(20), ["amp"], {"amp": {5: 1}})
+    gen = torch.Generator().manual_seed(0)
+    for param in model.net.parameters():
+        param.data = torch.randn(param.shape, generator=gen) * 0.5
+    return model.save(root / "peptide.safetensors")
 
 
 COMMANDS = {
@@ -65,6 +79,8 @@ COMMANDS = {
                 "--no-progress"],
     "ppi-embed": ["ppi", "embed", "--out", "{out}/run", "--teacher", "{teacher}", "--pairs",
                   "{pairs}", "--fasta", "{fasta}", "--split", "random"],
+    "peptide-sample": ["peptide", "sample", "--model", "{peptide}", "--type", "amp", "--n", "6",
+                       "--steps", "4", "--batch-size", "2", "--out", "{out}/s.fasta"],
 }  # fmt: skip
 
 
@@ -127,7 +143,7 @@ def test_every_write_fsync_and_rename_can_fail(tmp_path, io_faults, capfd, comma
     code, lines = _run(args(tmp_path / "clean"), capfd)
     assert code == 0, lines
     expected, counts = _files(tmp_path / "clean"), dict(io_faults.counts)
-    assert counts.get("rename", 0) >= 2 and counts.get("fsync", 0) >= 2, counts
+    assert counts.get("rename", 0) >= 1 and counts.get("fsync", 0) >= 2, counts  # hooks reached
     trials = [
         (kind, n) for kind in ("write", "fsync", "rename") for n in range(1, counts[kind] + 1)
     ]

@@ -1,6 +1,7 @@
 """SIGINT / SIGTERM arriving right after each file a command commits (every rename along a
-small `compress` and `ppi embed`): one line saying what was kept and how to resume, exit code
-130 / 143, no traceback, and the re-run finishes with what an undisturbed run gives."""
+small `compress`, `ppi embed` and `ppi screen`) or mid-way through `peptide sample`: one line
+saying what was kept and how to resume, exit code 130 / 143, no traceback, and the re-run
+finishes with what an undisturbed run gives."""
 
 from __future__ import annotations
 
@@ -70,3 +71,33 @@ def test_a_signal_after_each_committed_file_stops_cleanly_and_resumes(
         code, lines = base._run(args(out), capfd)
         assert code == 0, (where, "re-run", lines)
         assert base._files(out) == expected, (where, "re-run differs")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_sampling_peptides_leaves_no_file_and_reruns_identically(
+    tmp_path, monkeypatch, capfd, restore_sigterm, sig
+) -> None:
+    from protdistill.tasks.peptide import sample as sampling
+
+    inputs = base._inputs(tmp_path)
+    args = [a.format(out=tmp_path / "out", **inputs) for a in base.COMMANDS["peptide-sample"]]
+    code, _ = base._run(args, capfd)
+    expected = (tmp_path / "out" / "s.fasta").read_bytes()
+    (tmp_path / "out" / "s.fasta").unlink()
+    real = sampling.sample_peptides
+
+    def signalled(*a, progress, **k):  # noqa: ANN002, ANN003, ANN202
+        def advance(n: int) -> None:
+            progress(n)
+            os.kill(os.getpid(), sig)  # after the first batch of peptides
+
+        return real(*a, progress=advance, **k)
+
+    monkeypatch.setattr(sampling, "sample_peptides", signalled)
+    code, lines = base._run(args, capfd)
+    assert code == (143 if sig == signal.SIGTERM else 130), lines
+    assert "re-run the same command" in lines[-1] and not any("Traceback" in x for x in lines)
+    assert not list((tmp_path / "out").rglob("*")), "nothing half-written"
+    monkeypatch.setattr(sampling, "sample_peptides", real)
+    code, lines = base._run(args, capfd)
+    assert code == 0 and (tmp_path / "out" / "s.fasta").read_bytes() == expected, lines
