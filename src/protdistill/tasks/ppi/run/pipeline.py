@@ -60,7 +60,7 @@ def _run_single(cfg: PpiConfig, run_dir: Path, *, fold: int, log: Log) -> dict:
         teacher = load_teacher(cfg)
         emb = embed_proteins(cfg, run_dir, data.sequences, teacher, log=log)
     logits = main_first(lambda: fit_teacher(cfg, run_dir, emb, split, log=log))
-    maps, feats, backbone = None, None, None
+    maps, feats, scores, backbone = None, None, None, None
     if needs_student:
         maps, feats, scores = distill_targets(cfg, run_dir, data, split, teacher, emb, log=log)
         backbone = main_first(lambda: run_backbone(cfg, run_dir, data, split, log=log))
