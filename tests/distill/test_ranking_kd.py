@@ -49,6 +49,16 @@ def test_shifts_it_promises_to_ignore(rows: int, cols: int, seed: int, temperatu
         assert not torch.isclose(uncentred, base, atol=1e-4)
 
 
+def test_standardised_scores_are_in_units_of_the_teachers_spread() -> None:
+    s, t = randn(5, 6, seed=9), randn(5, 6, seed=10) * 0.1
+    off = ~torch.eye(5, 6, dtype=torch.bool)
+    spread = t[off].std()
+    got = L.ranking_kd(s, t, off, standardise=True)
+    torch.testing.assert_close(got, L.ranking_kd(s / spread, t / spread, off))
+    torch.testing.assert_close(L.ranking_kd(7 * s, 7 * t, off, standardise=True), got)
+    assert got > 20 * L.ranking_kd(s * 0.1, t, off)  # a flat teacher still teaches
+
+
 def test_masked_entries_never_count() -> None:
     s, t = randn(3, 5, seed=4).requires_grad_(), randn(3, 5, seed=5)
     mask = torch.tensor(

@@ -103,6 +103,7 @@ def ranking_kd(
     *,
     temperature: float = 1.0,
     centre_columns: bool = False,
+    standardise: bool = False,
 ) -> Tensor:
     """Listwise KD: per row, KL(softmax(teacher / T) || softmax(student / T)) over its valid
     columns, times T², averaged over rows with at least two valid columns.
@@ -111,7 +112,10 @@ def ranking_kd(
     marks valid entries. A row's loss ignores any constant added to that row (only the order and
     gaps within a row count); ``centre_columns`` subtracts each column's mean over its valid
     entries first, so a candidate's overall level (how much every query likes it) is not taught
-    either: what is left is which queries prefer which candidates.
+    either: what is left is which queries prefer which candidates. ``standardise`` divides both
+    by the sd of the teacher's valid (centred) scores first, so a teacher whose scores barely
+    vary still gives peaked targets (without it, KL x T² of near-flat softmaxes is about half the
+    squared error of the scores, and vanishes with their spread).
     """
     check_same_shape(student, teacher, "ranking_kd", "score the same queries x candidates")
     check_temperature(temperature, "ranking_kd")
@@ -126,6 +130,9 @@ def ranking_kd(
     if centre_columns:
         count = valid.sum(0, keepdim=True).clamp_min(1)
         s, t = s - s.sum(0, keepdim=True) / count, t - t.sum(0, keepdim=True) / count
+    if standardise:
+        spread = t[valid].std().detach() if valid.sum() > 1 else t.new_ones(())
+        s, t = s / spread.clamp_min(EPS), t / spread.clamp_min(EPS)
     rows = valid.sum(1) >= 2
     if not rows.any():
         return zero_loss(student, teacher)
