@@ -98,7 +98,9 @@ class PpiConfig(ScaleOptions):
         ge=0,
         description="weight of in-batch ranking KD (Siamese students): for every protein of a "
         "batch, KL between the teacher head's and the student's softmax over the batch's other "
-        "proteins, each candidate centred by its mean score (what ranking by specificity sees)",
+        "proteins, each candidate centred by its mean score (what ranking by specificity sees); "
+        "off by default: on Bernett val, weight 1 gave partner recall@50 0.029 vs 0.031 and pair "
+        "AUROC 0.557 vs 0.574 (2 seeds)",
     )
     mask_rate: float = Field(0.05, ge=0, lt=1, description="random residue masking (train only)")
     swap_rate: float = Field(0.5, ge=0, le=1, description="random A/B order swap (train only)")
