@@ -53,6 +53,16 @@ def _option_type(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+def json_option(text: str | None, flag: str) -> Any:
+    """A JSON-valued option: parsed, or a usage error naming the flag (``None``: not given)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON ({exc.msg})", param_hint=flag) from exc
+
+
 def config_fields(cls: type, *, helps: dict[str, str] | None = None):  # noqa: ANN201 (decorator)
     """Give a command one option per field of the pydantic config ``cls`` (``--field-name``,
     booleans as ``--x/--no-x``, dicts as JSON, help from the field's description), so every
@@ -80,10 +90,7 @@ def config_fields(cls: type, *, helps: dict[str, str] | None = None):  # noqa: A
         def command(**kwargs: Any) -> Any:
             given = {n: kwargs.pop(n) for n in cls.model_fields if n in kwargs}
             for name in json_fields & {n for n, v in given.items() if v is not None}:
-                try:
-                    given[name] = json.loads(given[name])
-                except json.JSONDecodeError as exc:
-                    raise typer.BadParameter(f"not JSON ({exc.msg})", param_hint=name) from exc
+                given[name] = json_option(given[name], "--" + name.replace("_", "-"))
             return fn(overrides(given), **kwargs)
 
         own_names = {p.name for p in own}

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from protdistill.cli.options import config_fields
+from protdistill.cli.options import config_fields, json_option
 from protdistill.tasks.peptide.config import PeptideTrainConfig
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -110,7 +108,7 @@ def sample(
     from protdistill.tasks.peptide.config import SampleConfig, command_section
 
     base = command_section(read_yaml(config), "sample") if config else {}
-    given["by_type"] = _json_option(by_type, "--by-type")
+    given["by_type"] = json_option(by_type, "--by-type")
     overrides = _none_free(**given)
     for own in (base.get("by_type") or {}).values():  # a flag given wins over a type's own
         for knob in set(own or {}) & set(overrides):
@@ -200,13 +198,3 @@ def evaluate(
             f"fidelity={m.get('conditional_fidelity')}"
         )
     typer.echo(f"report: {result['json']}")
-
-
-def _json_option(text: str | None, flag: str) -> Any:
-    """A JSON-valued option: parsed, or a usage error naming the flag."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"not JSON ({exc.msg})", param_hint=flag) from exc
