@@ -71,7 +71,7 @@ class PpiConfig(ScaleOptions):
         description="pair head of the Siamese students: factorised beta(a) + beta(b) + "
         "phi(a)^T diag(lambda) phi(b) (screens as matrix products, 47x faster; partner ranking "
         "equal to the MLP's on Guo and Bernett, pair AUROC equal on Guo and 0.015 lower on "
-        "Bernett val, 3 seeds), or mlp on [a+b, |a-b|, a*b]",
+        "Bernett val, 0.005 lower with --pretrain, 3 seeds), or mlp on [a+b, |a-b|, a*b]",
     )
     head_width: int = Field(64, ge=1, description="width of phi in the factorised head")
     alpha: float = Field(0.5, ge=0, le=1, description="weight of T^2 KL; 1 - alpha on CE")
